@@ -1,0 +1,1 @@
+"""Local tooling: the emulator, the demo data and the `make dev` runner."""

@@ -1,0 +1,1 @@
+"""signup: session registration behind an embeddable form, on Cloud Functions and Firestore."""

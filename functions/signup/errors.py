@@ -1,0 +1,74 @@
+"""Domain errors: each one means something to the person or client that caused it.
+
+The HTTP layer maps them to answers in one place (`signup.web`).
+"""
+
+from __future__ import annotations
+
+
+class SignupError(Exception):
+    """Base of the errors that a request can run into."""
+
+    code = "error"
+
+
+class MisconfiguredError(SignupError):
+    """A setting or a session document is missing or malformed; the operator must act."""
+
+    code = "misconfigured"
+
+
+class NotFoundError(SignupError):
+    """No such session or page."""
+
+    code = "not_found"
+
+
+class MethodNotAllowedError(SignupError):
+    code = "method_not_allowed"
+
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        super().__init__(", ".join(allowed))
+        self.allowed = allowed
+
+
+class OriginNotAllowedError(SignupError):
+    """A browser on a site that the session does not list in `allowed_origins`."""
+
+    code = "origin_not_allowed"
+
+
+class PayloadTooLargeError(SignupError):
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(SignupError):
+    code = "unsupported_media_type"
+
+
+class MalformedBodyError(SignupError):
+    """A body that cannot be read as the content type it claims, or of the wrong shape."""
+
+    code = "malformed_body"
+
+
+class RegistrationClosedError(SignupError):
+    """The session's registration has closed (or the session has begun)."""
+
+    code = "registration_closed"
+
+
+class ValidationError(SignupError):
+    """Fields that are missing or invalid, with a message per field."""
+
+    code = "invalid"
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(", ".join(sorted(errors)))
+        self.errors = errors
+
+
+class UnavailableError(SignupError):
+    """The database cannot be reached right now; the client may try again."""
+
+    code = "unavailable"

@@ -1,0 +1,34 @@
+"""HTML pages through Jinja2 with autoescaping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from signup import dates
+from signup.sessions import Session
+from signup.texts import DEFAULT_LANGUAGE, catalogue
+
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+
+
+class Pages:
+    """Renders the templates in `templates/`; HTML is always escaped."""
+
+    def __init__(self, directory: Path = TEMPLATES) -> None:
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(directory),
+            autoescape=jinja2.select_autoescape(["html"]),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def render(self, name: str, *, session: Session | None = None, language: str | None = None, **context: Any) -> str:
+        language = language or (session.language if session else DEFAULT_LANGUAGE)
+        when = dates.span(session.starts_at, session.ends_at, session.zone, language) if session else ""
+        return self._env.get_template(name).render(
+            t=catalogue(language), language=language, session=session, when=when, **context
+        )

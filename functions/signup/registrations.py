@@ -1,0 +1,154 @@
+"""Store a sign-up: one registration per person, and never more confirmed than there are seats.
+
+A counter on the session document would serialise every sign-up on one hot
+document, which collapses under a newsletter's burst. Instead each seat of a
+limited session is its own document, `sessions/{id}/seats/{n}` for n below the
+capacity, created together with the registration in one batch. `create()` fails
+if the seat or the registration already exists, so two sign-ups can never hold
+the same seat (never oversold) and one person can never hold two registrations
+(the registration's id is derived from the address). Contention is spread over
+as many documents as there are seats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import random
+import threading
+import time
+from base64 import b32encode
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from google.api_core import exceptions as google_errors
+from google.cloud import firestore
+
+from signup.sessions import SESSIONS, Session
+from signup.validation import SignUp
+
+log = logging.getLogger(__name__)
+
+REGISTRATIONS = "registrations"
+SEATS = "seats"
+CONFIRMED = "confirmed"
+WAITLISTED = "waitlisted"
+CANCELLED = "cancelled"
+
+# After a seat listing showed a session full, skip listing again for this long:
+# during a burst on a full session each sign-up then costs one write, not a read
+# of every seat. A seat freed meanwhile goes to the waiting list's first person.
+FULL_MEMORY_SECONDS = 5.0
+# A seat taken under our hands means the listing is stale: list again, at most this often.
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Registration:
+    id: str
+    status: str
+
+
+def registration_id(key: bytes, session_id: str, email_key: str) -> str:
+    """A stable id per session and address that reveals neither: a keyed hash."""
+    digest = hmac.new(key, f"{session_id}\x00{email_key}".encode(), hashlib.sha256).digest()
+    return b32encode(digest[:20]).decode().lower()
+
+
+class Registrar:
+    """Writes registrations and hands out seats."""
+
+    def __init__(
+        self,
+        client: Any,
+        key: bytes,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._key = key
+        self._monotonic = monotonic
+        self._rng = rng or random.SystemRandom()
+        self._full_until: dict[tuple[str, int], float] = {}
+        self._lock = threading.Lock()
+
+    def register(self, session: Session, signup: SignUp, *, origin: str | None) -> Registration:
+        """Store the sign-up, or return the registration this person already has."""
+        session_ref = self._client.collection(SESSIONS).document(session.id)
+        ref = session_ref.collection(REGISTRATIONS).document(registration_id(self._key, session.id, signup.email_key))
+        document = _document(session, signup, origin)
+        if session.capacity is None:
+            return self._create(ref, document, CONFIRMED)
+        for _ in range(MAX_ATTEMPTS):
+            free = self._free_seats(session_ref, session.capacity)
+            if not free:
+                return self._create(ref, document, WAITLISTED)
+            seat = self._rng.choice(free)
+            batch = self._client.batch()
+            batch.create(
+                session_ref.collection(SEATS).document(str(seat)),
+                {"registration_id": ref.id, "taken_at": firestore.SERVER_TIMESTAMP},
+            )
+            batch.create(ref, {**document, "status": CONFIRMED, "seat": seat})
+            try:
+                batch.commit()
+            except google_errors.AlreadyExists:
+                existing = ref.get()
+                if existing.exists:
+                    return _registration(existing)
+                continue  # somebody took that seat a moment ago
+            return Registration(ref.id, CONFIRMED)
+        # The seats keep being taken under our hands: the session is filling up
+        # faster than we can list it, so the waiting list is the true answer.
+        return self._create(ref, document, WAITLISTED)
+
+    def seats_left(self, session: Session) -> int | None:
+        """How many seats are free (None: unlimited); one aggregation query, for pages, not sign-ups."""
+        if session.capacity is None:
+            return None
+        seats = self._client.collection(SESSIONS).document(session.id).collection(SEATS)
+        taken = int(seats.count().get()[0][0].value)
+        return max(session.capacity - taken, 0)
+
+    def _create(self, ref: Any, document: dict[str, Any], status: str) -> Registration:
+        try:
+            ref.create({**document, "status": status, "seat": None})
+        except google_errors.AlreadyExists:
+            return _registration(ref.get())
+        return Registration(ref.id, status)
+
+    def _free_seats(self, session_ref: Any, capacity: int) -> list[int]:
+        key = (session_ref.id, capacity)
+        with self._lock:
+            full_until = self._full_until.get(key, 0.0)
+        if full_until > self._monotonic():
+            return []
+        taken = {snapshot.id for snapshot in session_ref.collection(SEATS).select([]).stream()}
+        free = [n for n in range(capacity) if str(n) not in taken]
+        if not free:
+            with self._lock:
+                self._full_until[key] = self._monotonic() + FULL_MEMORY_SECONDS
+        return free
+
+
+def _document(session: Session, signup: SignUp, origin: str | None) -> dict[str, Any]:
+    consent = None
+    if session.privacy_url:
+        consent = {"given": signup.consent, "at": firestore.SERVER_TIMESTAMP, "privacy_url": session.privacy_url}
+    return {
+        "organisation": signup.organisation,
+        "first_name": signup.first_name,
+        "infix": signup.infix,
+        "last_name": signup.last_name,
+        "email": signup.email,
+        "created_at": firestore.SERVER_TIMESTAMP,
+        "consent": consent,
+        "origin": origin,
+        "language": session.language,
+    }
+
+
+def _registration(snapshot: Any) -> Registration:
+    return Registration(snapshot.id, (snapshot.to_dict() or {}).get("status", CONFIRMED))

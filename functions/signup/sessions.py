@@ -1,0 +1,198 @@
+"""Sessions as organisers write them in the Firestore console, read leniently and cached briefly."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from signup.errors import MisconfiguredError, NotFoundError
+from signup.texts import DEFAULT_LANGUAGE, LANGUAGES
+
+SESSIONS = "sessions"
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Organiser:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Session:
+    """One session that people can sign up for."""
+
+    id: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    location: Place
+    capacity: int | None
+    registration_closes_at: datetime | None
+    allowed_origins: frozenset[str]
+    language: str
+    reminder_hours: tuple[float, ...]
+    organiser: Organiser | None
+    thank_you_url: str | None
+    privacy_url: str | None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def closes_at(self) -> datetime:
+        """Registration closes at the set moment, and at the latest when the session starts."""
+        if self.registration_closes_at is None:
+            return self.starts_at
+        return min(self.registration_closes_at, self.starts_at)
+
+    def is_open(self, now: datetime) -> bool:
+        return now < self.closes_at
+
+    def allows_origin(self, origin: str) -> bool:
+        return normalise_origin(origin) in self.allowed_origins
+
+
+def valid_session_id(session_id: str) -> bool:
+    return _SESSION_ID.fullmatch(session_id) is not None
+
+
+def normalise_origin(origin: str) -> str:
+    """`https://Example.nl/` and `https://example.nl` are the same site."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
+    """Read a session document; a field that cannot work names itself in the error."""
+    starts_at = _timestamp(data, "starts_at", required=True)
+    ends_at = _timestamp(data, "ends_at", required=True)
+    assert starts_at is not None
+    assert ends_at is not None
+    if ends_at < starts_at:
+        raise MisconfiguredError(f"session {session_id}: ends_at is before starts_at")
+    zone = _text(data, "timezone") or "Europe/Amsterdam"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise MisconfiguredError(f"session {session_id}: timezone {zone!r} is unknown") from None
+    language = _text(data, "language") or DEFAULT_LANGUAGE
+    if language not in LANGUAGES:
+        raise MisconfiguredError(f"session {session_id}: language must be one of {', '.join(LANGUAGES)}")
+    location = data.get("location") or {}
+    organiser = data.get("organiser") or None
+    if not isinstance(location, Mapping) or (organiser is not None and not isinstance(organiser, Mapping)):
+        raise MisconfiguredError(f"session {session_id}: location and organiser must be maps")
+    title = _text(data, "title")
+    if not title:
+        raise MisconfiguredError(f"session {session_id}: title is missing")
+    return Session(
+        id=session_id,
+        title=title,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        timezone=zone,
+        location=Place(name=_text(location, "name"), address=_text(location, "address")),
+        capacity=_capacity(session_id, data.get("capacity")),
+        registration_closes_at=_timestamp(data, "registration_closes_at", required=False),
+        allowed_origins=frozenset(
+            filter(None, (normalise_origin(str(o)) for o in _list(session_id, data, "allowed_origins")))
+        ),
+        language=language,
+        reminder_hours=tuple(_hours(session_id, data)),
+        organiser=Organiser(name=_text(organiser, "name"), email=_text(organiser, "email")) if organiser else None,
+        thank_you_url=_text(data, "thank_you_url") or None,
+        privacy_url=_text(data, "privacy_url") or None,
+    )
+
+
+def _text(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _timestamp(data: Mapping[str, Any], name: str, *, required: bool) -> datetime | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise MisconfiguredError(f"session: {name} is missing")
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise MisconfiguredError(f"session: {name} is not a timestamp") from None
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise MisconfiguredError(f"session: {name} must be a timestamp with a time zone")
+    return value.astimezone(UTC)
+
+
+def _capacity(session_id: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MisconfiguredError(f"session {session_id}: capacity must be a whole number, 0 or more")
+    return value
+
+
+def _list(session_id: str, data: Mapping[str, Any], name: str) -> list[Any]:
+    value = data.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MisconfiguredError(f"session {session_id}: {name} must be an array")
+    return value
+
+
+def _hours(session_id: str, data: Mapping[str, Any]) -> list[float]:
+    raw = _list(session_id, data, "reminder_hours") if "reminder_hours" in data else [24]
+    if not all(isinstance(h, int | float) and not isinstance(h, bool) and h > 0 for h in raw):
+        raise MisconfiguredError(f"session {session_id}: reminder_hours must be positive numbers")
+    return sorted({float(h) for h in raw}, reverse=True)
+
+
+class SessionStore:
+    """Reads sessions, keeping each for a few seconds so that a burst costs one read, not thousands."""
+
+    def __init__(self, client: Any, ttl: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._client = client
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, Session]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str) -> Session:
+        if not valid_session_id(session_id):
+            raise NotFoundError(session_id)
+        now = self._monotonic()
+        with self._lock:
+            cached = self._cache.get(session_id)
+        if cached and cached[0] > now:
+            return cached[1]
+        snapshot = self._client.collection(SESSIONS).document(session_id).get()
+        if not snapshot.exists:
+            raise NotFoundError(session_id)
+        session = parse_session(session_id, snapshot.to_dict() or {})
+        if self._ttl > 0:
+            with self._lock:
+                self._cache[session_id] = (now + self._ttl, session)
+        return session

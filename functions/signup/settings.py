@@ -1,0 +1,78 @@
+"""One frozen settings object, built from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from signup.errors import MisconfiguredError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the functions read from their environment."""
+
+    project: str
+    public_base_url: str
+    signing_key: bytes
+    check_deliverability: bool = True
+    session_cache_seconds: float = 5.0
+
+    @property
+    def public_origin(self) -> str:
+        parts = urlsplit(self.public_base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings; a missing or malformed one names itself."""
+        env = os.environ if env is None else env
+        base_url = _required(env, "PUBLIC_BASE_URL").rstrip("/")
+        if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+            raise MisconfiguredError("PUBLIC_BASE_URL must be an absolute http(s) URL")
+        key = _required(env, "SIGNING_KEY")
+        if len(key) < 16:
+            raise MisconfiguredError("SIGNING_KEY must be at least 16 characters long")
+        return cls(
+            project=_required(env, "GOOGLE_CLOUD_PROJECT"),
+            public_base_url=base_url,
+            signing_key=key.encode(),
+            check_deliverability=_flag(env, "EMAIL_CHECK_DELIVERABILITY", default=True),
+            session_cache_seconds=_number(env, "SESSION_CACHE_SECONDS", default=5.0),
+        )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise MisconfiguredError(f"Missing required setting {name}")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise MisconfiguredError(f"{name} must be true or false, not {value!r}")
+
+
+def _number(env: Mapping[str, str], name: str, *, default: float) -> float:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise MisconfiguredError(f"{name} must be a number of seconds, not {value!r}") from None
+    if number < 0:
+        raise MisconfiguredError(f"{name} must not be negative")
+    return number

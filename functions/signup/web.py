@@ -1,0 +1,283 @@
+"""The HTTP face of `register`: routes, content negotiation, CORS, and errors mapped to answers in one place."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import flask
+from google.api_core import exceptions as google_errors
+
+from signup import bodies, validation
+from signup.errors import (
+    MalformedBodyError,
+    MethodNotAllowedError,
+    MisconfiguredError,
+    NotFoundError,
+    OriginNotAllowedError,
+    PayloadTooLargeError,
+    RegistrationClosedError,
+    SignupError,
+    UnavailableError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
+from signup.pages import Pages
+from signup.registrations import WAITLISTED, Registrar
+from signup.sessions import Session, SessionStore, normalise_origin
+from signup.settings import Settings
+from signup.texts import DEFAULT_LANGUAGE, text
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 30
+_ROUTE = re.compile(r"/sessions/(?P<id>[^/]+)(?P<rest>/registrations|/thanks)?/?")
+_JSON_HEADERS = ("application/json",)
+_SAFE_REQUEST_HEADERS = frozenset({"content-type", "accept", "accept-language"})
+
+# Each domain error, its HTTP status, and the page text people read for it.
+_ANSWERS: dict[type[SignupError], tuple[int, str, str]] = {
+    NotFoundError: (404, "page.not_found_title", "page.not_found"),
+    MethodNotAllowedError: (405, "page.error_title", "page.method"),
+    OriginNotAllowedError: (403, "page.error_title", "page.origin"),
+    PayloadTooLargeError: (413, "page.error_title", "page.too_large"),
+    UnsupportedMediaTypeError: (415, "page.error_title", "page.media_type"),
+    MalformedBodyError: (400, "page.error_title", "page.malformed"),
+    RegistrationClosedError: (409, "page.closed_title", "page.closed"),
+    ValidationError: (422, "page.error_title", "form.has_errors"),
+    UnavailableError: (503, "page.error_title", "page.unavailable"),
+    MisconfiguredError: (503, "page.error_title", "page.misconfigured"),
+}
+# Firestore's answers that mean "not now", not "never".
+_TRANSIENT = (
+    google_errors.ServiceUnavailable,
+    google_errors.DeadlineExceeded,
+    google_errors.Aborted,
+    google_errors.ResourceExhausted,
+    google_errors.InternalServerError,
+    google_errors.RetryError,
+)
+
+
+@dataclass
+class Service:
+    """Everything `register` needs, built once per instance and passed in."""
+
+    settings: Settings
+    sessions: SessionStore
+    registrar: Registrar
+    clock: Callable[[], datetime]
+
+
+@dataclass
+class _Exchange:
+    """One request on its way through: what we have learned so far shapes the error answer."""
+
+    request: flask.Request
+    service: Service = field(init=False)
+    session: Session | None = None
+    fields: bodies.Fields = field(default_factory=dict)
+
+    @property
+    def language(self) -> str:
+        return self.session.language if self.session else DEFAULT_LANGUAGE
+
+    @property
+    def origin(self) -> str | None:
+        return self.request.headers.get("Origin")
+
+    @property
+    def wants_json(self) -> bool:
+        if self.request.mimetype == bodies.JSON:
+            return True
+        accept = self.request.accept_mimetypes
+        return accept.quality("application/json") > accept.quality("text/html")
+
+
+def handle(request: flask.Request, service: Callable[[], Service]) -> flask.Response:
+    """Answer one request; every domain error becomes its HTTP answer here."""
+    exchange = _Exchange(request)
+    try:
+        try:
+            exchange.service = service()
+            response = _route(exchange)
+        except _TRANSIENT as error:
+            log.warning("firestore unavailable: %s", type(error).__name__)
+            raise UnavailableError() from error
+    except SignupError as error:
+        response = _error(exchange, error)
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if exchange.session is not None:
+        _allow_cors(exchange, response)
+    return response
+
+
+def _route(exchange: _Exchange) -> flask.Response:
+    request = exchange.request
+    method = "GET" if request.method == "HEAD" else request.method
+    if request.path == "/healthz":
+        _require(method, "GET")
+        return flask.Response("ok\n", mimetype="text/plain")
+    match = _ROUTE.fullmatch(request.path)
+    if match is None:
+        raise NotFoundError(request.path)
+    rest = match["rest"] or ""
+    _require(method, *{"": ("GET",), "/thanks": ("GET",), "/registrations": ("POST", "OPTIONS")}[rest])
+    exchange.session = exchange.service.sessions.get(match["id"])
+    if rest == "":
+        return _session_page(exchange)
+    if rest == "/thanks":
+        return _thanks_page(exchange)
+    if method == "OPTIONS":
+        return _preflight(exchange)
+    return _register(exchange)
+
+
+def _require(method: str, *allowed: str) -> None:
+    if method not in allowed:
+        raise MethodNotAllowedError(allowed)
+
+
+def _session_page(exchange: _Exchange, *, status: int = 200, errors: dict[str, str] | None = None) -> flask.Response:
+    service, session = exchange.service, exchange.session
+    assert session is not None
+    is_open = session.is_open(service.clock())
+    html = _pages().render(
+        "session.html",
+        session=session,
+        is_open=is_open,
+        seats_left=service.registrar.seats_left(session) if is_open else None,
+        action=f"{service.settings.public_base_url}/sessions/{session.id}/registrations",
+        errors=errors or {},
+        values={name: _first_text(exchange.fields, name) for name in (*validation.MAX_LENGTH, validation.CONSENT)},
+        fields=tuple(validation.MAX_LENGTH),
+        required=validation.REQUIRED,
+    )
+    return flask.Response(html, status=status, mimetype="text/html")
+
+
+def _thanks_page(exchange: _Exchange) -> flask.Response:
+    status = WAITLISTED if exchange.request.args.get("status") == WAITLISTED else "confirmed"
+    html = _pages().render("thanks.html", session=exchange.session, status=status)
+    return flask.Response(html, mimetype="text/html")
+
+
+def _preflight(exchange: _Exchange) -> flask.Response:
+    assert exchange.session is not None
+    if not exchange.origin or not exchange.session.allows_origin(exchange.origin):
+        raise OriginNotAllowedError(exchange.origin or "")
+    response = flask.Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "POST"
+    requested = exchange.request.headers.get("Access-Control-Request-Headers", "")
+    asked = [h.strip() for h in requested.split(",") if h.strip()]
+    response.headers["Access-Control-Allow-Headers"] = (
+        ", ".join(h for h in asked if h.lower() in _SAFE_REQUEST_HEADERS) or "Content-Type"
+    )
+    response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def _register(exchange: _Exchange) -> flask.Response:
+    request, service, session = exchange.request, exchange.service, exchange.session
+    assert session is not None
+    origin = _permitted_origin(exchange)
+    body = bodies.read_limited(request.stream, request.content_length)
+    exchange.fields = bodies.parse(body, request.mimetype, request.mimetype_params)
+    if not session.is_open(service.clock()):
+        raise RegistrationClosedError(session.id)
+    if validation.is_bot(exchange.fields):
+        log.info("honeypot filled session=%s", session.id)
+        return _registered(exchange, secrets.token_hex(16), "confirmed")
+    signup = validation.validate(
+        exchange.fields,
+        language=session.language,
+        consent_required=session.privacy_url is not None,
+        check_deliverability=service.settings.check_deliverability,
+    )
+    registration = service.registrar.register(session, signup, origin=origin)
+    log.info("registration session=%s id=%s status=%s", session.id, registration.id, registration.status)
+    return _registered(exchange, registration.id, registration.status)
+
+
+def _permitted_origin(exchange: _Exchange) -> str | None:
+    """The site a browser posted from, if it may; our own pages always may, other clients send none."""
+    assert exchange.session is not None
+    if exchange.origin is None:
+        return None
+    origin = normalise_origin(exchange.origin)
+    if origin and (origin == exchange.service.settings.public_origin or exchange.session.allows_origin(origin)):
+        return origin
+    raise OriginNotAllowedError(exchange.origin)
+
+
+def _registered(exchange: _Exchange, registration_id: str, status: str) -> flask.Response:
+    session = exchange.session
+    assert session is not None
+    if exchange.wants_json:
+        response = flask.jsonify(id=registration_id, status=status)
+        response.status_code = 201
+        return response
+    target = session.thank_you_url or f"{exchange.service.settings.public_base_url}/sessions/{session.id}/thanks"
+    return flask.redirect(_with_query(target, status=status), code=303)  # type: ignore[return-value]
+
+
+def _error(exchange: _Exchange, error: SignupError) -> flask.Response:
+    status, title_key, message_key = _ANSWERS.get(type(error), (500, "page.error_title", "page.unavailable"))
+    if isinstance(error, MisconfiguredError):
+        log.error("misconfigured: %s", error)
+    language = exchange.language
+    if exchange.wants_json:
+        payload: dict[str, Any] = {"error": error.code, "message": text(language, message_key)}
+        if isinstance(error, ValidationError):
+            payload["errors"] = error.errors
+        response = flask.jsonify(payload)
+        response.status_code = status
+    elif isinstance(error, ValidationError) and exchange.session is not None:
+        response = _session_page(exchange, status=status, errors=error.errors)
+    else:
+        html = _pages().render(
+            "message.html",
+            session=exchange.session,
+            language=language,
+            title=text(language, title_key),
+            message=text(language, message_key),
+        )
+        response = flask.Response(html, status=status, mimetype="text/html")
+    if isinstance(error, MethodNotAllowedError):
+        response.headers["Allow"] = ", ".join(error.allowed)
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+@cache
+def _pages() -> Pages:
+    """The templates, loaded once per instance."""
+    return Pages()
+
+
+def _allow_cors(exchange: _Exchange, response: flask.Response) -> None:
+    """Grant the exact origin when the session lists it; never `*`, never `null`."""
+    response.vary.add("Origin")
+    assert exchange.session is not None
+    if exchange.origin and exchange.session.allows_origin(exchange.origin):
+        response.headers["Access-Control-Allow-Origin"] = exchange.origin
+
+
+def _first_text(fields: bodies.Fields, name: str) -> str:
+    values = fields.get(name) or [""]
+    return values[0] if isinstance(values[0], str) else ""
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = "&".join(filter(None, (parts.query, urlencode(params))))
+    return urlunsplit(parts._replace(query=query))

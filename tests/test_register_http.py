@@ -1,0 +1,492 @@
+"""The HTTP contract of `register`, through the real entry point and Google's Firestore emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+GOOD = {
+    "organisation": "Gemeente Amsterdam",
+    "first_name": "Jan",
+    "infix": "van der",
+    "last_name": "Berg",
+    "email": "Jan.van.der.Berg@Example.NL",
+}
+JSON_ACCEPT = {"Accept": "application/json"}
+Registrations = Callable[[str], list[dict[str, Any]]]
+
+
+def post_form(client: Any, session_id: str, data: dict[str, Any], **kwargs: Any) -> Any:
+    return client.post(f"/sessions/{session_id}/registrations", data=data, **kwargs)
+
+
+def post_json(client: Any, session_id: str, payload: Any, **kwargs: Any) -> Any:
+    body = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+    return client.post(f"/sessions/{session_id}/registrations", data=body, content_type="application/json", **kwargs)
+
+
+class TestTheFormPage:
+    def test_shows_the_session_and_the_form_in_dutch(self, client: Any, make_session: Callable[..., str]) -> None:
+        starts = datetime(2036, 6, 10, 14, 0, tzinfo=UTC)  # 16:00 in Amsterdam, summer time
+        session_id = make_session(starts_at=starts, ends_at=starts + timedelta(hours=2))
+
+        response = client.get(f"/sessions/{session_id}")
+
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert response.mimetype == "text/html"
+        assert '<html lang="nl">' in page
+        assert "Strategiesessie" in page
+        assert "dinsdag 10 juni 2036, 16:00–18:00" in page
+        assert "Grand Café Genieten" in page
+        for label in ("Organisatie", "Voornaam", "Tussenvoegsels", "Achternaam", "E-mailadres"):
+            assert f">{label}" in page
+        assert f'action="http://signup.test/sessions/{session_id}/registrations"' in page
+        assert 'name="website"' in page  # the honeypot
+
+    def test_speaks_english_for_an_english_session(self, client: Any, make_session: Callable[..., str]) -> None:
+        session_id = make_session(language="en")
+
+        page = client.get(f"/sessions/{session_id}").get_data(as_text=True)
+
+        assert '<html lang="en">' in page
+        for label in ("Organisation", "First name", "Last name", "Email address"):
+            assert f">{label}" in page
+
+    @pytest.mark.parametrize("path", ["/sessions/does-not-exist", "/sessions/..", "/sessions/a%2Fb", "/nowhere"])
+    def test_an_unknown_session_is_a_clear_404(self, client: Any, path: str) -> None:
+        response = client.get(path)
+
+        assert response.status_code == 404
+        assert "Deze sessie bestaat niet" in response.get_data(as_text=True)
+
+    def test_a_closed_session_says_so_and_shows_no_form(self, client: Any, make_session: Callable[..., str]) -> None:
+        session_id = make_session(registration_closes_at=datetime.now(UTC) - timedelta(minutes=1))
+
+        page = client.get(f"/sessions/{session_id}").get_data(as_text=True)
+
+        assert "De aanmelding voor deze sessie is gesloten." in page
+        assert "<form" not in page
+
+    def test_a_full_session_offers_the_waiting_list(self, client: Any, make_session: Callable[..., str]) -> None:
+        session_id = make_session(capacity=1)
+        post_form(client, session_id, GOOD)
+
+        page = client.get(f"/sessions/{session_id}").get_data(as_text=True)
+
+        assert "Deze sessie is vol" in page
+        assert "Aanmelden voor de wachtlijst" in page
+
+    def test_health_check_answers(self, client: Any) -> None:
+        assert client.get("/healthz").status_code == 200
+
+
+class TestSigningUp:
+    @pytest.mark.parametrize("encoding", ["form", "multipart", "json"])
+    def test_each_content_type_stores_one_registration(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations, encoding: str
+    ) -> None:
+        session_id = make_session()
+        if encoding == "json":
+            response = post_json(client, session_id, GOOD)
+        else:
+            content_type = "multipart/form-data" if encoding == "multipart" else "application/x-www-form-urlencoded"
+            response = post_form(client, session_id, GOOD, content_type=content_type, headers=JSON_ACCEPT)
+
+        assert response.status_code == 201
+        answer = response.get_json()
+        [stored] = registrations(session_id)
+        assert answer == {"id": stored["id"], "status": "confirmed"}
+        assert stored["first_name"] == "Jan"
+        assert stored["infix"] == "van der"
+        assert stored["last_name"] == "Berg"
+        assert stored["organisation"] == "Gemeente Amsterdam"
+        assert stored["email"] == "Jan.van.der.Berg@example.nl"  # email-validator lowercases the domain
+        assert stored["status"] == "confirmed"
+        assert isinstance(stored["created_at"], datetime)
+
+    def test_no_address_or_name_in_the_document_id(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations
+    ) -> None:
+        session_id = make_session()
+        post_json(client, session_id, GOOD)
+
+        [stored] = registrations(session_id)
+
+        for part in ("jan", "berg", "example"):
+            assert part not in stored["id"].lower()
+
+    def test_a_plain_form_post_is_redirected_to_the_thank_you_page(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations
+    ) -> None:
+        session_id = make_session()
+
+        response = post_form(client, session_id, GOOD)
+
+        assert response.status_code == 303
+        assert response.headers["Location"] == f"http://signup.test/sessions/{session_id}/thanks?status=confirmed"
+        thanks = client.get(response.headers["Location"].removeprefix("http://signup.test"))
+        assert "Bedankt voor je aanmelding" in thanks.get_data(as_text=True)
+        assert len(registrations(session_id)) == 1
+
+    def test_the_sessions_own_thank_you_page_is_used_when_set(
+        self, client: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session(thank_you_url="https://www.example.nl/bedankt?via=form")
+
+        response = post_form(client, session_id, GOOD)
+
+        assert response.status_code == 303
+        assert response.headers["Location"] == "https://www.example.nl/bedankt?via=form&status=confirmed"
+
+    def test_unknown_fields_and_client_status_are_ignored(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations
+    ) -> None:
+        session_id = make_session(capacity=0)
+        payload = {**GOOD, "status": "confirmed", "created_at": "1999-01-01", "admin": True, "seat": 1}
+
+        response = post_json(client, session_id, payload)
+
+        [stored] = registrations(session_id)
+        assert response.get_json()["status"] == "waitlisted"
+        assert stored["status"] == "waitlisted"
+        assert "admin" not in stored
+        assert stored["seat"] is None
+        assert stored["created_at"].year > 2000
+
+    @pytest.mark.parametrize(
+        ("field", "typed", "stored"),
+        [
+            ("first_name", "Zoë", "Zoë"),
+            ("first_name", "Zoe\u0308", "Zoë"),  # decomposed: stored in NFC
+            ("last_name", "O'Brien", "O'Brien"),
+            ("last_name", "Meijer-Smit", "Meijer-Smit"),
+            ("infix", "van 't", "van 't"),
+            ("first_name", "José María", "José María"),
+            ("last_name", "Nguyễn", "Nguyễn"),
+            ("first_name", "Αλέξανδρος", "Αλέξανδρος"),
+            ("last_name", "山田", "山田"),
+            ("first_name", "  Anne   Marie ", "Anne Marie"),
+            ("organisation", "Ben & Jerry's <b>", "Ben & Jerry's <b>"),
+        ],
+    )
+    def test_real_names_are_stored_as_typed(
+        self,
+        client: Any,
+        make_session: Callable[..., str],
+        registrations: Registrations,
+        field: str,
+        typed: str,
+        stored: str,
+    ) -> None:
+        session_id = make_session()
+
+        response = post_json(client, session_id, {**GOOD, field: typed})
+
+        assert response.status_code == 201
+        assert registrations(session_id)[0][field] == stored
+
+    def test_the_origin_it_came_from_is_stored(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations
+    ) -> None:
+        session_id = make_session()
+
+        post_json(client, session_id, GOOD, headers={"Origin": "https://www.example.nl"})
+
+        assert registrations(session_id)[0]["origin"] == "https://www.example.nl"
+
+
+class TestTheSamePersonAgain:
+    @pytest.mark.parametrize("capacity", [None, 5])
+    def test_gets_the_same_answer_and_no_second_registration(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations, capacity: int | None
+    ) -> None:
+        session_id = make_session(capacity=capacity)
+
+        first = post_json(client, session_id, GOOD)
+        again = post_json(client, session_id, {**GOOD, "email": "JAN.VAN.DER.BERG@example.nl", "first_name": "J."})
+
+        assert first.status_code == again.status_code == 201
+        assert first.get_json() == again.get_json()
+        [stored] = registrations(session_id)
+        assert stored["first_name"] == "Jan"
+
+    def test_on_the_waiting_list_stays_there(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations
+    ) -> None:
+        session_id = make_session(capacity=1)
+        post_json(client, session_id, {**GOOD, "email": "first@example.nl"})
+
+        first = post_json(client, session_id, GOOD)
+        again = post_json(client, session_id, GOOD)
+
+        assert first.get_json()["status"] == again.get_json()["status"] == "waitlisted"
+        assert len(registrations(session_id)) == 2
+
+
+CONTROL_CHARACTERS = ["\r", "\n", "\r\n", "\x00", "\t", "\x0b", "\x0c", "\x85", "\u2028", "\u2029", "\x1b", "\u202e"]
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"first_name": ""}, "first_name"),
+            ({"first_name": "   "}, "first_name"),
+            ({"last_name": None}, "last_name"),
+            ({"email": None}, "email"),
+            ({"email": "jan"}, "email"),
+            ({"email": "jan@"}, "email"),
+            ({"email": "jan@example"}, "email"),
+            ({"email": "a@example.nl, b@example.nl"}, "email"),
+            ({"email": "a@example.nl;b@example.nl"}, "email"),
+            ({"email": "Jan <jan@example.nl>"}, "email"),
+            ({"email": ["a@example.nl", "b@example.nl"]}, "email"),
+            ({"first_name": "x" * 101}, "first_name"),
+            ({"organisation": "x" * 201}, "organisation"),
+            ({"email": "a" * 250 + "@example.nl"}, "email"),
+            *[({"last_name": f"Berg{ch}Bcc: x@example.nl"}, "last_name") for ch in CONTROL_CHARACTERS],
+            ({"email": "jan@example.nl\r\nBcc: x@example.nl"}, "email"),
+            ({"organisation": "Acme\x00"}, "organisation"),
+        ],
+    )
+    def test_is_refused_with_a_message_at_the_field_and_nothing_stored(
+        self,
+        client: Any,
+        make_session: Callable[..., str],
+        registrations: Registrations,
+        changes: dict[str, Any],
+        field: str,
+    ) -> None:
+        session_id = make_session()
+        data = {key: value for key, value in {**GOOD, **changes}.items() if value is not None}
+
+        as_json = post_form(client, session_id, data, headers=JSON_ACCEPT)
+        as_page = post_form(client, session_id, data)
+
+        assert as_json.status_code == 422
+        assert list(as_json.get_json()["errors"]) == [field]
+        assert as_page.status_code == 422
+        assert 'aria-invalid="true" aria-describedby="signup-' + field + '-error"' in as_page.get_data(as_text=True)
+        assert registrations(session_id) == []
+
+    def test_the_form_comes_back_with_what_was_typed(self, client: Any, make_session: Callable[..., str]) -> None:
+        session_id = make_session()
+
+        response = post_form(client, session_id, {**GOOD, "email": "jan@", "organisation": 'Café "De <Kroon>"'})
+
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422
+        assert 'value="Café &#34;De &lt;Kroon&gt;&#34;"' in page
+        assert 'value="jan@"' in page
+        assert "Dit is geen geldig e-mailadres." in page
+
+    @pytest.mark.parametrize(
+        "payload",
+        [
+            {**GOOD, "first_name": 42},
+            {**GOOD, "first_name": {"nested": "x"}},
+            {**GOOD, "first_name": True},
+            {**GOOD, "email": ["jan@example.nl"]},
+            {**GOOD, "last_name": "\ud800"},
+        ],
+    )
+    def test_json_values_that_are_not_text_are_refused(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations, payload: Any
+    ) -> None:
+        session_id = make_session()
+
+        response = post_json(client, session_id, payload)
+
+        assert response.status_code == 422
+        assert registrations(session_id) == []
+
+    def test_a_key_given_twice_in_json_is_refused(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations
+    ) -> None:
+        session_id = make_session()
+        body = json.dumps(GOOD)[:-1] + ', "email": "other@example.nl"}'
+
+        response = post_json(client, session_id, body)
+
+        assert response.status_code == 422
+        assert "email" in response.get_json()["errors"]
+        assert registrations(session_id) == []
+
+    @pytest.mark.parametrize(
+        ("body", "content_type", "status"),
+        [
+            ("{not json", "application/json", 400),
+            ("[1, 2]", "application/json", 400),
+            ('"a string"', "application/json", 400),
+            ("null", "application/json", 400),
+            ("[" * 50_000 + "]" * 10_000, "application/json", 400),
+            (b"first_name=%FF%FE", "application/x-www-form-urlencoded", 400),
+            (b"\xff\xfe", "application/x-www-form-urlencoded", 400),
+            ("--x\r\nbroken", "multipart/form-data; boundary=x", 422),  # read leniently as no fields
+            ("a=b", "multipart/form-data", 400),
+            ("first_name=Jan", "text/plain", 415),
+            ("<xml/>", "application/xml", 415),
+            ("first_name=Jan", "", 415),
+            ("x=" + "a" * 70_000, "application/x-www-form-urlencoded", 413),
+        ],
+    )
+    def test_a_body_that_cannot_be_read_gets_a_4xx(
+        self,
+        client: Any,
+        make_session: Callable[..., str],
+        registrations: Registrations,
+        body: str | bytes,
+        content_type: str,
+        status: int,
+    ) -> None:
+        session_id = make_session()
+
+        response = client.post(
+            f"/sessions/{session_id}/registrations", data=body, content_type=content_type, headers=JSON_ACCEPT
+        )
+
+        assert response.status_code == status
+        assert response.get_json()["message"]
+        assert registrations(session_id) == []
+
+    def test_an_unknown_session_is_404(self, client: Any) -> None:
+        response = post_json(client, "no-such-session", GOOD)
+
+        assert response.status_code == 404
+        assert response.get_json()["error"] == "not_found"
+
+    @pytest.mark.parametrize(
+        "closed",
+        [
+            {"registration_closes_at": datetime.now(UTC) - timedelta(seconds=1)},
+            {
+                "starts_at": datetime.now(UTC) - timedelta(hours=1),
+                "ends_at": datetime.now(UTC) + timedelta(hours=1),
+            },
+        ],
+    )
+    def test_a_closed_registration_is_refused_with_a_message(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations, closed: dict[str, Any]
+    ) -> None:
+        session_id = make_session(**closed)
+
+        as_json = post_json(client, session_id, GOOD)
+        as_page = post_form(client, session_id, GOOD)
+
+        assert as_json.status_code == as_page.status_code == 409
+        assert as_json.get_json()["message"] == "De aanmelding voor deze sessie is gesloten."
+        assert "De aanmelding voor deze sessie is gesloten." in as_page.get_data(as_text=True)
+        assert registrations(session_id) == []
+
+    @pytest.mark.parametrize(("method", "path"), [("PUT", "/registrations"), ("DELETE", ""), ("POST", "")])
+    def test_other_methods_are_405(self, client: Any, make_session: Callable[..., str], method: str, path: str) -> None:
+        session_id = make_session()
+
+        response = client.open(f"/sessions/{session_id}{path}", method=method)
+
+        assert response.status_code == 405
+        assert response.headers["Allow"]
+
+
+class TestTheHoneypot:
+    def test_looks_like_success_and_stores_nothing(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations
+    ) -> None:
+        session_id = make_session()
+
+        as_json = post_json(client, session_id, {**GOOD, "website": "http://spam.example"})
+        as_page = post_form(client, session_id, {**GOOD, "website": "http://spam.example"})
+
+        assert as_json.status_code == 201
+        assert set(as_json.get_json()) == {"id", "status"}
+        assert as_page.status_code == 303
+        assert registrations(session_id) == []
+
+
+class TestConsent:
+    def test_is_required_when_the_session_has_a_privacy_statement(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations
+    ) -> None:
+        session_id = make_session(privacy_url="https://www.example.nl/privacy")
+
+        page = client.get(f"/sessions/{session_id}").get_data(as_text=True)
+        refused = post_json(client, session_id, GOOD)
+        accepted = post_json(client, session_id, {**GOOD, "consent": "on"})
+
+        assert 'href="https://www.example.nl/privacy"' in page
+        assert refused.status_code == 422
+        assert list(refused.get_json()["errors"]) == ["consent"]
+        assert accepted.status_code == 201
+        [stored] = registrations(session_id)
+        assert stored["consent"]["given"] is True
+        assert stored["consent"]["privacy_url"] == "https://www.example.nl/privacy"
+        assert isinstance(stored["consent"]["at"], datetime)
+
+
+class TestCors:
+    def test_a_preflight_from_an_allowed_site_is_granted_for_that_origin_only(
+        self, client: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+
+        response = client.options(
+            f"/sessions/{session_id}/registrations",
+            headers={
+                "Origin": "https://www.example.nl",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type, accept",
+            },
+        )
+
+        assert response.status_code == 204
+        assert response.headers["Access-Control-Allow-Origin"] == "https://www.example.nl"
+        assert "POST" in response.headers["Access-Control-Allow-Methods"]
+        assert "Origin" in response.headers["Vary"]
+
+    @pytest.mark.parametrize("origin", ["https://evil.example", "null", "https://www.example.nl.evil.example"])
+    def test_other_sites_are_granted_nothing(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations, origin: str
+    ) -> None:
+        session_id = make_session()
+
+        preflight = client.options(
+            f"/sessions/{session_id}/registrations",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+        )
+        post = post_form(client, session_id, GOOD, headers={"Origin": origin})
+
+        assert preflight.status_code == 403
+        assert "Access-Control-Allow-Origin" not in preflight.headers
+        assert post.status_code == 403
+        assert "Access-Control-Allow-Origin" not in post.headers
+        assert "Aanmelden via deze website is niet toegestaan." in post.get_data(as_text=True)
+        assert registrations(session_id) == []
+
+    def test_answers_to_an_allowed_site_carry_its_origin_even_when_they_are_errors(
+        self, client: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        headers = {"Origin": "https://www.example.nl", **JSON_ACCEPT}
+
+        ok = post_form(client, session_id, GOOD, headers=headers)
+        invalid = post_form(client, session_id, {**GOOD, "email": "x"}, headers=headers)
+
+        for response in (ok, invalid):
+            assert response.headers["Access-Control-Allow-Origin"] == "https://www.example.nl"
+            assert response.headers["Vary"] == "Origin"
+            assert response.headers["Access-Control-Allow-Origin"] not in ("*", "null")
+
+    def test_our_own_form_page_may_always_post(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations
+    ) -> None:
+        session_id = make_session(allowed_origins=[])
+
+        response = post_form(client, session_id, GOOD, headers={"Origin": "http://signup.test"})
+
+        assert response.status_code == 303
+        assert len(registrations(session_id)) == 1
