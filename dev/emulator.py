@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import urllib.request
@@ -36,6 +37,9 @@ def executable() -> Path:
     raise RuntimeError(MISSING)
 
 
+SNAPSHOT = "snapshot"
+
+
 @dataclass
 class Emulator:
     """A running emulator: where it listens, and its process."""
@@ -51,6 +55,32 @@ class Emulator:
             method="DELETE",
         )
         urllib.request.urlopen(request, timeout=10).close()
+
+    def export(self, data_dir: Path) -> None:
+        """Save every document to `data_dir`, replacing the previous snapshot only once the new one is whole."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fresh = data_dir / f"{SNAPSHOT}.new"
+        shutil.rmtree(fresh, ignore_errors=True)
+        request = urllib.request.Request(
+            f"http://{self.host}/emulator/v1/projects/{self.project}:export",
+            data=json.dumps(
+                {
+                    "database": f"projects/{self.project}/databases/(default)",
+                    "export_directory": str(data_dir),
+                    "export_name": fresh.name,
+                }
+            ).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        urllib.request.urlopen(request, timeout=60).close()
+        (fresh / f"{fresh.name}.overall_export_metadata").rename(fresh / f"{SNAPSHOT}.overall_export_metadata")
+        old = data_dir / f"{SNAPSHOT}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if (data_dir / SNAPSHOT).exists():
+            (data_dir / SNAPSHOT).rename(old)
+        fresh.rename(data_dir / SNAPSHOT)
+        shutil.rmtree(old, ignore_errors=True)
 
     def stop(self) -> None:
         processes.stop(self.process)
@@ -69,10 +99,9 @@ def start(
     port = port or processes.free_port()
     argv = [str(executable()), "start", "--host=127.0.0.1", f"--port={port}", f"--project_id={project}"]
     if data_dir is not None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        argv.append(f"--export-on-exit={data_dir}")
-        if any(data_dir.glob("*.overall_export_metadata")):
-            argv.append(f"--import-data={data_dir}")
+        metadata = data_dir / SNAPSHOT / f"{SNAPSHOT}.overall_export_metadata"
+        if metadata.exists():
+            argv.append(f"--seed_from_export={metadata}")
     if rules is not None:
         argv.append(f"--rules={rules}")
     if functions_emulator is not None:

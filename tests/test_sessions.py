@@ -1,0 +1,83 @@
+"""Sessions as organisers type them into the console: defaults, leniency, clear errors, and the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from signup.errors import MisconfiguredError, NotFoundError
+from signup.sessions import SessionStore, parse_session
+
+from tests.conftest import session_fields
+
+
+def test_a_session_with_only_the_documented_fields_works_with_defaults() -> None:
+    session = parse_session("s1", session_fields(allowed_origins=None, organiser=None))
+
+    assert session.timezone == "Europe/Amsterdam"
+    assert session.language == "nl"
+    assert session.capacity is None
+    assert session.reminder_hours == (24.0,)
+    assert session.allowed_origins == frozenset()
+    assert session.organiser is None
+    assert session.closes_at == session.starts_at
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"title": None}, "title"),
+        ({"starts_at": None}, "starts_at"),
+        ({"ends_at": "next week"}, "ends_at"),
+        ({"ends_at": datetime(2000, 1, 1, tzinfo=UTC)}, "ends_at"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"language": "fr"}, "language"),
+        ({"capacity": -1}, "capacity"),
+        ({"capacity": "50"}, "capacity"),
+        ({"allowed_origins": "https://example.nl"}, "allowed_origins"),
+        ({"reminder_hours": [0]}, "reminder_hours"),
+        ({"location": "Amsterdam"}, "location"),
+    ],
+)
+def test_a_field_that_cannot_work_names_itself(changes: dict[str, Any], named: str) -> None:
+    with pytest.raises(MisconfiguredError, match=named):
+        parse_session("s1", session_fields(**changes))
+
+
+def test_origins_are_compared_as_sites() -> None:
+    session = parse_session("s1", session_fields(allowed_origins=["https://WWW.Example.nl/", "not a url"]))
+
+    assert session.allows_origin("https://www.example.nl")
+    assert not session.allows_origin("http://www.example.nl")
+    assert not session.allows_origin("null")
+
+
+def test_a_whole_number_typed_as_a_double_is_a_capacity() -> None:
+    assert parse_session("s1", session_fields(capacity=50.0)).capacity == 50
+
+
+class TestTheStore:
+    def test_keeps_a_session_for_its_time_to_live_then_reads_it_again(
+        self, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        now = [0.0]
+        store = SessionStore(db, ttl=5, monotonic=lambda: now[0])
+        session_id = make_session(title="Eerst")
+        assert store.get(session_id).title == "Eerst"
+        db.collection("sessions").document(session_id).update({"title": "Daarna"})
+
+        now[0] = 4.9
+        cached = store.get(session_id).title
+        now[0] = 5.1
+        fresh = store.get(session_id).title
+
+        assert (cached, fresh) == ("Eerst", "Daarna")
+
+    def test_an_unknown_or_impossible_id_is_not_found(self, db: Any) -> None:
+        store = SessionStore(db, ttl=5)
+
+        for session_id in ("missing", "", "a/b", "__x__", "x" * 200):
+            with pytest.raises(NotFoundError):
+                store.get(session_id)
