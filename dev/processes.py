@@ -28,11 +28,9 @@ def start(
     log: Path | None = None,
     cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start a server in a process group of its own, so that it stops whole."""
+    """Start a server in a process group of its own, so that it stops whole; output to `log` or ours."""
     if log is None:
-        return subprocess.Popen(
-            list(argv), env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        return subprocess.Popen(list(argv), env=env, cwd=cwd, start_new_session=True)
     with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             list(argv), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

@@ -81,7 +81,10 @@ def main() -> int:
                 firestore.export(DATA / "firestore")
             for process in started:
                 if process.poll() is not None:
-                    print(f"{process.args[0]} stopped unexpectedly (exit {process.returncode}).", file=sys.stderr)
+                    print(
+                        f"A server stopped (exit {process.returncode}); see above and .dev-data/firestore.log.",
+                        file=sys.stderr,
+                    )
                     return 1
     except KeyboardInterrupt:
         pass
