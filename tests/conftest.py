@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from dev import emulator as firestore_emulator
-from dev import processes
+from dev import mailbox, processes
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "demo-signup-test"
@@ -26,6 +27,7 @@ os.environ.update(
     PUBLIC_BASE_URL=PUBLIC_BASE_URL,
     SIGNING_KEY=SIGNING_KEY,
     EMAIL_CHECK_DELIVERABILITY="false",
+    MAIL_FROM="Strategiesessies <sessies@example.nl>",
 )
 
 
@@ -97,6 +99,44 @@ def registrations(db: Any) -> Callable[[str], list[dict[str, Any]]]:
         return [{"id": doc.id, **(doc.to_dict() or {})} for doc in docs]
 
     return read
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[mailbox.Mailbox]:
+    """A real SMTP server (aiosmtpd) on a free port; `notify` is pointed at it through SMTP_URL."""
+    box = mailbox.Mailbox()
+    port = processes.free_port()
+    controller = mailbox.serve(box, port)
+    os.environ["SMTP_URL"] = f"smtp://127.0.0.1:{port}"
+    yield box
+    controller.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: mailbox.Mailbox) -> mailbox.Mailbox:
+    """The SMTP server, emptied for this test."""
+    smtp_server.clear()
+    return smtp_server
+
+
+@pytest.fixture
+def notifier(db: Any, inbox: mailbox.Mailbox) -> Any:
+    """`notify`'s domain, wired as in production from the test environment."""
+    from signup.service import build_notifier
+    from signup.settings import Settings
+
+    # Sessions are read afresh: tests move a session's date between sweeps that are minutes apart in event time.
+    return build_notifier(replace(Settings.from_env(), session_cache_seconds=0), client=db)
+
+
+@pytest.fixture(scope="session")
+def notify_app(emulator: firestore_emulator.Emulator, smtp_server: mailbox.Mailbox) -> Any:
+    """The real `notify` entry point, loaded by functions-framework as a CloudEvent function."""
+    import functions_framework
+
+    return functions_framework.create_app(  # type: ignore[no-untyped-call]
+        target="notify", source=str(ROOT / "functions/main.py"), signature_type="cloudevent"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,13 @@ from typing import Any
 
 from google.api_core import exceptions as google_errors
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
+from signup import outbox
+from signup.errors import NotFoundError
 from signup.sessions import SESSIONS, Session
 from signup.validation import SignUp
+from signup.writes import CONFLICTS
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +84,7 @@ class Registrar:
         ref = session_ref.collection(REGISTRATIONS).document(registration_id(self._key, session.id, signup.email_key))
         document = _document(session, signup, origin)
         if session.capacity is None:
-            return self._create(ref, document, CONFIRMED)
+            return self._create(ref, {**document, "confirmed_at": firestore.SERVER_TIMESTAMP}, CONFIRMED)
         for _ in range(MAX_ATTEMPTS):
             free = self._free_seats(session_ref, session.capacity)
             if not free:
@@ -91,7 +95,9 @@ class Registrar:
                 session_ref.collection(SEATS).document(str(seat)),
                 {"registration_id": ref.id, "taken_at": firestore.SERVER_TIMESTAMP},
             )
-            batch.create(ref, {**document, "status": CONFIRMED, "seat": seat})
+            batch.create(
+                ref, {**document, "status": CONFIRMED, "seat": seat, "confirmed_at": firestore.SERVER_TIMESTAMP}
+            )
             try:
                 batch.commit()
             except google_errors.AlreadyExists:
@@ -104,6 +110,95 @@ class Registrar:
         # faster than we can list it, so the waiting list is the true answer.
         return self._create(ref, document, WAITLISTED)
 
+    def status_of(self, session: Session, registration_id: str) -> str:
+        snapshot = self._registrations(session.id).document(registration_id).get()
+        if not snapshot.exists:
+            raise NotFoundError(registration_id)
+        return str((snapshot.to_dict() or {}).get("status", CONFIRMED))
+
+    def _registrations(self, session_id: str) -> Any:
+        return self._client.collection(SESSIONS).document(session_id).collection(REGISTRATIONS)
+
+    def cancel(self, session: Session, registration_id: str) -> str:
+        """Cancel a registration, free its seat for the waiting list; return the status it had. Twice is harmless."""
+        session_ref = self._client.collection(SESSIONS).document(session.id)
+        ref = session_ref.collection(REGISTRATIONS).document(registration_id)
+        for _ in range(MAX_ATTEMPTS):
+            snapshot = ref.get()
+            if not snapshot.exists:
+                raise NotFoundError(registration_id)
+            data = snapshot.to_dict() or {}
+            status = str(data.get("status", CONFIRMED))
+            if status == CANCELLED:
+                return CANCELLED
+            batch = self._client.batch()
+            batch.update(
+                ref,
+                {
+                    "status": CANCELLED,
+                    "seat": None,
+                    "cancelled_at": firestore.SERVER_TIMESTAMP,
+                    **outbox.pending_update("cancellation"),
+                },
+                option=self._client.write_option(last_update_time=snapshot.update_time),
+            )
+            if data.get("seat") is not None:
+                batch.delete(session_ref.collection(SEATS).document(str(data["seat"])))
+            try:
+                batch.commit()
+            except CONFLICTS:
+                continue
+            log.info("cancelled session=%s id=%s was=%s", session.id, registration_id, status)
+            if data.get("seat") is not None:
+                self.promote(session)
+            return status
+        raise google_errors.Aborted("the registration kept changing while it was being cancelled")  # type: ignore[no-untyped-call]
+
+    def promote(self, session: Session) -> list[str]:
+        """Give free seats to the waiting list, earliest sign-up first; return who moved up."""
+        if session.capacity is None:
+            return []
+        session_ref = self._client.collection(SESSIONS).document(session.id)
+        with self._lock:
+            self._full_until.pop((session.id, session.capacity), None)
+        promoted: list[str] = []
+        for _ in range(MAX_ATTEMPTS):
+            free = self._free_seats(session_ref, session.capacity)
+            if not free:
+                break
+            waiting = (
+                session_ref.collection(REGISTRATIONS)
+                .where(filter=FieldFilter("status", "==", WAITLISTED))
+                .order_by("created_at")
+                .limit(len(free))
+                .get()
+            )
+            if not waiting:
+                break
+            for snapshot, seat in zip(waiting, free, strict=False):
+                batch = self._client.batch()
+                batch.create(
+                    session_ref.collection(SEATS).document(str(seat)),
+                    {"registration_id": snapshot.id, "taken_at": firestore.SERVER_TIMESTAMP},
+                )
+                batch.update(
+                    snapshot.reference,
+                    {
+                        "status": CONFIRMED,
+                        "seat": seat,
+                        "confirmed_at": firestore.SERVER_TIMESTAMP,
+                        **outbox.pending_update("promotion"),
+                    },
+                    option=self._client.write_option(last_update_time=snapshot.update_time),
+                )
+                try:
+                    batch.commit()
+                except (google_errors.AlreadyExists, *CONFLICTS):
+                    continue  # the seat or the person was taken care of by someone else: look again
+                promoted.append(snapshot.id)
+                log.info("promoted session=%s id=%s seat=%s", session.id, snapshot.id, seat)
+        return promoted
+
     def seats_left(self, session: Session) -> int | None:
         """How many seats are free (None: unlimited); one aggregation query, for pages, not sign-ups."""
         if session.capacity is None:
@@ -114,7 +209,7 @@ class Registrar:
 
     def _create(self, ref: Any, document: dict[str, Any], status: str) -> Registration:
         try:
-            ref.create({**document, "status": status, "seat": None})
+            ref.create({"seat": None, "confirmed_at": None, **document, "status": status})
         except google_errors.AlreadyExists:
             return _registration(ref.get())
         return Registration(ref.id, status)
@@ -147,6 +242,8 @@ def _document(session: Session, signup: SignUp, origin: str | None) -> dict[str,
         "consent": consent,
         "origin": origin,
         "language": session.language,
+        "emails": {"confirmation": outbox.new_mail()},
+        "mail_due_at": firestore.SERVER_TIMESTAMP,
     }
 
 

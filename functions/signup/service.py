@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import Any
 
+from signup.mails import Composer, parse_sender
+from signup.notifier import Notifier
+from signup.outbox import Outbox
 from signup.registrations import Registrar
 from signup.sessions import SessionStore
 from signup.settings import Settings
+from signup.smtp import SmtpServer, SmtpTransport
+from signup.tokens import CancelTokens, RegistrationRef
 from signup.web import Service
 
 
@@ -15,20 +21,57 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build(settings: Settings) -> Service:
-    """Wire the Firestore client, and the stores for one set of settings."""
+def firestore_client(settings: Settings) -> Any:
     from google.cloud import firestore
 
-    client = firestore.Client(project=settings.project)
+    return firestore.Client(project=settings.project)
+
+
+def build(settings: Settings, client: Any = None) -> Service:
+    """Wire the Firestore client and the stores for `register`."""
+    client = client or firestore_client(settings)
     return Service(
         settings=settings,
         sessions=SessionStore(client, ttl=settings.session_cache_seconds),
         registrar=Registrar(client, settings.signing_key),
+        tokens=CancelTokens(settings.signing_key),
         clock=utc_now,
     )
 
 
+def build_notifier(settings: Settings, client: Any = None) -> Notifier:
+    """Wire `notify`: Firestore, the outbox, templates and the SMTP transport."""
+    mail_from, smtp_url = settings.require_mail()
+    client = client or firestore_client(settings)
+    sender = parse_sender(mail_from)
+    tokens = CancelTokens(settings.signing_key)
+    return Notifier(
+        client=client,
+        sessions=SessionStore(client, ttl=settings.session_cache_seconds),
+        registrar=Registrar(client, settings.signing_key),
+        mailbox=Outbox(
+            client, lease=timedelta(seconds=max(60.0, 4 * settings.smtp_timeout)), message_domain=sender.domain
+        ),
+        composer=Composer(
+            sender, lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id)
+        ),
+        transport=SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
+        clock=utc_now,
+        sweep_limit=settings.sweep_limit,
+    )
+
+
+def cancel_url(settings: Settings, tokens: CancelTokens, session_id: str, registration_id: str) -> str:
+    return f"{settings.public_base_url}/cancel/{tokens.make(RegistrationRef(session_id, registration_id))}"
+
+
 @cache
 def from_environment() -> Service:
-    """The instance's one Service, from the process environment."""
+    """The instance's one `register` service, from the process environment."""
     return build(Settings.from_env())
+
+
+@cache
+def notifier_from_environment() -> Notifier:
+    """The instance's one `notify` service, from the process environment."""
+    return build_notifier(Settings.from_env())

@@ -49,6 +49,7 @@ class Session:
     organiser: Organiser | None
     thank_you_url: str | None
     privacy_url: str | None
+    reminders_queued: frozenset[str] = frozenset()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -120,6 +121,7 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         organiser=Organiser(name=_text(organiser, "name"), email=_text(organiser, "email")) if organiser else None,
         thank_you_url=_text(data, "thank_you_url") or None,
         privacy_url=_text(data, "privacy_url") or None,
+        reminders_queued=frozenset(data.get("reminders_queued") or {}),
     )
 
 

@@ -22,6 +22,19 @@ class Settings:
     signing_key: bytes
     check_deliverability: bool = True
     session_cache_seconds: float = 5.0
+    mail_from: str | None = None
+    smtp_url: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout: float = 20.0
+    sweep_limit: int = 500
+
+    def require_mail(self) -> tuple[str, str]:
+        """MAIL_FROM and SMTP_URL, which only `notify` needs; a missing one names itself."""
+        if not self.mail_from:
+            raise MisconfiguredError("Missing required setting MAIL_FROM")
+        if not self.smtp_url:
+            raise MisconfiguredError("Missing required setting SMTP_URL")
+        return self.mail_from, self.smtp_url
 
     @property
     def public_origin(self) -> str:
@@ -44,6 +57,11 @@ class Settings:
             signing_key=key.encode(),
             check_deliverability=_flag(env, "EMAIL_CHECK_DELIVERABILITY", default=True),
             session_cache_seconds=_number(env, "SESSION_CACHE_SECONDS", default=5.0),
+            mail_from=env.get("MAIL_FROM", "").strip() or None,
+            smtp_url=env.get("SMTP_URL", "").strip() or None,
+            smtp_password=env.get("SMTP_PASSWORD") or None,
+            smtp_timeout=_number(env, "SMTP_TIMEOUT_SECONDS", default=20.0),
+            sweep_limit=int(_number(env, "SWEEP_LIMIT", default=500)),
         )
 
 

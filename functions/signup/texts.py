@@ -51,6 +51,19 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "page.unavailable": "De aanmelding is tijdelijk niet bereikbaar. Probeer het over een minuut opnieuw.",
         "page.misconfigured": "Deze aanmelding is niet goed ingesteld. De organisator is op de hoogte.",
         "page.back": "Terug naar het formulier",
+        "cancel.title": "Aanmelding annuleren",
+        "cancel.question": "Wil je je aanmelding voor deze sessie annuleren? Je plek gaat dan naar de eerste op de wachtlijst.",
+        "cancel.button": "Ja, annuleer mijn aanmelding",
+        "cancel.done": "Je aanmelding is geannuleerd. Je krijgt een bevestiging per e-mail.",
+        "cancel.already": "Deze aanmelding was al geannuleerd.",
+        "cancel.over": "Deze sessie heeft al plaatsgevonden.",
+        "mail.when": "Wanneer",
+        "mail.where": "Waar",
+        "mail.map": "Kaart",
+        "mail.calendar": "Zet in je Google Agenda",
+        "mail.cancel": "Afmelden",
+        "mail.cannot_come": "Kun je toch niet komen?",
+        "mail.questions": "Vragen? Beantwoord deze e-mail, dan komt je bericht bij:",
     },
     "en": {
         "label.organisation": "Organisation",
@@ -95,6 +108,19 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "page.unavailable": "Sign-up is briefly unavailable. Please try again in a minute.",
         "page.misconfigured": "This sign-up is not set up correctly. The organiser has been told.",
         "page.back": "Back to the form",
+        "cancel.title": "Cancel your registration",
+        "cancel.question": "Do you want to cancel your registration for this session? Your seat will go to the first person on the waiting list.",
+        "cancel.button": "Yes, cancel my registration",
+        "cancel.done": "Your registration has been cancelled. You will receive a confirmation by email.",
+        "cancel.already": "This registration had already been cancelled.",
+        "cancel.over": "This session has already taken place.",
+        "mail.when": "When",
+        "mail.where": "Where",
+        "mail.map": "Map",
+        "mail.calendar": "Add to Google Calendar",
+        "mail.cancel": "Cancel your registration",
+        "mail.cannot_come": "Can't make it after all?",
+        "mail.questions": "Questions? Reply to this email to reach:",
     },
 }
 
@@ -109,3 +135,12 @@ def text(language: str, key: str, **values: object) -> str:
 def catalogue(language: str) -> Mapping[str, str]:
     """All texts of one language, for templates."""
     return _TEXTS.get(language, _TEXTS[DEFAULT_LANGUAGE])
+
+
+def section(language: str, prefix: str) -> dict[str, str]:
+    """The texts under `prefix.`, keyed without it: section("nl", "mail")["when"] == "Wanneer"."""
+    return {
+        key.removeprefix(f"{prefix}."): value
+        for key, value in catalogue(language).items()
+        if key.startswith(f"{prefix}.")
+    }

@@ -30,15 +30,17 @@ from signup.errors import (
     ValidationError,
 )
 from signup.pages import Pages
-from signup.registrations import WAITLISTED, Registrar
+from signup.registrations import CANCELLED, WAITLISTED, Registrar
 from signup.sessions import Session, SessionStore, normalise_origin
 from signup.settings import Settings
 from signup.texts import DEFAULT_LANGUAGE, text
+from signup.tokens import CancelTokens
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 30
 _ROUTE = re.compile(r"/sessions/(?P<id>[^/]+)(?P<rest>/registrations|/thanks)?/?")
+_CANCEL = re.compile(r"/cancel/(?P<token>[A-Za-z0-9_.-]{1,512})/?")
 _JSON_HEADERS = ("application/json",)
 _SAFE_REQUEST_HEADERS = frozenset({"content-type", "accept", "accept-language"})
 
@@ -73,6 +75,7 @@ class Service:
     settings: Settings
     sessions: SessionStore
     registrar: Registrar
+    tokens: CancelTokens
     clock: Callable[[], datetime]
 
 
@@ -126,6 +129,10 @@ def _route(exchange: _Exchange) -> flask.Response:
     if request.path == "/healthz":
         _require(method, "GET")
         return flask.Response("ok\n", mimetype="text/plain")
+    cancel = _CANCEL.fullmatch(request.path)
+    if cancel is not None:
+        _require(method, "GET", "POST")
+        return _cancel(exchange, cancel["token"], confirm=method == "POST")
     match = _ROUTE.fullmatch(request.path)
     if match is None:
         raise NotFoundError(request.path)
@@ -168,6 +175,34 @@ def _thanks_page(exchange: _Exchange) -> flask.Response:
     status = WAITLISTED if exchange.request.args.get("status") == WAITLISTED else "confirmed"
     html = _pages().render("thanks.html", session=exchange.session, status=status)
     return flask.Response(html, mimetype="text/html")
+
+
+def _cancel(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Response:
+    """GET asks (mail scanners open links, so it changes nothing); POST cancels. Twice is harmless."""
+    service = exchange.service
+    ref = service.tokens.read(token)
+    exchange.session = session = service.sessions.get(ref.session_id)
+    status = service.registrar.status_of(session, ref.registration_id)
+    if service.clock() >= session.ends_at and status != CANCELLED:
+        return _cancel_page(exchange, "cancel.over", status=409)
+    if status == CANCELLED:
+        return _cancel_page(exchange, "cancel.already", cancelled=True)
+    if not confirm:
+        return _cancel_page(exchange, "cancel.question", action=f"{service.settings.public_base_url}/cancel/{token}")
+    service.registrar.cancel(session, ref.registration_id)
+    return _cancel_page(exchange, "cancel.done", cancelled=True)
+
+
+def _cancel_page(
+    exchange: _Exchange, message_key: str, *, status: int = 200, action: str | None = None, cancelled: bool = False
+) -> flask.Response:
+    language = exchange.language
+    if exchange.wants_json:
+        response = flask.jsonify(status=CANCELLED if cancelled else None, message=text(language, message_key))
+        response.status_code = status
+        return response
+    html = _pages().render("cancel.html", session=exchange.session, message=text(language, message_key), action=action)
+    return flask.Response(html, status=status, mimetype="text/html")
 
 
 def _preflight(exchange: _Exchange) -> flask.Response:

@@ -1,0 +1,168 @@
+"""`notify`'s domain: send a registration's due mails, and sweep for everything due (reminders, retries, leases)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import jinja2
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from signup import outbox, reminders
+from signup.errors import MisconfiguredError, NotFoundError
+from signup.mails import Composer, Recipient
+from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
+from signup.sessions import SESSIONS, SessionStore
+from signup.smtp import Connection, PermanentError, SmtpTransport, TransientError
+
+log = logging.getLogger(__name__)
+
+# Sessions this close ahead are looked at for reminders and free seats on every sweep.
+HORIZON = timedelta(days=31)
+
+
+@dataclass
+class Report:
+    """What one run did, for the log and for tests."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    reminders_queued: int = 0
+    promoted: int = 0
+
+
+def mail_kind(key: str, status: str) -> str | None:
+    """Which mail a queued key becomes for a registration in `status`; None: it no longer applies."""
+    if key == "confirmation":
+        return {CONFIRMED: "confirmed", WAITLISTED: "waitlisted"}.get(status)
+    if key == "promotion":
+        return "promoted" if status == CONFIRMED else None
+    if key == "cancellation":
+        return "cancelled" if status == CANCELLED else None
+    if key.startswith("reminder_"):
+        return "reminder" if status == CONFIRMED else None
+    return None
+
+
+def _order(key: str) -> tuple[int, str]:
+    return ({"confirmation": 0, "promotion": 1, "cancellation": 3}.get(key, 2), key)
+
+
+class Notifier:
+    def __init__(
+        self,
+        client: Any,
+        sessions: SessionStore,
+        registrar: Registrar,
+        mailbox: outbox.Outbox,
+        composer: Composer,
+        transport: SmtpTransport,
+        clock: Callable[[], datetime],
+        sweep_limit: int,
+    ) -> None:
+        self._client = client
+        self._sessions = sessions
+        self._registrar = registrar
+        self._outbox = mailbox
+        self._composer = composer
+        self._transport = transport
+        self._clock = clock
+        self._limit = sweep_limit
+
+    def registration_created(self, session_id: str, registration_id: str) -> Report:
+        """Send the new registration's confirmation (and whatever else of it is due)."""
+        report = Report()
+        ref = self._client.collection(SESSIONS).document(session_id).collection(REGISTRATIONS).document(registration_id)
+        snapshot = ref.get()
+        if snapshot.exists:
+            with self._transport.connect() as connection:
+                self._deliver(snapshot, self._clock(), connection, report)
+        log.info("created event session=%s id=%s %s", session_id, registration_id, dict(report.outcomes))
+        return report
+
+    def sweep(self, now: datetime) -> Report:
+        """Queue due reminders, fill free seats from waiting lists, then send what is due, up to the limit."""
+        report = Report()
+        upcoming = (
+            self._client.collection(SESSIONS)
+            .where(filter=FieldFilter("starts_at", ">", now))
+            .where(filter=FieldFilter("starts_at", "<=", now + HORIZON))
+            .order_by("starts_at")
+            .limit(self._limit)
+        )
+        for snapshot in upcoming.stream():
+            try:
+                session = self._sessions.get(snapshot.id)
+            except MisconfiguredError as error:
+                log.error("sweep skips a session that cannot work: %s", error)
+                continue
+            report.reminders_queued += reminders.queue_due(self._client, session, now, self._limit)
+            report.promoted += len(self._registrar.promote(session))
+        due = (
+            self._client.collection_group(REGISTRATIONS)
+            .where(filter=FieldFilter("mail_due_at", "<=", now))
+            .order_by("mail_due_at")
+            .limit(self._limit)
+        )
+        with self._transport.connect() as connection:
+            for snapshot in due.stream():
+                self._deliver(snapshot, now, connection, report)
+        log.info(
+            "sweep at %s: %s, reminders queued %d, promoted %d",
+            now.isoformat(),
+            dict(report.outcomes),
+            report.reminders_queued,
+            report.promoted,
+        )
+        return report
+
+    def _deliver(self, snapshot: Any, now: datetime, connection: Connection, report: Report) -> None:
+        emails: Mapping[str, Any] = (snapshot.to_dict() or {}).get("emails") or {}
+        keys = sorted((key for key, mail in emails.items() if outbox.is_due(mail, now)), key=_order)
+        if not keys:
+            self._mend_due(snapshot, emails, now)
+        for key in keys:
+            claim = self._outbox.claim(snapshot, key, now)
+            if claim is None:
+                report.outcomes["taken"] += 1
+                continue
+            outcome = self._send(claim, connection, now)
+            self._outbox.record(claim, outcome, now)
+            report.outcomes[outcome.state] += 1
+            snapshot = snapshot.reference.get()
+
+    def _send(self, claim: outbox.Claim, connection: Connection, now: datetime) -> outbox.Outcome:
+        registration = claim.registration
+        session_id = claim.ref.parent.parent.id
+        kind = mail_kind(claim.key, registration.get("status", CONFIRMED))
+        if kind is None:
+            return outbox.Outcome(
+                outbox.SKIPPED, f"no longer applies: the registration is {registration.get('status')}"
+            )
+        try:
+            session = self._sessions.get(session_id)
+            recipient = Recipient.from_document(session_id, claim.ref.id, registration)
+            hours = reminders.hours_of(claim.key) if kind == "reminder" else None
+            message = self._composer.compose(
+                kind, session, recipient, message_id=claim.message_id, now=now, hours=hours
+            )
+            connection.send(message, self._composer.sender.addr_spec, recipient.email)
+        except NotFoundError:
+            return outbox.Outcome(outbox.SKIPPED, "the session no longer exists")
+        except (TransientError, MisconfiguredError, jinja2.TemplateError) as error:
+            log.warning("mail %s for id=%s not sent, will retry: %s", claim.key, claim.ref.id, type(error).__name__)
+            return outbox.Outcome(outbox.PENDING, str(error))
+        except PermanentError as error:
+            log.warning("mail %s for id=%s refused for good", claim.key, claim.ref.id)
+            return outbox.Outcome(outbox.FAILED, str(error))
+        return outbox.Outcome(outbox.SENT)
+
+    def _mend_due(self, snapshot: Any, emails: Mapping[str, Any], now: datetime) -> None:
+        """A registration the sweep found with nothing due: move its `mail_due_at` to the truth."""
+        stored = (snapshot.to_dict() or {}).get("mail_due_at")
+        truth = outbox.next_due(emails, now)
+        if stored is not None and stored <= now and truth != stored:
+            snapshot.reference.update({"mail_due_at": truth})

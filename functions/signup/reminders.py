@@ -1,0 +1,66 @@
+"""Queue each session's reminders when they fall due: one mail per reminder to each person who had a seat by then."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from signup import outbox
+from signup.registrations import CONFIRMED, REGISTRATIONS
+from signup.sessions import SESSIONS, Session
+from signup.writes import CONFLICTS
+
+log = logging.getLogger(__name__)
+
+
+def reminder_key(hours: float) -> str:
+    """`reminder_24h`, or `reminder_90m` for 1.5 hours: a field name without dots."""
+    return f"reminder_{int(hours)}h" if float(hours).is_integer() else f"reminder_{round(hours * 60)}m"
+
+
+def hours_of(key: str) -> float:
+    amount = key.removeprefix("reminder_")
+    return float(amount[:-1]) if amount.endswith("h") else float(amount[:-1]) / 60
+
+
+def queue_due(client: Any, session: Session, now: datetime, limit: int) -> int:
+    """Queue the reminders of `session` that are due at `now`; return how many mails were queued.
+
+    Only people confirmed before the reminder fell due get it: whoever signed up (or moved up from the waiting
+    list) later already got a mail that serves. Once every such person has the reminder queued, the session
+    records it under `reminders_queued` and is not read for it again. Bounded by `limit`; the next run goes on.
+    """
+    if now >= session.starts_at:
+        return 0
+    session_ref = client.collection(SESSIONS).document(session.id)
+    queued = 0
+    for hours in session.reminder_hours:
+        key = reminder_key(hours)
+        due = session.starts_at - timedelta(hours=hours)
+        if due > now or key in session.reminders_queued:
+            continue
+        complete = True
+        confirmed = session_ref.collection(REGISTRATIONS).where(filter=FieldFilter("status", "==", CONFIRMED))
+        for snapshot in confirmed.stream():
+            data = snapshot.to_dict() or {}
+            confirmed_at = data.get("confirmed_at")
+            if key in (data.get("emails") or {}) or confirmed_at is None or confirmed_at > due:
+                continue
+            if queued >= limit:
+                complete = False
+                break
+            try:
+                snapshot.reference.update(
+                    outbox.pending_update(key), option=client.write_option(last_update_time=snapshot.update_time)
+                )
+            except CONFLICTS:
+                complete = False  # changed under our hands (cancelled, say): look again next run
+                continue
+            queued += 1
+        if complete:
+            session_ref.update({f"reminders_queued.{key}": now})
+            log.info("reminders queued session=%s key=%s", session.id, key)
+    return queued

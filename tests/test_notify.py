@@ -1,0 +1,328 @@
+"""The email workflow: `notify` sends each mail exactly once, through a real SMTP server, with real content."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import icalendar
+import pytest
+
+from dev.mailbox import Mailbox
+from signup import outbox
+from tests import events
+
+Registrations = Callable[[str], list[dict[str, Any]]]
+JAN = {
+    "organisation": "Gemeente Amsterdam",
+    "first_name": "Jan",
+    "infix": "van der",
+    "last_name": "Berg",
+    "email": "jan@example.nl",
+}
+SUMMER = datetime(2036, 6, 10, 14, 0, tzinfo=UTC)  # dinsdag 10 juni 2036, 16:00 in Amsterdam
+
+
+def sign_up(client: Any, session_id: str, **person: str) -> dict[str, Any]:
+    response = client.post(f"/sessions/{session_id}/registrations", json={**JAN, **person})
+    assert response.status_code == 201, response.get_json()
+    answer: dict[str, Any] = response.get_json()
+    return answer
+
+
+def deliver(notify_app: Any, headers_and_body: tuple[dict[str, str], bytes]) -> int:
+    headers, body = headers_and_body
+    response = notify_app.test_client().post("/", headers=headers, data=body)
+    return int(response.status_code)
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    return str(text.get_content()), str(html.get_content())
+
+
+def calendar_of(message: EmailMessage) -> icalendar.Calendar:
+    [attachment] = [a for a in message.iter_attachments() if a.get_content_type() == "text/calendar"]
+    return icalendar.Calendar.from_ical(attachment.get_content())
+
+
+def mail_state(db: Any, session_id: str, registration_id: str, key: str = "confirmation") -> dict[str, Any]:
+    snapshot = (
+        db.collection("sessions").document(session_id).collection("registrations").document(registration_id).get()
+    )
+    state: dict[str, Any] = snapshot.to_dict()["emails"][key]
+    return state
+
+
+class TestTheConfirmation:
+    def test_carries_the_session_the_person_and_the_links(
+        self, client: Any, notify_app: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session(starts_at=SUMMER, ends_at=SUMMER + timedelta(hours=2))
+        answer = sign_up(client, session_id)
+
+        assert deliver(notify_app, events.created(session_id, answer["id"])) == 200
+
+        [received] = inbox.wait_for(1)
+        message = received.message
+        text, html = parts(message)
+        assert received.recipients == ["jan@example.nl"]
+        assert message["To"].addresses[0].display_name == "Jan van der Berg"
+        assert message["To"].addresses[0].addr_spec == "jan@example.nl"
+        assert str(message["From"]) == "Strategiesessies <sessies@example.nl>"
+        assert str(message["Reply-To"]) == "Anna de Vries <anna@example.nl>"
+        assert message["Auto-Submitted"] == "auto-generated"
+        assert message["Date"].datetime.tzinfo is not None
+        assert message["Subject"] == "Bevestiging: Strategiesessie, dinsdag 10 juni 2036, 16:00–18:00"
+        for part in (text, html):
+            assert "Beste Jan," in part
+            assert "dinsdag 10 juni 2036, 16:00–18:00" in part
+            assert "Grand Café Genieten" in part
+            assert "https://www.google.com/maps/search/?api=1&" in part.replace("&amp;", "&")
+            assert "https://calendar.google.com/calendar/render?action=TEMPLATE" in part
+            assert "http://signup.test/cancel/" in part
+        stored = mail_state(db, session_id, answer["id"])
+        assert stored["state"] == "sent"
+        assert stored["attempts"] == 1
+        assert stored["message_id"] == message["Message-ID"]
+        assert isinstance(stored["sent_at"], datetime)
+
+    def test_attaches_an_rfc5545_invitation_with_a_stable_uid(
+        self, client: Any, notify_app: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session(starts_at=SUMMER, ends_at=SUMMER + timedelta(hours=2))
+        answer = sign_up(client, session_id)
+
+        deliver(notify_app, events.created(session_id, answer["id"]))
+
+        calendar = calendar_of(inbox.wait_for(1)[0].message)
+        [event] = calendar.walk("VEVENT")
+        assert calendar["METHOD"] == "REQUEST"
+        assert event["UID"] == f"{answer['id']}.{session_id}@signup"
+        assert event.decoded("DTSTART") == SUMMER
+        assert event.decoded("DTEND") == SUMMER + timedelta(hours=2)
+        assert event["SUMMARY"] == "Strategiesessie"
+        assert "Grand Café Genieten" in event["LOCATION"]
+        assert str(event["ORGANIZER"]) == "mailto:anna@example.nl"
+
+    def test_for_the_waiting_list_says_so_and_books_nothing(
+        self, client: Any, notify_app: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session(capacity=0)
+        answer = sign_up(client, session_id)
+
+        deliver(notify_app, events.created(session_id, answer["id"]))
+
+        message = inbox.wait_for(1)[0].message
+        text, _ = parts(message)
+        assert answer["status"] == "waitlisted"
+        assert message["Subject"].startswith("Je staat op de wachtlijst")
+        assert "wachtlijst" in text
+        assert not [a for a in message.iter_attachments() if a.get_content_type() == "text/calendar"]
+
+    def test_is_in_english_for_an_english_session(
+        self, client: Any, notify_app: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session(language="en", starts_at=SUMMER, ends_at=SUMMER + timedelta(hours=2))
+        answer = sign_up(client, session_id)
+
+        deliver(notify_app, events.created(session_id, answer["id"]))
+
+        message = inbox.wait_for(1)[0].message
+        text, _ = parts(message)
+        assert message["Subject"] == "Confirmed: Strategiesessie, Tuesday 10 June 2036, 16:00–18:00"
+        assert "Dear Jan," in text
+
+    def test_escapes_a_hostile_name_in_html_and_keeps_it_intact_in_text(
+        self, client: Any, notify_app: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        hostile = '<script>alert("x")</script> & <b>Co</b>'
+        answer = sign_up(client, session_id, first_name=hostile)
+
+        deliver(notify_app, events.created(session_id, answer["id"]))
+
+        text, html = parts(inbox.wait_for(1)[0].message)
+        assert f"Beste {hostile}," in text
+        assert "<script>" not in html
+        assert "<b>Co</b>" not in html
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;Co&lt;/b&gt;" in html
+
+
+class TestExactlyOnce:
+    def test_the_same_event_ten_times_at_once_sends_one_mail(
+        self, client: Any, notify_app: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        event = events.created(session_id, answer["id"], event_id="same-event")
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            statuses = list(pool.map(lambda _: deliver(notify_app, event), range(10)))
+
+        assert statuses == [200] * 10
+        assert len(inbox.wait_for(2, timeout=2)) == 1
+        assert mail_state(db, session_id, answer["id"])["attempts"] == 1
+
+    def test_a_4xx_is_retried_by_the_sweep_and_delivered_once(
+        self, client: Any, notify_app: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        inbox.refuse_next(1, "451 4.7.1 Greylisted, try again later")
+
+        deliver(notify_app, events.created(session_id, answer["id"]))
+        after_refusal = mail_state(db, session_id, answer["id"])
+        now = datetime.now(UTC)
+        too_soon = deliver(notify_app, events.tick(now + timedelta(seconds=10)))
+        mails_too_soon = len(inbox.received)
+        deliver(notify_app, events.tick(now + timedelta(minutes=2)))
+        deliver(notify_app, events.tick(now + timedelta(minutes=30)))
+
+        assert after_refusal["state"] == "pending"
+        assert after_refusal["attempts"] == 1
+        assert "451" in after_refusal["last_error"]
+        assert after_refusal["next_attempt_at"] > now
+        assert too_soon == 200
+        assert mails_too_soon == 0
+        assert len(inbox.wait_for(1)) == 1
+        assert mail_state(db, session_id, answer["id"])["state"] == "sent"
+        assert mail_state(db, session_id, answer["id"])["attempts"] == 2
+
+    def test_a_5xx_is_failed_with_the_reason_and_never_retried(
+        self, client: Any, notify_app: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        inbox.refuse_always("550 5.1.1 Mailbox does not exist")
+
+        deliver(notify_app, events.created(session_id, answer["id"]))
+        inbox.refuse_always(None)
+        for days in (1, 2, 3):
+            deliver(notify_app, events.tick(datetime.now(UTC) + timedelta(days=days)))
+
+        stored = mail_state(db, session_id, answer["id"])
+        assert stored["state"] == "failed"
+        assert stored["attempts"] == 1
+        assert "550" in stored["last_error"]
+        assert inbox.received == []
+
+    def test_passing_failures_give_up_after_the_last_attempt(
+        self, client: Any, notifier: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        inbox.refuse_always("421 4.3.2 Service shutting down")
+
+        notifier.registration_created(session_id, answer["id"])
+        now = datetime.now(UTC)
+        for _ in range(outbox.MAX_ATTEMPTS + 2):
+            now += timedelta(days=1)
+            notifier.sweep(now)
+
+        stored = mail_state(db, session_id, answer["id"])
+        assert stored["state"] == "failed"
+        assert stored["attempts"] == outbox.MAX_ATTEMPTS
+
+    def test_a_sender_that_died_holding_the_lease_is_replaced_by_the_sweep_once_it_expires(
+        self, client: Any, notifier: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
+        now = datetime.now(UTC)
+        died = outbox.Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl").claim(
+            ref.get(), "confirmation", now
+        )
+
+        notifier.registration_created(session_id, answer["id"])
+        notifier.sweep(now + timedelta(minutes=1))
+        while_leased = len(inbox.received)
+        notifier.sweep(now + timedelta(minutes=3))
+        notifier.sweep(now + timedelta(minutes=10))
+
+        assert died is not None
+        assert while_leased == 0
+        assert len(inbox.wait_for(1)) == 1
+        stored = mail_state(db, session_id, answer["id"])
+        assert (stored["state"], stored["attempts"]) == ("sent", 2)
+        assert stored["message_id"] == died.message_id  # the same Message-ID lets receivers drop a duplicate
+
+    def test_an_event_that_never_arrived_is_made_good_by_the_sweep_over_one_connection(
+        self, client: Any, notifier: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        ids = [sign_up(client, session_id, email=f"person{n}@example.nl")["id"] for n in range(5)]
+
+        report = notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
+
+        assert report.outcomes["sent"] >= 5
+        assert sorted(r.recipients[0] for r in inbox.wait_for(5)) == [f"person{n}@example.nl" for n in range(5)]
+        assert inbox.connections == 1
+        assert {mail_state(db, session_id, i)["state"] for i in ids} == {"sent"}
+
+
+class TestReminders:
+    def test_go_once_at_the_right_time_to_those_confirmed_before_they_were_due(
+        self, client: Any, notifier: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session(capacity=2, reminder_hours=[24])
+        early = sign_up(client, session_id, email="early@example.nl")
+        leaving = sign_up(client, session_id, email="leaving@example.nl")
+        moved_up = sign_up(client, session_id, email="moved-up@example.nl")
+        moved_up_late = sign_up(client, session_id, email="moved-up-late@example.nl")
+        cancel(client, session_id, leaving["id"])  # moved_up takes the seat
+        due = datetime.now(UTC)
+        db.collection("sessions").document(session_id).update(
+            {"starts_at": due + timedelta(hours=24), "ends_at": due + timedelta(hours=26)}
+        )
+        late = sign_up(client, session_id, email="late@example.nl")  # after the reminder was due: waiting list
+        cancel(client, session_id, early["id"])  # moved_up_late takes the seat, after the reminder was due
+
+        before = notifier.sweep(due - timedelta(minutes=1))
+        at_due = notifier.sweep(due + timedelta(minutes=1))
+        again = notifier.sweep(due + timedelta(minutes=6))
+
+        received = inbox.wait_for(1)
+        reminded = [r.recipients[0] for r in received if r.message["Subject"].startswith("Herinnering")]
+        assert [moved_up["status"], moved_up_late["status"], late["status"]] == ["waitlisted"] * 3
+        assert (before.reminders_queued, at_due.reminders_queued, again.reminders_queued) == (0, 1, 0)
+        assert reminded == ["moved-up@example.nl"]
+        assert mail_state(db, session_id, moved_up["id"], "reminder_24h")["state"] == "sent"
+        assert "reminder_24h" not in _registration(db, session_id, moved_up_late["id"])["emails"]
+
+    def test_are_not_sent_once_the_session_has_begun(
+        self, client: Any, notifier: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session(reminder_hours=[24])
+        sign_up(client, session_id)
+        starts = datetime.now(UTC) + timedelta(days=30)
+
+        report = notifier.sweep(starts + timedelta(minutes=1))
+
+        assert report.reminders_queued == 0
+        assert not [r for r in inbox.wait_for(1) if r.message["Subject"].startswith("Herinnering")]
+
+
+def cancel(client: Any, session_id: str, registration_id: str) -> Any:
+    response = client.post(f"/cancel/{_token(registration_id, session_id)}")
+    assert response.status_code == 200
+    return response
+
+
+def _registration(db: Any, session_id: str, registration_id: str) -> dict[str, Any]:
+    ref = db.collection("sessions").document(session_id).collection("registrations").document(registration_id)
+    data: dict[str, Any] = ref.get().to_dict()
+    return data
+
+
+def _token(registration_id: str, session_id: str) -> str:
+    from signup.tokens import CancelTokens, RegistrationRef
+    from tests.conftest import SIGNING_KEY
+
+    return CancelTokens(SIGNING_KEY.encode()).make(RegistrationRef(session_id, registration_id))
