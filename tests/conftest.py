@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from dataclasses import replace
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any

@@ -9,10 +9,9 @@ from email.message import EmailMessage
 from typing import Any
 
 import icalendar
-import pytest
+from signup import outbox
 
 from dev.mailbox import Mailbox
-from signup import outbox
 from tests import events
 
 Registrations = Callable[[str], list[dict[str, Any]]]
@@ -42,7 +41,8 @@ def deliver(notify_app: Any, headers_and_body: tuple[dict[str, str], bytes]) -> 
 def parts(message: EmailMessage) -> tuple[str, str]:
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
-    assert text is not None and html is not None
+    assert text is not None
+    assert html is not None
     return str(text.get_content()), str(html.get_content())
 
 
@@ -107,7 +107,7 @@ class TestTheConfirmation:
         assert event.decoded("DTSTART") == SUMMER
         assert event.decoded("DTEND") == SUMMER + timedelta(hours=2)
         assert event["SUMMARY"] == "Strategiesessie"
-        assert "Grand Café Genieten" in event["LOCATION"]
+        assert "Grand Café Genieten" in str(event["LOCATION"])
         assert str(event["ORGANIZER"]) == "mailto:anna@example.nl"
 
     def test_for_the_waiting_list_says_so_and_books_nothing(
@@ -323,6 +323,7 @@ def _registration(db: Any, session_id: str, registration_id: str) -> dict[str, A
 
 def _token(registration_id: str, session_id: str) -> str:
     from signup.tokens import CancelTokens, RegistrationRef
+
     from tests.conftest import SIGNING_KEY
 
     return CancelTokens(SIGNING_KEY.encode()).make(RegistrationRef(session_id, registration_id))
