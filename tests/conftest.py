@@ -6,7 +6,6 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,8 @@ os.environ.update(
     SIGNING_KEY=SIGNING_KEY,
     EMAIL_CHECK_DELIVERABILITY="false",
     MAIL_FROM="Strategiesessies <sessies@example.nl>",
+    # In-process tests change sessions between requests; the served function below keeps the default cache.
+    SESSION_CACHE_SECONDS="0",
 )
 
 
@@ -79,8 +80,12 @@ def session_fields(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_session(db: Any) -> Callable[..., str]:
-    """Create a session document with a fresh id; keyword arguments override or (None) remove fields."""
+def make_session(db: Any, emulator: firestore_emulator.Emulator) -> Callable[..., str]:
+    """Create a session document with a fresh id; keyword arguments override or (None) remove fields.
+
+    Each test starts from an empty database: the sweep looks at every session, not just the test's own.
+    """
+    emulator.wipe()
 
     def make(**overrides: Any) -> str:
         session_id = f"s-{uuid.uuid4().hex[:12]}"
@@ -125,8 +130,7 @@ def notifier(db: Any, inbox: mailbox.Mailbox) -> Any:
     from signup.service import build_notifier
     from signup.settings import Settings
 
-    # Sessions are read afresh: tests move a session's date between sweeps that are minutes apart in event time.
-    return build_notifier(replace(Settings.from_env(), session_cache_seconds=0), client=db)
+    return build_notifier(Settings.from_env(), client=db)
 
 
 @pytest.fixture(scope="session")
@@ -144,7 +148,7 @@ def server(emulator: firestore_emulator.Emulator, tmp_path_factory: pytest.TempP
     """`register` served by functions-framework in its own process, as in production."""
     port = processes.free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PUBLIC_BASE_URL": base}
+    env = {**os.environ, "PUBLIC_BASE_URL": base, "SESSION_CACHE_SECONDS": "5"}
     log = tmp_path_factory.mktemp("server") / "register.log"
     process = processes.start(
         [
