@@ -1,4 +1,8 @@
-"""`make dev`: the Firestore emulator, a demo session and `register` on http://localhost:8080, until Ctrl-C."""
+"""`make dev`: the whole thing locally, until Ctrl-C.
+
+The Firestore emulator (delivering its own trigger events to `notify`), a demo session, `register` on :8080,
+`notify` on :8081 with a tick every minute, and a local mailbox (SMTP :1025, read at http://localhost:8025).
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,21 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.error
 from pathlib import Path
 
-from dev import demo, emulator, processes
+from dev import demo, emulator, processes, triggers
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".dev-data"
 PROJECT = "demo-signup"
 FIRESTORE_PORT = 8085
 REGISTER_PORT = 8080
+NOTIFY_PORT = 8081
+SMTP_PORT = 1025
+MAILBOX_PORT = 8025
 DEMO_SITE = "http://localhost:8000"
+TICK_SECONDS = 60
 # The emulator keeps data in memory; save it now and then, so that even a crash keeps most of it.
 SAVE_EVERY_SECONDS = 60
 
@@ -29,7 +38,33 @@ def environment(firestore_host: str) -> dict[str, str]:
         "PUBLIC_BASE_URL": f"http://localhost:{REGISTER_PORT}",
         "SIGNING_KEY": os.environ.get("SIGNING_KEY", "dev-only-signing-key-not-secret"),
         "EMAIL_CHECK_DELIVERABILITY": "false",
+        "MAIL_FROM": "Strategiesessies (demo) <sessies@example.nl>",
+        "SMTP_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
     }
+
+
+def function(target: str, port: int, env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
+    return processes.start(
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            f"--target={target}",
+            "--source=functions/main.py",
+            f"--port={port}",
+            "--host=127.0.0.1",
+            *extra,
+        ],
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def tick(notify_url: str) -> None:
+    try:
+        triggers.send_tick(notify_url, PROJECT)
+    except (OSError, urllib.error.URLError) as error:
+        print(f"tick failed: {error}", file=sys.stderr)
 
 
 def main() -> int:
@@ -41,54 +76,64 @@ def main() -> int:
     try:
         print(f"Starting the Firestore emulator on 127.0.0.1:{FIRESTORE_PORT} (data in {DATA / 'firestore'}) …")
         firestore = emulator.start(
-            PROJECT, port=FIRESTORE_PORT, data_dir=DATA / "firestore", log=DATA / "firestore.log"
+            PROJECT,
+            port=FIRESTORE_PORT,
+            data_dir=DATA / "firestore",
+            functions_emulator=f"127.0.0.1:{NOTIFY_PORT}",
+            log=DATA / "firestore.log",
         )
         started.append(firestore.process)
+        triggers.register_created_trigger(firestore.host, PROJECT)
         env = environment(firestore.host)
         os.environ.update(env)
 
         from google.cloud import firestore as firestore_client
 
         session_id = demo.ensure(firestore_client.Client(project=PROJECT), DEMO_SITE)
-        register = processes.start(
-            [
-                sys.executable,
-                "-m",
-                "functions_framework",
-                "--target=register",
-                "--source=functions/main.py",
-                f"--port={REGISTER_PORT}",
-                "--host=0.0.0.0",
-                "--debug",
-            ],
-            env=env,
-            cwd=ROOT,
+        started.append(
+            processes.start(
+                [
+                    sys.executable,
+                    "-m",
+                    "dev.mailbox",
+                    f"--smtp-port={SMTP_PORT}",
+                    f"--http-port={MAILBOX_PORT}",
+                    f"--directory={DATA / 'mail'}",
+                ],
+                cwd=ROOT,
+            )
         )
+        started.append(function("notify", NOTIFY_PORT, env, "--signature-type=cloudevent"))
+        register = function("register", REGISTER_PORT, env)
         started.append(register)
         processes.wait_until(
             processes.answers(f"http://127.0.0.1:{REGISTER_PORT}/healthz"), register, "The register function"
         )
+        processes.wait_until(processes.answers(f"http://127.0.0.1:{MAILBOX_PORT}/"), started[1], "The mailbox")
         print()
         print(f"  Demo form:   http://localhost:{REGISTER_PORT}/sessions/{session_id}")
+        print(f"  Mailbox:     http://localhost:{MAILBOX_PORT}  (SMTP on 127.0.0.1:{SMTP_PORT})")
+        print(f"  notify:      http://127.0.0.1:{NOTIFY_PORT}  (Firestore triggers; a tick every {TICK_SECONDS} s)")
         print(f"  Firestore:   emulator at {firestore.host} (project {PROJECT})")
-        print("  Logs:        .dev-data/*.log")
         print()
         print("Press Ctrl-C to stop everything.")
-        ticks = 0
+        seconds = 0
         while not stopping.wait(1):
-            ticks += 1
-            if ticks % SAVE_EVERY_SECONDS == 0:
+            seconds += 1
+            if seconds % TICK_SECONDS == 0:
+                threading.Thread(target=tick, args=(f"http://127.0.0.1:{NOTIFY_PORT}",), daemon=True).start()
+            if seconds % SAVE_EVERY_SECONDS == 0:
                 firestore.export(DATA / "firestore")
             for process in started:
                 if process.poll() is not None:
                     print(
-                        f"A server stopped (exit {process.returncode}); see above and .dev-data/firestore.log.",
+                        f"A server stopped (exit {process.returncode}); see above and {DATA}/firestore.log.",
                         file=sys.stderr,
                     )
                     return 1
     except KeyboardInterrupt:
         pass
-    except RuntimeError as error:
+    except (RuntimeError, OSError) as error:
         print(error, file=sys.stderr)
         return 1
     finally:

@@ -125,6 +125,18 @@ class TestTheConfirmation:
         assert "wachtlijst" in text
         assert not [a for a in message.iter_attachments() if a.get_content_type() == "text/calendar"]
 
+    def test_keeps_a_long_subject_intact(
+        self, client: Any, notify_app: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        title = "Gratis strategiesessie voor ondernemers in Amsterdam-Oost en omgeving"
+        session_id = make_session(title=title, starts_at=SUMMER, ends_at=SUMMER + timedelta(hours=2))
+        answer = sign_up(client, session_id)
+
+        deliver(notify_app, events.created(session_id, answer["id"]))
+
+        assert inbox.received[0].message["Subject"] == f"Bevestiging: {title}, dinsdag 10 juni 2036, 16:00–18:00"
+        assert max(len(line) for line in inbox.received[0].raw.split(b"\r\n\r\n", 1)[1].split(b"\r\n")) <= 78
+
     def test_is_in_english_for_an_english_session(
         self, client: Any, notify_app: Any, inbox: Mailbox, make_session: Callable[..., str]
     ) -> None:

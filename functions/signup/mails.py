@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,9 @@ KINDS: Mapping[str, str | None] = {
     "reminder": None,
     "cancelled": "CANCEL",
 }
+
+
+HEADERS_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
 def full_name(first_name: str, infix: str, last_name: str) -> str:
@@ -138,6 +142,10 @@ class Composer:
                 filename="uitnodiging.ics" if session.language == "nl" else "invitation.ics",
                 params={"method": method, "charset": "utf-8"},
             )
+        # CPython folds a long header before an encoded word as ", \r\n =?utf-8?…", which unfolds to a double
+        # space: generate the top-level headers unfolded up to RFC 5322's 998 characters. The parts were encoded
+        # above under the default policy, so their lines stay within 78.
+        message.policy = HEADERS_POLICY
         return message
 
     def _context(self, session: Session, recipient: Recipient, hours: float | None) -> dict[str, Any]:
