@@ -28,6 +28,8 @@ KINDS: Mapping[str, str | None] = {
 }
 
 
+# Bodies are encoded with lines of at most 76 characters (RFC 2045's limit for quoted-printable and base64).
+BODY_POLICY = email.policy.SMTP.clone(max_line_length=76)
 HEADERS_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
@@ -112,7 +114,7 @@ class Composer:
         content = f"mail/{session.language}/{kind}.txt"
         text_module = self._text.get_template(content).make_module({**context, "layout": "mail/layout.txt"})
         html = self._html.get_template(content).render({**context, "layout": "mail/layout.html"})
-        message = EmailMessage()
+        message = EmailMessage(policy=BODY_POLICY)
         subject = str(text_module.subject)  # type: ignore[attr-defined]
         message["Subject"] = " ".join(subject.split())
         message["From"] = self._sender
@@ -144,7 +146,7 @@ class Composer:
             )
         # CPython folds a long header before an encoded word as ", \r\n =?utf-8?…", which unfolds to a double
         # space: generate the top-level headers unfolded up to RFC 5322's 998 characters. The parts were encoded
-        # above under the default policy, so their lines stay within 78.
+        # above under BODY_POLICY, so their lines stay within 76.
         message.policy = HEADERS_POLICY
         return message
 
