@@ -1,0 +1,133 @@
+"""Pure logic of the mail workflow: SMTP settings, events, which mail applies, when a mail is due."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from signup import events, outbox
+from signup.errors import MisconfiguredError
+from signup.mails import full_name, parse_sender
+from signup.notifier import mail_kind
+from signup.reminders import hours_of, reminder_key
+from signup.smtp import SmtpServer
+
+from tests import events as sample_events
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("url", "password", "expected"),
+    [
+        ("smtp://mail.example.nl", None, SmtpServer("mail.example.nl", 25, False, None, None)),
+        ("smtp://user@mail.example.nl:587", "secret", SmtpServer("mail.example.nl", 587, False, "user", "secret")),
+        ("smtps://user:p%40ss@mail.example.nl", None, SmtpServer("mail.example.nl", 465, True, "user", "p@ss")),
+        ("smtps://user:url@mail.example.nl:2465", "env", SmtpServer("mail.example.nl", 2465, True, "user", "env")),
+    ],
+)
+def test_smtp_url_is_read_with_the_password_from_the_url_or_the_environment(
+    url: str, password: str | None, expected: SmtpServer
+) -> None:
+    assert SmtpServer.from_url(url, password) == expected
+
+
+@pytest.mark.parametrize("url", ["http://mail.example.nl", "mail.example.nl:25", "smtp://", "smtp://host:notaport"])
+def test_a_malformed_smtp_url_names_itself(url: str) -> None:
+    with pytest.raises(MisconfiguredError, match="SMTP_URL"):
+        SmtpServer.from_url(url)
+
+
+@pytest.mark.parametrize("mail_from", ["", "no address", "Name <>"])
+def test_a_malformed_sender_names_itself(mail_from: str) -> None:
+    with pytest.raises(MisconfiguredError, match="MAIL_FROM"):
+        parse_sender(mail_from)
+
+
+@pytest.mark.parametrize(
+    ("parts", "written"),
+    [
+        (("Jan", "van der", "Berg"), "Jan van der Berg"),
+        (("Anna", "", "Jansen"), "Anna Jansen"),
+        (("Kees", "van 't", "Hoff"), "Kees van 't Hoff"),
+    ],
+)
+def test_names_are_written_the_dutch_way(parts: tuple[str, str, str], written: str) -> None:
+    assert full_name(*parts) == written
+
+
+def test_a_created_event_names_the_registration() -> None:
+    headers, _ = sample_events.created("s1", "r1")
+    event = {"type": headers["ce-type"], "subject": headers["ce-subject"], "document": headers["ce-document"]}
+
+    assert events.read(event) == events.RegistrationCreated("s1", "r1")
+
+
+def test_a_tick_carries_its_own_time() -> None:
+    assert events.read({"type": events.TICK, "time": "2026-06-01T12:00:00Z"}) == events.Tick(NOW)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": events.CREATED, "subject": "documents/sessions/s1"},
+        {"type": events.CREATED, "subject": "documents/other/x/registrations/y"},
+        {"type": "google.cloud.storage.object.v1.finalized"},
+    ],
+)
+def test_events_that_are_not_ours_are_ignored(event: dict[str, Any]) -> None:
+    assert events.read(event) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "status", "kind"),
+    [
+        ("confirmation", "confirmed", "confirmed"),
+        ("confirmation", "waitlisted", "waitlisted"),
+        ("confirmation", "cancelled", None),
+        ("promotion", "confirmed", "promoted"),
+        ("promotion", "cancelled", None),
+        ("reminder_24h", "confirmed", "reminder"),
+        ("reminder_24h", "waitlisted", None),
+        ("reminder_24h", "cancelled", None),
+        ("cancellation", "cancelled", "cancelled"),
+        ("cancellation", "confirmed", None),
+    ],
+)
+def test_a_queued_mail_applies_only_while_the_status_fits(key: str, status: str, kind: str | None) -> None:
+    assert mail_kind(key, status) == kind
+
+
+@pytest.mark.parametrize(("hours", "key"), [(24, "reminder_24h"), (2.0, "reminder_2h"), (1.5, "reminder_90m")])
+def test_reminder_keys_are_field_names_and_read_back(hours: float, key: str) -> None:
+    assert reminder_key(hours) == key
+    assert hours_of(key) == hours
+
+
+@pytest.mark.parametrize(
+    ("mail", "due"),
+    [
+        ({"state": "pending", "attempts": 0, "next_attempt_at": NOW + timedelta(hours=1)}, True),
+        ({"state": "pending", "attempts": 2, "next_attempt_at": NOW + timedelta(minutes=1)}, False),
+        ({"state": "pending", "attempts": 2, "next_attempt_at": NOW - timedelta(minutes=1)}, True),
+        ({"state": "sending", "lease_until": NOW + timedelta(seconds=1)}, False),
+        ({"state": "sending", "lease_until": NOW - timedelta(seconds=1)}, True),
+        ({"state": "sent"}, False),
+        ({"state": "failed"}, False),
+        ({"state": "skipped"}, False),
+    ],
+)
+def test_a_mail_is_due_when_pending_and_its_time_has_come_or_its_lease_ran_out(mail: dict[str, Any], due: bool) -> None:
+    assert outbox.is_due(mail, NOW) is due
+
+
+def test_the_registration_is_next_due_at_its_earliest_mail() -> None:
+    emails: dict[str, dict[str, Any]] = {
+        "confirmation": {"state": "sent"},
+        "reminder_24h": {"state": "pending", "next_attempt_at": NOW + timedelta(hours=2)},
+        "promotion": {"state": "sending", "lease_until": NOW + timedelta(minutes=1)},
+    }
+
+    assert outbox.next_due(emails, NOW) == NOW + timedelta(minutes=1)
+    assert outbox.next_due({"confirmation": {"state": "sent"}}, NOW) is None
