@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,13 +16,15 @@ from signup import outbox, reminders
 from signup.errors import MisconfiguredError, NotFoundError
 from signup.mails import Composer, Recipient
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
-from signup.sessions import SESSIONS, SessionStore
+from signup.sessions import SESSIONS, Session, SessionStore
 from signup.smtp import Connection, PermanentError, SmtpTransport, TransientError
 
 log = logging.getLogger(__name__)
 
 # Sessions this close ahead are looked at for reminders and free seats on every sweep.
 HORIZON = timedelta(days=31)
+# Registrations claimed, sent and recorded together: one commit claims them, one records them.
+CHUNK = 100
 
 
 @dataclass
@@ -45,10 +47,6 @@ def mail_kind(key: str, status: str) -> str | None:
     if key.startswith("reminder_"):
         return "reminder" if status == CONFIRMED else None
     return None
-
-
-def _order(key: str) -> tuple[int, str]:
-    return ({"confirmation": 0, "promotion": 1, "cancellation": 3}.get(key, 2), key)
 
 
 class Notifier:
@@ -74,12 +72,8 @@ class Notifier:
 
     def registration_created(self, session_id: str, registration_id: str) -> Report:
         """Send the new registration's confirmation (and whatever else of it is due)."""
-        report = Report()
         ref = self._client.collection(SESSIONS).document(session_id).collection(REGISTRATIONS).document(registration_id)
-        snapshot = ref.get()
-        if snapshot.exists:
-            with self._transport.connect() as connection:
-                self._deliver(snapshot, self._clock(), connection, report)
+        report = self._deliver([ref.get()], self._clock(), {})
         log.info("created event session=%s id=%s %s", session_id, registration_id, dict(report.outcomes))
         return report
 
@@ -93,9 +87,10 @@ class Notifier:
             .order_by("starts_at")
             .limit(self._limit)
         )
+        sessions: dict[str, Session] = {}
         for snapshot in upcoming.stream():
             try:
-                session = self._sessions.get(snapshot.id)
+                session = sessions[snapshot.id] = self._sessions.get(snapshot.id)
             except MisconfiguredError as error:
                 log.error("sweep skips a session that cannot work: %s", error)
                 continue
@@ -107,9 +102,8 @@ class Notifier:
             .order_by("mail_due_at")
             .limit(self._limit)
         )
-        with self._transport.connect() as connection:
-            for snapshot in due.stream():
-                self._deliver(snapshot, now, connection, report)
+        delivered = self._deliver(list(due.stream()), now, sessions)
+        report.outcomes = delivered.outcomes
         log.info(
             "sweep at %s: %s, reminders queued %d, promoted %d",
             now.isoformat(),
@@ -119,50 +113,60 @@ class Notifier:
         )
         return report
 
-    def _deliver(self, snapshot: Any, now: datetime, connection: Connection, report: Report) -> None:
-        emails: Mapping[str, Any] = (snapshot.to_dict() or {}).get("emails") or {}
-        keys = sorted((key for key, mail in emails.items() if outbox.is_due(mail, now)), key=_order)
-        if not keys:
-            self._mend_due(snapshot, emails, now)
-        for key in keys:
-            claim = self._outbox.claim(snapshot, key, now)
-            if claim is None:
-                report.outcomes["taken"] += 1
-                continue
-            outcome = self._send(claim, connection, now)
-            self._outbox.record(claim, outcome, now)
-            report.outcomes[outcome.state] += 1
-            snapshot = snapshot.reference.get()
+    def _deliver(self, snapshots: list[Any], now: datetime, sessions: dict[str, Session]) -> Report:
+        """Claim, send and record in chunks: two commits per chunk, one SMTP connection for all."""
+        report = Report()
+        for snapshot in snapshots:
+            self._mend_due(snapshot, now)
+        with self._transport.connect() as connection:
+            for start in range(0, len(snapshots), CHUNK):
+                claims = self._outbox.claim(snapshots[start : start + CHUNK], now)
+                outcomes = [(claim, self._send_claimed(claim, connection, now, sessions)) for claim in claims]
+                self._outbox.record(outcomes, now)
+                for _, results in outcomes:
+                    report.outcomes.update(outcome.state for outcome in results.values())
+        return report
 
-    def _send(self, claim: outbox.Claim, connection: Connection, now: datetime) -> outbox.Outcome:
+    def _send_claimed(
+        self, claim: outbox.Claim, connection: Connection, now: datetime, sessions: dict[str, Session]
+    ) -> dict[str, outbox.Outcome]:
+        return {key: self._send(claim, key, connection, now, sessions) for key in claim.keys}
+
+    def _send(
+        self, claim: outbox.Claim, key: str, connection: Connection, now: datetime, sessions: dict[str, Session]
+    ) -> outbox.Outcome:
         registration = claim.registration
         session_id = claim.ref.parent.parent.id
-        kind = mail_kind(claim.key, registration.get("status", CONFIRMED))
+        kind = mail_kind(key, registration.get("status", CONFIRMED))
         if kind is None:
             return outbox.Outcome(
                 outbox.SKIPPED, f"no longer applies: the registration is {registration.get('status')}"
             )
         try:
-            session = self._sessions.get(session_id)
+            if session_id not in sessions:
+                sessions[session_id] = self._sessions.get(session_id)
+            session = sessions[session_id]
             recipient = Recipient.from_document(session_id, claim.ref.id, registration)
-            hours = reminders.hours_of(claim.key) if kind == "reminder" else None
+            hours = reminders.hours_of(key) if kind == "reminder" else None
             message = self._composer.compose(
-                kind, session, recipient, message_id=claim.message_id, now=now, hours=hours
+                kind, session, recipient, message_id=claim.mail(key)["message_id"], now=now, hours=hours
             )
             connection.send(message, self._composer.sender.addr_spec, recipient.email)
         except NotFoundError:
             return outbox.Outcome(outbox.SKIPPED, "the session no longer exists")
         except (TransientError, MisconfiguredError, jinja2.TemplateError) as error:
-            log.warning("mail %s for id=%s not sent, will retry: %s", claim.key, claim.ref.id, type(error).__name__)
+            log.warning("mail %s for id=%s not sent, will retry: %s", key, claim.ref.id, type(error).__name__)
             return outbox.Outcome(outbox.PENDING, str(error))
         except PermanentError as error:
-            log.warning("mail %s for id=%s refused for good", claim.key, claim.ref.id)
+            log.warning("mail %s for id=%s refused for good", key, claim.ref.id)
             return outbox.Outcome(outbox.FAILED, str(error))
         return outbox.Outcome(outbox.SENT)
 
-    def _mend_due(self, snapshot: Any, emails: Mapping[str, Any], now: datetime) -> None:
-        """A registration the sweep found with nothing due: move its `mail_due_at` to the truth."""
-        stored = (snapshot.to_dict() or {}).get("mail_due_at")
-        truth = outbox.next_due(emails, now)
-        if stored is not None and stored <= now and truth != stored:
-            snapshot.reference.update({"mail_due_at": truth})
+    def _mend_due(self, snapshot: Any, now: datetime) -> None:
+        """A registration found with nothing due but an old `mail_due_at`: move it to the truth."""
+        data = snapshot.to_dict() or {} if snapshot.exists else {}
+        emails = data.get("emails") or {}
+        stored = data.get("mail_due_at")
+        if stored is None or stored > now or any(outbox.is_due(mail, now) for mail in emails.values()):
+            return
+        snapshot.reference.update({"mail_due_at": outbox.next_due(emails, now)})

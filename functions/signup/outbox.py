@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
+from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 
 from signup.writes import CONFLICTS
@@ -74,14 +75,16 @@ def next_due(emails: Mapping[str, Mapping[str, Any]], now: datetime) -> datetime
 
 @dataclass(frozen=True)
 class Claim:
-    """The right to send one mail, held until `lease_until`."""
+    """The right to send a registration's due mails (`keys`), held until their lease runs out."""
 
     ref: Any
-    key: str
+    keys: tuple[str, ...]
     registration: dict[str, Any]
-    attempts: int
-    message_id: str
     written_at: Any
+
+    def mail(self, key: str) -> dict[str, Any]:
+        mail: dict[str, Any] = self.registration["emails"][key]
+        return mail
 
 
 @dataclass(frozen=True)
@@ -90,73 +93,137 @@ class Outcome:
     error: str | None = None
 
 
+def _order(key: str) -> tuple[int, str]:
+    """Confirmation first, cancellation last, whatever else (promotion, reminders) between."""
+    return ({"confirmation": 0, "promotion": 1, "cancellation": 3}.get(key, 2), key)
+
+
 class Outbox:
     def __init__(self, client: Any, lease: timedelta, message_domain: str) -> None:
         self._client = client
         self._lease = lease
         self._domain = message_domain
 
-    def claim(self, snapshot: Any, key: str, now: datetime) -> Claim | None:
-        """Take one due mail of a registration for sending, or None if it is not due or someone else took it."""
+    def claim(self, snapshots: list[Any], now: datetime) -> list[Claim]:
+        """Claim the due mails of each registration: one commit for all, or one per registration when contended.
+
+        Each write holds only if nobody changed the document since it was read, so of many concurrent claimants
+        exactly one gets a mail; the others find it taken when they read it again.
+        """
+        plans = [plan for plan in (self._plan(snapshot, now) for snapshot in snapshots) if plan is not None]
+        if not plans:
+            return []
+        batch = self._client.batch()
+        for snapshot, update, _ in plans:
+            batch.update(
+                snapshot.reference, update, option=self._client.write_option(last_update_time=snapshot.update_time)
+            )
+        try:
+            results = batch.commit()
+        except (*CONFLICTS, google_errors.NotFound):
+            return [claim for snapshot, _, _ in plans if (claim := self._claim_one(snapshot, now)) is not None]
+        return [
+            Claim(snapshot.reference, keys, data, result.update_time)
+            for (snapshot, _, (keys, data)), result in zip(plans, results, strict=True)
+        ]
+
+    def _claim_one(self, snapshot: Any, now: datetime) -> Claim | None:
         for _ in range(3):
-            if not snapshot.exists:
+            plan = self._plan(snapshot, now)
+            if plan is None:
                 return None
-            data = snapshot.to_dict() or {}
-            mail = (data.get("emails") or {}).get(key)
-            if mail is None or not is_due(mail, now):
-                return None
-            attempts = int(mail.get("attempts", 0)) + 1
-            message_id = mail.get("message_id") or make_msgid(domain=self._domain)
-            emails = dict(data.get("emails") or {})
-            emails[key] = {
-                **mail,
-                "state": SENDING,
-                "attempts": attempts,
-                "lease_until": now + self._lease,
-                "message_id": message_id,
-            }
+            _, update, (keys, data) = plan
             try:
                 result = snapshot.reference.update(
-                    {f"emails.{key}": emails[key], "mail_due_at": next_due(emails, now)},
-                    option=self._client.write_option(last_update_time=snapshot.update_time),
+                    update, option=self._client.write_option(last_update_time=snapshot.update_time)
                 )
             except CONFLICTS:
                 snapshot = snapshot.reference.get()
                 continue
-            return Claim(snapshot.reference, key, {**data, "emails": emails}, attempts, message_id, result.update_time)
+            except google_errors.NotFound:
+                return None
+            return Claim(snapshot.reference, keys, data, result.update_time)
         return None
 
-    def record(self, claim: Claim, outcome: Outcome, now: datetime) -> None:
-        """Write what became of a claimed mail; a retry is pending again after a growing delay."""
-        mail = {
-            **claim.registration["emails"][claim.key],
-            "state": outcome.state,
-            "lease_until": None,
-            "last_error": outcome.error,
-        }
-        if outcome.state == SENT:
-            mail.update(sent_at=now, next_attempt_at=None)
-        elif outcome.state == PENDING and claim.attempts >= MAX_ATTEMPTS:
-            mail.update(state=FAILED, next_attempt_at=None)
-        elif outcome.state == PENDING:
-            mail.update(next_attempt_at=now + BACKOFF[min(claim.attempts, len(BACKOFF)) - 1])
-        emails = dict(claim.registration["emails"])
+    def _plan(
+        self, snapshot: Any, now: datetime
+    ) -> tuple[Any, dict[str, Any], tuple[tuple[str, ...], dict[str, Any]]] | None:
+        """The write that claims a registration's due mails, and the registration as it will then be."""
+        if not snapshot.exists:
+            return None
+        data = snapshot.to_dict() or {}
+        emails = dict(data.get("emails") or {})
+        keys = tuple(sorted((key for key, mail in emails.items() if is_due(mail, now)), key=_order))
+        if not keys:
+            return None
+        for key in keys:
+            mail = emails[key]
+            emails[key] = {
+                **mail,
+                "state": SENDING,
+                "attempts": int(mail.get("attempts", 0)) + 1,
+                "lease_until": now + self._lease,
+                # Kept across attempts: a receiver that got a mail twice (after a crash) can tell it is one mail.
+                "message_id": mail.get("message_id") or make_msgid(domain=self._domain),
+            }
+        update = {**{f"emails.{key}": emails[key] for key in keys}, "mail_due_at": next_due(emails, now)}
+        return snapshot, update, (keys, {**data, "emails": emails})
+
+    def record(self, outcomes: list[tuple[Claim, dict[str, Outcome]]], now: datetime) -> None:
+        """Write what became of claimed mails (one commit when nothing interfered); a retry is pending again later."""
+        if not outcomes:
+            return
+        batch = self._client.batch()
+        for claim, results in outcomes:
+            emails = {**claim.registration["emails"], **self._results(claim, results, now)}
+            batch.update(
+                claim.ref,
+                _record_update(emails, results, now),
+                option=self._client.write_option(last_update_time=claim.written_at),
+            )
+        try:
+            batch.commit()
+        except (*CONFLICTS, google_errors.NotFound):
+            for claim, results in outcomes:
+                self._record_one(claim, results, now)
+
+    def _record_one(self, claim: Claim, results: dict[str, Outcome], now: datetime) -> None:
+        mails = self._results(claim, results, now)
+        emails = {**claim.registration["emails"], **mails}
         since = claim.written_at
         for _ in range(10):
-            emails[claim.key] = mail
             try:
                 claim.ref.update(
-                    {f"emails.{claim.key}": mail, "mail_due_at": next_due(emails, now)},
-                    option=self._client.write_option(last_update_time=since),
+                    _record_update(emails, results, now), option=self._client.write_option(last_update_time=since)
                 )
                 return
             except CONFLICTS:
                 # Something else changed the registration meanwhile (a cancellation, say): merge with it.
                 fresh = claim.ref.get()
-                emails = dict((fresh.to_dict() or {}).get("emails") or {})
+                emails = {**((fresh.to_dict() or {}).get("emails") or {}), **mails}
                 since = fresh.update_time
-        # Still contended: record the outcome alone; the sweep mends `mail_due_at` when it finds nothing due.
-        claim.ref.update({f"emails.{claim.key}": mail})
+            except google_errors.NotFound:
+                return  # erased meanwhile: nothing left to record
+        # Still contended: record the outcomes alone; the sweep mends `mail_due_at` when it finds nothing due.
+        claim.ref.update({f"emails.{key}": mails[key] for key in results})
+
+    def _results(self, claim: Claim, results: dict[str, Outcome], now: datetime) -> dict[str, dict[str, Any]]:
+        mails = {}
+        for key, outcome in results.items():
+            mail = {**claim.mail(key), "state": outcome.state, "lease_until": None, "last_error": outcome.error}
+            attempts = int(mail.get("attempts", 1))
+            if outcome.state == SENT:
+                mail.update(sent_at=now, next_attempt_at=None)
+            elif outcome.state == PENDING and attempts >= MAX_ATTEMPTS:
+                mail.update(state=FAILED, next_attempt_at=None)
+            elif outcome.state == PENDING:
+                mail.update(next_attempt_at=now + BACKOFF[min(attempts, len(BACKOFF)) - 1])
+            mails[key] = mail
+        return mails
+
+
+def _record_update(emails: Mapping[str, Any], results: Mapping[str, Outcome], now: datetime) -> dict[str, Any]:
+    return {**{f"emails.{key}": emails[key] for key in results}, "mail_due_at": next_due(emails, now)}
 
 
 def pending_update(key: str) -> dict[str, Any]:
