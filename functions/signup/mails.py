@@ -6,8 +6,12 @@ import email.policy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from email import encoders
 from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -28,8 +32,10 @@ KINDS: Mapping[str, str | None] = {
 }
 
 
-# Bodies are encoded with lines of at most 76 characters (RFC 2045's limit for quoted-printable and base64).
-BODY_POLICY = email.policy.SMTP.clone(max_line_length=76)
+# Headers through email.headerregistry, generated unfolded up to RFC 5322's 998 characters: CPython folds a long
+# header before an encoded word as ", \r\n =?utf-8?…", which unfolds to a double space. The parts are encoded by
+# email.mime (base64 with RFC 2045's 76-character lines), which is several times faster than
+# the content manager and keeps the sweep well ahead of its benchmark floor.
 HEADERS_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
@@ -90,6 +96,7 @@ class Composer:
         self._html = jinja2.Environment(autoescape=True, **common)
         self._text = jinja2.Environment(autoescape=False, **common)  # noqa: S701 - plain text, never HTML
         self._sender = sender
+        self._headers: dict[tuple[str, str], Any] = {}
         self._cancel_url = cancel_url
 
     @property
@@ -114,19 +121,22 @@ class Composer:
         content = f"mail/{session.language}/{kind}.txt"
         text_module = self._text.get_template(content).make_module({**context, "layout": "mail/layout.txt"})
         html = self._html.get_template(content).render({**context, "layout": "mail/layout.html"})
-        message = EmailMessage(policy=BODY_POLICY)
-        subject = str(text_module.subject)  # type: ignore[attr-defined]
-        message["Subject"] = " ".join(subject.split())
-        message["From"] = self._sender
+        subject = " ".join(str(text_module.subject).split())  # type: ignore[attr-defined]
+        message = EmailMessage(policy=HEADERS_POLICY)
+        message["Subject"] = self._header("Subject", subject)
+        message["From"] = self._header("From", self._sender)
         message["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
         if session.organiser and session.organiser.email:
-            message["Reply-To"] = Address(display_name=session.organiser.name, addr_spec=session.organiser.email)
-        message["Date"] = now
+            organiser = Address(display_name=session.organiser.name, addr_spec=session.organiser.email)
+            message["Reply-To"] = self._header("Reply-To", organiser)
+        message["Date"] = self._header("Date", now)
         message["Message-ID"] = message_id
-        message["Auto-Submitted"] = "auto-generated"
-        message["Content-Language"] = session.language
-        message.set_content(str(text_module))
-        message.add_alternative(html, subtype="html")
+        message["Auto-Submitted"] = self._header("Auto-Submitted", "auto-generated")
+        message["Content-Language"] = self._header("Content-Language", session.language)
+        message["MIME-Version"] = self._header("MIME-Version", "1.0")
+        alternatives: list[Message] = [MIMEText(str(text_module), "plain", "utf-8"), MIMEText(html, "html", "utf-8")]
+        parts: list[Message | str] = [*alternatives]
+        content_type = "multipart/alternative"
         method = KINDS[kind]
         if method and (method == "REQUEST" or recipient.had_seat):
             ics = calendar.ics(
@@ -137,18 +147,24 @@ class Composer:
                 cancel=method == "CANCEL",
                 description=context["cancel_url"] if method == "REQUEST" else "",
             )
-            message.add_attachment(
-                ics,
-                maintype="text",
-                subtype="calendar",
-                filename="uitnodiging.ics" if session.language == "nl" else "invitation.ics",
-                params={"method": method, "charset": "utf-8"},
-            )
-        # CPython folds a long header before an encoded word as ", \r\n =?utf-8?…", which unfolds to a double
-        # space: generate the top-level headers unfolded up to RFC 5322's 998 characters. The parts were encoded
-        # above under BODY_POLICY, so their lines stay within 76.
-        message.policy = HEADERS_POLICY
+            invitation = MIMEBase("text", "calendar", method=method, charset="utf-8")
+            invitation.set_payload(ics)
+            encoders.encode_base64(invitation)
+            filename = "uitnodiging.ics" if session.language == "nl" else "invitation.ics"
+            invitation.add_header("Content-Disposition", "attachment", filename=filename)
+            parts = [MIMEMultipart("alternative", _subparts=alternatives), invitation]
+            content_type = "multipart/mixed"
+        message["Content-Type"] = self._header("Content-Type", content_type)
+        message.set_payload(parts)
         return message
+
+    def _header(self, name: str, value: object) -> Any:
+        """A parsed header, kept for reuse: parsing headers is most of the cost of composing a mail."""
+        key = (name, str(value))
+        header = self._headers.get(key)
+        if header is None:
+            header = self._headers[key] = HEADERS_POLICY.header_factory(name, value)
+        return header
 
     def _context(self, session: Session, recipient: Recipient, hours: float | None) -> dict[str, Any]:
         return {

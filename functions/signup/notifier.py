@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import jinja2
@@ -47,6 +49,12 @@ def mail_kind(key: str, status: str) -> str | None:
     if key.startswith("reminder_"):
         return "reminder" if status == CONFIRMED else None
     return None
+
+
+def _done(state: str, error: str | None = None) -> Future[outbox.Outcome]:
+    future: Future[outbox.Outcome] = Future()
+    future.set_result(outbox.Outcome(state, error))
+    return future
 
 
 class Notifier:
@@ -114,34 +122,44 @@ class Notifier:
         return report
 
     def _deliver(self, snapshots: list[Any], now: datetime, sessions: dict[str, Session]) -> Report:
-        """Claim, send and record in chunks: two commits per chunk, one SMTP connection for all."""
+        """Claim, send and record in chunks: two commits per chunk, one SMTP connection for all.
+
+        Mails are composed here while a second thread hands the previous ones to the SMTP server, in order, so
+        that composing overlaps with waiting for the server's replies.
+        """
         report = Report()
         for snapshot in snapshots:
             self._mend_due(snapshot, now)
-        with self._transport.connect() as connection:
+        with self._transport.connect() as connection, ThreadPoolExecutor(1, thread_name_prefix="smtp") as smtp:
             for start in range(0, len(snapshots), CHUNK):
                 claims = self._outbox.claim(snapshots[start : start + CHUNK], now)
-                outcomes = [(claim, self._send_claimed(claim, connection, now, sessions)) for claim in claims]
+                sending = [
+                    (claim, {key: self._prepare(claim, key, now, sessions, connection, smtp) for key in claim.keys})
+                    for claim in claims
+                ]
+                outcomes = [
+                    (claim, {key: sent.result() for key, sent in futures.items()}) for claim, futures in sending
+                ]
                 self._outbox.record(outcomes, now)
                 for _, results in outcomes:
                     report.outcomes.update(outcome.state for outcome in results.values())
         return report
 
-    def _send_claimed(
-        self, claim: outbox.Claim, connection: Connection, now: datetime, sessions: dict[str, Session]
-    ) -> dict[str, outbox.Outcome]:
-        return {key: self._send(claim, key, connection, now, sessions) for key in claim.keys}
-
-    def _send(
-        self, claim: outbox.Claim, key: str, connection: Connection, now: datetime, sessions: dict[str, Session]
-    ) -> outbox.Outcome:
+    def _prepare(
+        self,
+        claim: outbox.Claim,
+        key: str,
+        now: datetime,
+        sessions: dict[str, Session],
+        connection: Connection,
+        smtp: ThreadPoolExecutor,
+    ) -> Future[outbox.Outcome]:
+        """Compose one claimed mail and queue it for sending; what cannot be sent gets its outcome at once."""
         registration = claim.registration
         session_id = claim.ref.parent.parent.id
         kind = mail_kind(key, registration.get("status", CONFIRMED))
         if kind is None:
-            return outbox.Outcome(
-                outbox.SKIPPED, f"no longer applies: the registration is {registration.get('status')}"
-            )
+            return _done(outbox.SKIPPED, f"no longer applies: the registration is {registration.get('status')}")
         try:
             if session_id not in sessions:
                 sessions[session_id] = self._sessions.get(session_id)
@@ -151,14 +169,23 @@ class Notifier:
             message = self._composer.compose(
                 kind, session, recipient, message_id=claim.mail(key)["message_id"], now=now, hours=hours
             )
-            connection.send(message, self._composer.sender.addr_spec, recipient.email)
         except NotFoundError:
-            return outbox.Outcome(outbox.SKIPPED, "the session no longer exists")
-        except (TransientError, MisconfiguredError, jinja2.TemplateError) as error:
-            log.warning("mail %s for id=%s not sent, will retry: %s", key, claim.ref.id, type(error).__name__)
+            return _done(outbox.SKIPPED, "the session no longer exists")
+        except (MisconfiguredError, jinja2.TemplateError) as error:
+            log.error("mail %s for id=%s cannot be composed, will retry: %s", key, claim.ref.id, error)
+            return _done(outbox.PENDING, str(error))
+        return smtp.submit(self._send, connection, message, recipient.email, key, claim.ref.id)
+
+    def _send(
+        self, connection: Connection, message: EmailMessage, recipient: str, key: str, registration_id: str
+    ) -> outbox.Outcome:
+        try:
+            connection.send(message, self._composer.sender.addr_spec, recipient)
+        except TransientError as error:
+            log.warning("mail %s for id=%s not sent, will retry: %s", key, registration_id, type(error).__name__)
             return outbox.Outcome(outbox.PENDING, str(error))
         except PermanentError as error:
-            log.warning("mail %s for id=%s refused for good", key, claim.ref.id)
+            log.warning("mail %s for id=%s refused for good", key, registration_id)
             return outbox.Outcome(outbox.FAILED, str(error))
         return outbox.Outcome(outbox.SENT)
 
