@@ -29,6 +29,7 @@ test: lint typecheck
 
 bench: install
 	$(BIN)/python -m bench.register
+	$(BIN)/python -m bench.sweep
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -81,6 +81,7 @@ class TestTheConfirmation:
         assert message["Subject"] == "Bevestiging: Strategiesessie, dinsdag 10 juni 2036, 16:00–18:00"
         for part in (text, html):
             assert "Beste Jan," in part
+            assert "Aangemeld op naam van: Jan van der Berg" in part.replace("</strong>", "").replace("<strong>", "")
             assert "dinsdag 10 juni 2036, 16:00–18:00" in part
             assert "Grand Café Genieten" in part
             assert "https://www.google.com/maps/search/?api=1&" in part.replace("&amp;", "&")
