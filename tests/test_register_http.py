@@ -109,6 +109,26 @@ class TestSigningUp:
         assert stored["status"] == "confirmed"
         assert isinstance(stored["created_at"], datetime)
 
+    @pytest.mark.parametrize(("retention", "days"), [(None, 90), (30, 30), (0, 0)])
+    def test_the_registration_expires_a_retention_period_after_the_session(
+        self,
+        client: Any,
+        make_session: Callable[..., str],
+        registrations: Registrations,
+        db: Any,
+        retention: int | None,
+        days: int,
+    ) -> None:
+        session_id = make_session(retention_days=retention, capacity=3)
+        ends_at = db.collection("sessions").document(session_id).get().get("ends_at")
+
+        post_json(client, session_id, GOOD)
+
+        [stored] = registrations(session_id)
+        [seat] = db.collection("sessions").document(session_id).collection("seats").get()
+        assert stored["expires_at"] == ends_at + timedelta(days=days)
+        assert seat.get("expires_at") == ends_at + timedelta(days=days)
+
     def test_no_address_or_name_in_the_document_id(
         self, client: Any, make_session: Callable[..., str], registrations: Registrations
     ) -> None:

@@ -39,6 +39,9 @@ def test_a_session_with_only_the_documented_fields_works_with_defaults() -> None
         ({"allowed_origins": "https://example.nl"}, "allowed_origins"),
         ({"reminder_hours": [0]}, "reminder_hours"),
         ({"location": "Amsterdam"}, "location"),
+        ({"retention_days": -1}, "retention_days"),
+        ({"retention_days": 10_000}, "retention_days"),
+        ({"retention_days": "30"}, "retention_days"),
     ],
 )
 def test_a_field_that_cannot_work_names_itself(changes: dict[str, Any], named: str) -> None:

@@ -93,7 +93,7 @@ class Registrar:
             batch = self._client.batch()
             batch.create(
                 session_ref.collection(SEATS).document(str(seat)),
-                {"registration_id": ref.id, "taken_at": firestore.SERVER_TIMESTAMP},
+                _seat(session, ref.id),
             )
             batch.create(
                 ref, {**document, "status": CONFIRMED, "seat": seat, "confirmed_at": firestore.SERVER_TIMESTAMP}
@@ -179,7 +179,7 @@ class Registrar:
                 batch = self._client.batch()
                 batch.create(
                     session_ref.collection(SEATS).document(str(seat)),
-                    {"registration_id": snapshot.id, "taken_at": firestore.SERVER_TIMESTAMP},
+                    _seat(session, snapshot.id),
                 )
                 batch.update(
                     snapshot.reference,
@@ -244,6 +244,16 @@ def _document(session: Session, signup: SignUp, origin: str | None) -> dict[str,
         "language": session.language,
         "emails": {"confirmation": outbox.new_mail()},
         "mail_due_at": firestore.SERVER_TIMESTAMP,
+        # Firestore's TTL policy on this field deletes the registration, and its personal data, by itself.
+        "expires_at": session.expires_at,
+    }
+
+
+def _seat(session: Session, registration_id: str) -> dict[str, Any]:
+    return {
+        "registration_id": registration_id,
+        "taken_at": firestore.SERVER_TIMESTAMP,
+        "expires_at": session.expires_at,
     }
 
 

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +16,9 @@ from signup.errors import MisconfiguredError, NotFoundError
 from signup.texts import DEFAULT_LANGUAGE, LANGUAGES
 
 SESSIONS = "sessions"
+# Personal data is kept this many days after a session ends, unless the session says otherwise.
+DEFAULT_RETENTION_DAYS = 90
+MAX_RETENTION_DAYS = 730
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
@@ -50,6 +53,12 @@ class Session:
     thank_you_url: str | None
     privacy_url: str | None
     reminders_queued: frozenset[str] = frozenset()
+    retention_days: int = DEFAULT_RETENTION_DAYS
+
+    @property
+    def expires_at(self) -> datetime:
+        """When personal data of this session's registrations leaves by itself (Firestore TTL on `expires_at`)."""
+        return self.ends_at + timedelta(days=self.retention_days)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -122,6 +131,7 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         thank_you_url=_text(data, "thank_you_url") or None,
         privacy_url=_text(data, "privacy_url") or None,
         reminders_queued=frozenset(data.get("reminders_queued") or {}),
+        retention_days=_retention(session_id, data.get("retention_days")),
     )
 
 
@@ -153,6 +163,18 @@ def _capacity(session_id: str, value: object) -> int | None:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise MisconfiguredError(f"session {session_id}: capacity must be a whole number, 0 or more")
+    return value
+
+
+def _retention(session_id: str, value: object) -> int:
+    if value is None:
+        return DEFAULT_RETENTION_DAYS
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETENTION_DAYS:
+        raise MisconfiguredError(
+            f"session {session_id}: retention_days must be a whole number from 0 to {MAX_RETENTION_DAYS}"
+        )
     return value
 
 
