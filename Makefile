@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Browser tests drive Debian's Chromium (Playwright downloads no browser of its own).
+CHROMIUM := /usr/bin/chromium
+
 .PHONY: dev test lint typecheck bench install clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -24,7 +27,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "Install Chromium at $(CHROMIUM) (Debian package chromium)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+test: lint typecheck $(CHROMIUM)
 	$(BIN)/pytest
 
 bench: install

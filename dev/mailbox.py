@@ -7,7 +7,6 @@ import email
 import email.policy
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -94,7 +93,7 @@ def serve(mailbox: Mailbox, port: int, host: str = "127.0.0.1") -> Controller:
     return controller
 
 
-def main(argv: list[str] | None = None, on_ready: Callable[[], None] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """`python -m dev.mailbox`: SMTP on one port, the mails as web pages on another (see dev/webmail.py)."""
     from dev import webmail
 
@@ -104,11 +103,8 @@ def main(argv: list[str] | None = None, on_ready: Callable[[], None] | None = No
     parser.add_argument("--directory", type=Path, default=Path(".dev-data/mail"))
     options = parser.parse_args(argv)
     controller = serve(Mailbox(directory=options.directory), options.smtp_port)
-    print(
-        f"  Mailbox:     smtp://127.0.0.1:{options.smtp_port}, read at http://localhost:{options.http_port}", flush=True
-    )
     try:
-        webmail.serve(options.directory, options.http_port, on_ready)
+        webmail.serve(options.directory, options.http_port)
     finally:
         controller.stop()
 

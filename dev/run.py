@@ -1,7 +1,8 @@
 """`make dev`: the whole thing locally, until Ctrl-C.
 
 The Firestore emulator (delivering its own trigger events to `notify`), a demo session, `register` on :8080,
-`notify` on :8081 with a tick every minute, and a local mailbox (SMTP :1025, read at http://localhost:8025).
+`notify` on :8081 with a tick every minute, a local mailbox (SMTP :1025, read at http://localhost:8025), and a
+demo website on http://localhost:8000 (another origin) with the form embedded.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ REGISTER_PORT = 8080
 NOTIFY_PORT = 8081
 SMTP_PORT = 1025
 MAILBOX_PORT = 8025
-DEMO_SITE = "http://localhost:8000"
+SITE_PORT = 8000
+DEMO_SITE = f"http://localhost:{SITE_PORT}"
 TICK_SECONDS = 60
 # The emulator keeps data in memory; save it now and then, so that even a crash keeps most of it.
 SAVE_EVERY_SECONDS = 60
@@ -103,6 +105,19 @@ def main() -> int:
                 cwd=ROOT,
             )
         )
+        started.append(
+            processes.start(
+                [
+                    sys.executable,
+                    "-m",
+                    "dev.site",
+                    f"--port={SITE_PORT}",
+                    f"--register-url=http://localhost:{REGISTER_PORT}",
+                    f"--session={session_id}",
+                ],
+                cwd=ROOT,
+            )
+        )
         started.append(function("notify", NOTIFY_PORT, env, "--signature-type=cloudevent"))
         register = function("register", REGISTER_PORT, env)
         started.append(register)
@@ -110,7 +125,9 @@ def main() -> int:
             processes.answers(f"http://127.0.0.1:{REGISTER_PORT}/healthz"), register, "The register function"
         )
         processes.wait_until(processes.answers(f"http://127.0.0.1:{MAILBOX_PORT}/"), started[1], "The mailbox")
+        processes.wait_until(processes.answers(f"http://127.0.0.1:{SITE_PORT}/"), started[2], "The demo website")
         print()
+        print(f"  Demo site:   {DEMO_SITE}  (an invitation page with the form embedded: start here)")
         print(f"  Demo form:   http://localhost:{REGISTER_PORT}/sessions/{session_id}")
         print(f"  Mailbox:     http://localhost:{MAILBOX_PORT}  (SMTP on 127.0.0.1:{SMTP_PORT})")
         print(f"  notify:      http://127.0.0.1:{NOTIFY_PORT}  (Firestore triggers; a tick every {TICK_SECONDS} s)")

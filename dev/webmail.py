@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-from collections.abc import Callable
 from email.message import EmailMessage
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,7 +31,7 @@ def _summary(path: Path) -> dict[str, Any]:
     return {"id": path.stem, "subject": str(message["Subject"]), "to": str(message["To"]), "date": str(message["Date"])}
 
 
-def serve(directory: Path, port: int, on_ready: Callable[[], None] | None = None) -> None:
+def serve(directory: Path, port: int) -> None:
     directory.mkdir(parents=True, exist_ok=True)
 
     def mails() -> list[Path]:
@@ -83,8 +82,6 @@ def serve(directory: Path, port: int, on_ready: Callable[[], None] | None = None
             self.wfile.write(data)
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    if on_ready:
-        on_ready()
     try:
         server.serve_forever()
     finally:

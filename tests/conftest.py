@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from dev import emulator as firestore_emulator
-from dev import mailbox, processes
+from dev import mailbox, processes, site, triggers
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "demo-signup-test"
@@ -169,3 +171,106 @@ def server(emulator: firestore_emulator.Emulator, tmp_path_factory: pytest.TempP
         yield base
     finally:
         processes.stop(process)
+
+
+def emulator_client(emulator: firestore_emulator.Emulator) -> Any:
+    """A Firestore client for one particular emulator (the client reads the variable once, when made)."""
+    from google.cloud import firestore
+
+    saved = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    os.environ["FIRESTORE_EMULATOR_HOST"] = emulator.host
+    try:
+        return firestore.Client(project=emulator.project)
+    finally:
+        if saved is None:
+            del os.environ["FIRESTORE_EMULATOR_HOST"]
+        else:
+            os.environ["FIRESTORE_EMULATOR_HOST"] = saved
+
+
+@dataclass
+class Stack:
+    """The whole thing, as `make dev` runs it: its own emulator delivering trigger events to `notify`,
+    `register` and `notify` served by functions-framework, the shared SMTP server, and demo websites."""
+
+    firestore: firestore_emulator.Emulator
+    db: Any
+    register_url: str
+    notify_url: str
+    site_url: str
+    foreign_site_url: str
+    mailbox: mailbox.Mailbox
+
+    def create_session(self, session_id: str, **overrides: Any) -> str:
+        fields = session_fields(allowed_origins=[self.site_url], **overrides)
+        self.db.collection("sessions").document(session_id).set(fields)
+        return session_id
+
+
+STACK_PROJECT = "demo-signup-stack"
+STACK_SESSION = "strategiesessie"
+
+
+@pytest.fixture(scope="session")
+def stack(smtp_server: mailbox.Mailbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    logs = tmp_path_factory.mktemp("stack")
+    notify_port, register_port = processes.free_port(), processes.free_port()
+    firestore = firestore_emulator.start(
+        STACK_PROJECT, functions_emulator=f"127.0.0.1:{notify_port}", log=logs / "firestore.log"
+    )
+    register_url, notify_url = f"http://127.0.0.1:{register_port}", f"http://127.0.0.1:{notify_port}"
+    env = {
+        **os.environ,
+        "GOOGLE_CLOUD_PROJECT": STACK_PROJECT,
+        "FIRESTORE_EMULATOR_HOST": firestore.host,
+        "PUBLIC_BASE_URL": register_url,
+    }
+    started = [firestore.process]
+    sites = []
+    try:
+        started.append(_serve("notify", notify_port, env, logs / "notify.log", "--signature-type=cloudevent"))
+        started.append(_serve("register", register_port, env, logs / "register.log"))
+        processes.wait_until(processes.answers(f"{register_url}/healthz"), started[-1], "register")
+        processes.wait_until(lambda: _ticks(notify_url), started[-2], "notify")
+        triggers.register_created_trigger(firestore.host, STACK_PROJECT)
+        # The demo site on "localhost" is another origin than the functions on 127.0.0.1; the foreign one is
+        # a site that the session does not allow.
+        for _ in range(2):
+            port = processes.free_port()
+            server = site.serve(port, register_url, STACK_SESSION)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            sites.append((server, f"http://localhost:{port}"))
+        yield Stack(
+            firestore, emulator_client(firestore), register_url, notify_url, sites[0][1], sites[1][1], smtp_server
+        )
+    finally:
+        for server, _ in sites:
+            server.shutdown()
+            server.server_close()
+        for process in reversed(started):
+            processes.stop(process)
+
+
+def _serve(target: str, port: int, env: dict[str, str], log: Path, *extra: str) -> Any:
+    return processes.start(
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            f"--target={target}",
+            "--source=functions/main.py",
+            f"--port={port}",
+            "--host=127.0.0.1",
+            *extra,
+        ],
+        env=env,
+        log=log,
+        cwd=ROOT,
+    )
+
+
+def _ticks(notify_url: str) -> bool:
+    try:
+        return triggers.send_tick(notify_url, STACK_PROJECT) == 200
+    except OSError:
+        return False

@@ -81,6 +81,30 @@ class TestTheFormPage:
         assert "Deze sessie is vol" in page
         assert "Aanmelden voor de wachtlijst" in page
 
+    def test_the_embed_script_is_served_for_any_site_to_load(self, client: Any) -> None:
+        response = client.get("/embed.js")
+
+        assert response.status_code == 200
+        assert response.mimetype == "text/javascript"
+        assert "max-age" in response.headers["Cache-Control"]
+        assert "data-session" in response.get_data(as_text=True)
+
+    def test_the_form_fragment_is_granted_only_to_allowed_sites(
+        self, client: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+
+        allowed = client.get(f"/sessions/{session_id}/form", headers={"Origin": "https://www.example.nl"})
+        other = client.get(f"/sessions/{session_id}/form", headers={"Origin": "https://evil.example"})
+
+        fragment = allowed.get_data(as_text=True)
+        assert allowed.status_code == 200
+        assert allowed.headers["Access-Control-Allow-Origin"] == "https://www.example.nl"
+        assert fragment.startswith("<div class=\"signup signup-embedded\"")
+        assert "<html" not in fragment
+        assert 'data-thanks-confirmed="Bedankt voor je aanmelding!' in fragment
+        assert "Access-Control-Allow-Origin" not in other.headers
+
     def test_health_check_answers(self, client: Any) -> None:
         assert client.get("/healthz").status_code == 200
 

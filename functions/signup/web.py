@@ -29,7 +29,7 @@ from signup.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
-from signup.pages import Pages
+from signup.pages import TEMPLATES, Pages
 from signup.registrations import CANCELLED, WAITLISTED, Registrar
 from signup.sessions import Session, SessionStore, normalise_origin
 from signup.settings import Settings
@@ -39,7 +39,7 @@ from signup.tokens import CancelTokens
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 30
-_ROUTE = re.compile(r"/sessions/(?P<id>[^/]+)(?P<rest>/registrations|/thanks)?/?")
+_ROUTE = re.compile(r"/sessions/(?P<id>[^/]+)(?P<rest>/registrations|/thanks|/form)?/?")
 _CANCEL = re.compile(r"/cancel/(?P<token>[A-Za-z0-9_.-]{1,512})/?")
 _JSON_HEADERS = ("application/json",)
 _SAFE_REQUEST_HEADERS = frozenset({"content-type", "accept", "accept-language"})
@@ -129,6 +129,11 @@ def _route(exchange: _Exchange) -> flask.Response:
     if request.path == "/healthz":
         _require(method, "GET")
         return flask.Response("ok\n", mimetype="text/plain")
+    if request.path == "/embed.js":
+        _require(method, "GET")
+        response = flask.Response(_embed_script(), mimetype="text/javascript")
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
     cancel = _CANCEL.fullmatch(request.path)
     if cancel is not None:
         _require(method, "GET", "POST")
@@ -137,10 +142,12 @@ def _route(exchange: _Exchange) -> flask.Response:
     if match is None:
         raise NotFoundError(request.path)
     rest = match["rest"] or ""
-    _require(method, *{"": ("GET",), "/thanks": ("GET",), "/registrations": ("POST", "OPTIONS")}[rest])
+    _require(
+        method, *{"": ("GET",), "/form": ("GET",), "/thanks": ("GET",), "/registrations": ("POST", "OPTIONS")}[rest]
+    )
     exchange.session = exchange.service.sessions.get(match["id"])
-    if rest == "":
-        return _session_page(exchange)
+    if rest in ("", "/form"):
+        return _session_page(exchange, template="fragment.html" if rest == "/form" else "session.html")
     if rest == "/thanks":
         return _thanks_page(exchange)
     if method == "OPTIONS":
@@ -153,12 +160,14 @@ def _require(method: str, *allowed: str) -> None:
         raise MethodNotAllowedError(allowed)
 
 
-def _session_page(exchange: _Exchange, *, status: int = 200, errors: dict[str, str] | None = None) -> flask.Response:
+def _session_page(
+    exchange: _Exchange, *, status: int = 200, errors: dict[str, str] | None = None, template: str = "session.html"
+) -> flask.Response:
     service, session = exchange.service, exchange.session
     assert session is not None
     is_open = session.is_open(service.clock())
     html = _pages().render(
-        "session.html",
+        template,
         session=session,
         is_open=is_open,
         seats_left=service.registrar.seats_left(session) if is_open else None,
@@ -291,6 +300,11 @@ def _error(exchange: _Exchange, error: SignupError) -> flask.Response:
     if status == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+@cache
+def _embed_script() -> str:
+    return (TEMPLATES / "embed.js").read_text(encoding="utf-8")
 
 
 @cache

@@ -1,0 +1,150 @@
+/*
+ * signup embed: renders a session's sign-up form into the page, right where this script tag stands.
+ *
+ *   <script src="https://…/register/embed.js" data-session="SESSION_ID" async></script>
+ *
+ * No iframe, no cookies. The form is fetched from the sign-up function (CORS: only sites listed in the
+ * session's allowed_origins may), posted with fetch, and replaced by a thank-you message. Without JavaScript
+ * the <noscript> link of the snippet leads to the same form on the function's own page.
+ */
+(function () {
+  "use strict";
+
+  var REFUSED = {
+    nl: "Het aanmeldformulier kan op deze website niet worden getoond.",
+    en: "The sign-up form cannot be shown on this website."
+  };
+  var OPEN = { nl: "Open het aanmeldformulier", en: "Open the sign-up form" };
+
+  function language(script) {
+    var lang = (script.getAttribute("data-lang") || document.documentElement.lang || "nl").slice(0, 2);
+    return REFUSED[lang] ? lang : "nl";
+  }
+
+  function refuse(mount, script, formUrl) {
+    var lang = language(script);
+    var note = document.createElement("p");
+    note.className = "signup-refused";
+    note.setAttribute("role", "alert");
+    note.textContent = REFUSED[lang] + " ";
+    var link = document.createElement("a");
+    link.href = formUrl;
+    link.textContent = OPEN[lang];
+    note.appendChild(link);
+    mount.replaceChildren(note);
+  }
+
+  function fieldsOf(form) {
+    var data = {};
+    new FormData(form).forEach(function (value, name) {
+      data[name] = value;
+    });
+    return data;
+  }
+
+  function clearErrors(form) {
+    form.querySelectorAll("[aria-invalid]").forEach(function (input) {
+      input.removeAttribute("aria-invalid");
+      input.removeAttribute("aria-describedby");
+    });
+    form.querySelectorAll(".signup-error").forEach(function (message) {
+      message.remove();
+    });
+  }
+
+  function showSummary(form, text) {
+    var summary = form.querySelector(".signup-summary");
+    summary.textContent = text;
+    summary.hidden = !text;
+  }
+
+  function showErrors(form, errors, root) {
+    var first = null;
+    Array.prototype.forEach.call(form.elements, function (input) {
+      var text = input.name && errors[input.name];
+      if (!text) return;
+      var message = document.createElement("p");
+      message.className = "signup-error";
+      message.id = input.id + "-error";
+      message.textContent = text;
+      var field = input.closest(".signup-field") || input.parentNode;
+      field.appendChild(message);
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", message.id);
+      if (!first) first = input;
+    });
+    showSummary(form, root.getAttribute("data-error-summary"));
+    if (first) first.focus();
+  }
+
+  function thank(form, root, status) {
+    var message = document.createElement("p");
+    message.className = "signup-notice signup-thanks";
+    message.setAttribute("role", "status");
+    message.tabIndex = -1;
+    message.textContent = root.getAttribute(status === "waitlisted" ? "data-thanks-waitlisted" : "data-thanks-confirmed");
+    form.replaceWith(message);
+    message.focus();
+  }
+
+  function enhance(root) {
+    var form = root.querySelector("form.signup-form");
+    if (!form) return;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var button = form.querySelector("button[type=submit]");
+      clearErrors(form);
+      showSummary(form, "");
+      button.disabled = true;
+      fetch(form.action, {
+        method: "POST",
+        credentials: "omit",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(fieldsOf(form))
+      })
+        .then(function (response) {
+          return response.json().then(function (body) {
+            return { status: response.status, body: body };
+          });
+        })
+        .then(function (answer) {
+          if (answer.status === 201) return thank(form, root, answer.body.status);
+          if (answer.status === 422 && answer.body.errors) return showErrors(form, answer.body.errors, root);
+          showSummary(form, answer.body.message || root.getAttribute("data-error-network"));
+          form.querySelector(".signup-summary").focus();
+        })
+        .catch(function () {
+          showSummary(form, root.getAttribute("data-error-network"));
+        })
+        .finally(function () {
+          button.disabled = false;
+        });
+    });
+  }
+
+  function mount(script) {
+    script.setAttribute("data-signup-mounted", "");
+    var base = script.src.replace(/\/embed\.js(\?.*)?$/, "");
+    var session = encodeURIComponent(script.getAttribute("data-session") || "");
+    var formUrl = base + "/sessions/" + session;
+    var target = document.createElement("div");
+    target.className = "signup-embed";
+    target.setAttribute("aria-live", "polite");
+    script.parentNode.insertBefore(target, script.nextSibling);
+    fetch(formUrl + "/form", { credentials: "omit", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        target.innerHTML = html;
+        enhance(target.querySelector(".signup"));
+      })
+      .catch(function () {
+        // A site that is not in the session's allowed_origins lands here: the browser's CORS check refused.
+        refuse(target, script, formUrl);
+      });
+  }
+
+  document.querySelectorAll('script[data-session][src*="/embed.js"]:not([data-signup-mounted])').forEach(mount);
+})();

@@ -1,0 +1,195 @@
+"""The form embedded in someone else's website, in Debian's Chromium driven by Playwright: the whole path."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from dev.mailbox import Mailbox
+from tests.conftest import ROOT, STACK_SESSION, Stack
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+# Flags for a machine without a network beyond loopback: no background traffic, no sandbox as root.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def fresh(stack: Stack, inbox: Mailbox) -> Stack:
+    """The stack with an empty database and the demo session the demo site embeds."""
+    stack.firestore.wipe()
+    return stack
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1000, "height": 1100}, locale="nl-NL")
+    yield context.new_page()
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def stored(stack: Stack) -> list[dict[str, Any]]:
+    docs = stack.db.collection("sessions").document(STACK_SESSION).collection("registrations").stream()
+    return [doc.to_dict() for doc in docs]
+
+
+def test_a_visitor_signs_up_on_the_host_site_gets_the_mail_and_cancels(
+    fresh: Stack, inbox: Mailbox, page: Page
+) -> None:
+    fresh.create_session(STACK_SESSION, title="Gratis strategiesessie")
+
+    page.goto(fresh.site_url)
+    form = page.locator("form.signup-form")
+    expect(form).to_be_visible()
+    shot(page, "01-embedded-form")
+    assert len(page.frames) == 1  # no iframe: the form is part of the host page
+    button = page.get_by_role("button", name="Aanmelden")
+    assert button.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(32, 65, 58)"  # the host's accent
+
+    page.get_by_label("Voornaam").fill("Jan")
+    page.get_by_label("Tussenvoegsels").fill("van der")
+    page.get_by_label("Achternaam").fill("Berg")
+    page.get_by_label("E-mailadres").fill("jan@")
+    page.get_by_role("button", name="Aanmelden").click()
+    email = page.get_by_label("E-mailadres")
+    expect(email).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#signup-email-error")).to_have_text("Dit is geen geldig e-mailadres.")
+    expect(email).to_have_attribute("aria-describedby", "signup-email-error")
+    expect(email).to_be_focused()
+    shot(page, "02-error-at-the-field")
+    assert stored(fresh) == []
+
+    email.fill("jan@example.nl")
+    page.keyboard.press("Enter")
+    thanks = page.locator(".signup-thanks")
+    expect(thanks).to_contain_text("Bedankt voor je aanmelding")
+    expect(thanks).to_be_focused()
+    expect(form).to_have_count(0)
+    shot(page, "03-thank-you")
+    [registration] = stored(fresh)
+    assert (registration["status"], registration["origin"]) == ("confirmed", fresh.site_url)
+
+    [mail] = inbox.wait_for(1)
+    html = mail.message.get_body(("html",))
+    text = mail.message.get_body(("plain",))
+    assert html is not None
+    assert text is not None
+    page.set_content(html.get_content())
+    shot(page, "04-confirmation-mail")
+    match = re.search(r"http://127\.0\.0\.1:\d+/cancel/\S+", text.get_content())
+    assert match is not None
+
+    page.goto(match.group(0))
+    expect(page.get_by_text("Wil je je aanmelding voor deze sessie annuleren?")).to_be_visible()
+    shot(page, "05-cancel-question")
+    assert stored(fresh)[0]["status"] == "confirmed"  # opening the link cancels nothing
+    page.get_by_role("button", name="Ja, annuleer mijn aanmelding").click()
+    expect(page.get_by_text("Je aanmelding is geannuleerd.")).to_be_visible()
+    shot(page, "06-cancelled")
+    assert stored(fresh)[0]["status"] == "cancelled"
+
+
+def test_a_full_session_thanks_the_visitor_with_the_waiting_list_text(fresh: Stack, page: Page) -> None:
+    fresh.create_session(STACK_SESSION, capacity=0)
+
+    page.goto(fresh.site_url)
+    expect(page.get_by_text("Deze sessie is vol.")).to_be_visible()
+    page.get_by_label("Voornaam").fill("Zoë")
+    page.get_by_label("Achternaam").fill("O'Brien")
+    page.get_by_label("E-mailadres").fill("zoe@example.nl")
+    page.get_by_role("button", name="Aanmelden voor de wachtlijst").click()
+
+    expect(page.locator(".signup-thanks")).to_contain_text("je staat op de wachtlijst")
+    shot(page, "07-waiting-list")
+    assert [r["status"] for r in stored(fresh)] == ["waitlisted"]
+
+
+def test_a_site_that_is_not_allowed_is_refused_by_the_browser_and_the_visitor_is_told(fresh: Stack, page: Page) -> None:
+    fresh.create_session(STACK_SESSION)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+
+    page.goto(fresh.foreign_site_url)
+
+    refusal = page.locator(".signup-refused")
+    expect(refusal).to_contain_text("Het aanmeldformulier kan op deze website niet worden getoond.")
+    expect(refusal.get_by_role("link")).to_have_attribute("href", f"{fresh.register_url}/sessions/{STACK_SESSION}")
+    expect(page.locator("form.signup-form")).to_have_count(0)
+    assert any("CORS policy" in line for line in console)
+    shot(page, "08-refused-on-another-site")
+
+
+def test_without_javascript_the_plain_form_works(fresh: Stack, browser: Browser) -> None:
+    fresh.create_session(STACK_SESSION)
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1000, "height": 1000})
+    page = context.new_page()
+
+    page.goto(fresh.site_url)
+    page.get_by_role("link", name="Aanmelden voor de strategiesessie").click()
+    page.get_by_label("Voornaam").fill("Anna")
+    page.get_by_label("Achternaam").fill("de Vries")
+    page.get_by_label("E-mailadres").fill("anna@")
+    page.get_by_role("button", name="Aanmelden").click()
+    expect(page.locator("#signup-email-error")).to_have_text("Dit is geen geldig e-mailadres.")
+    expect(page.get_by_label("Voornaam")).to_have_value("Anna")
+    shot(page, "09-no-javascript-error")
+    page.get_by_label("E-mailadres").fill("anna@example.nl")
+    page.get_by_role("button", name="Aanmelden").click()
+
+    expect(page.get_by_text("Bedankt voor je aanmelding")).to_be_visible()
+    shot(page, "10-no-javascript-thanks")
+    assert [r["status"] for r in stored(fresh)] == ["confirmed"]
+    context.close()
+
+
+def test_on_a_phone_the_form_fits_and_works_by_keyboard(fresh: Stack, browser: Browser) -> None:
+    fresh.create_session(STACK_SESSION)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+
+    page.goto(fresh.site_url)
+    expect(page.locator("form.signup-form")).to_be_visible()
+    page.get_by_label("Organisatie").focus()
+    for text in ("Gemeente Amsterdam", "Kees", "van 't", "Hoff", "kees@example.nl"):
+        page.keyboard.type(text)
+        page.keyboard.press("Tab")
+    shot(page, "11-phone")
+    page.keyboard.press("Enter")
+
+    expect(page.locator(".signup-thanks")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    [registration] = stored(fresh)
+    assert (registration["organisation"], registration["infix"], registration["last_name"]) == (
+        "Gemeente Amsterdam",
+        "van 't",
+        "Hoff",
+    )
+    context.close()
