@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -200,6 +201,17 @@ class Stack:
     site_url: str
     foreign_site_url: str
     mailbox: mailbox.Mailbox
+
+    def settle(self, timeout: float = 15.0) -> None:
+        """Let `notify` send every mail that is due (a tick sends what no trigger does), so none lands later."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.3)  # deliveries the emulator has in flight
+            triggers.send_tick(self.notify_url, STACK_PROJECT)
+            docs = self.db.collection_group("registrations").stream()
+            if all(doc.get("mail_due_at") is None for doc in docs):
+                return
+        raise AssertionError("notify left mails unsent")
 
     def create_session(self, session_id: str, **overrides: Any) -> str:
         fields = session_fields(allowed_origins=[self.site_url], **overrides)

@@ -39,10 +39,11 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def fresh(stack: Stack, inbox: Mailbox) -> Stack:
-    """The stack with an empty database and the demo session the demo site embeds."""
+def fresh(stack: Stack, inbox: Mailbox) -> Iterator[Stack]:
+    """The stack with an empty database, for the demo session the demo site embeds; settled afterwards."""
     stack.firestore.wipe()
-    return stack
+    yield stack
+    stack.settle()
 
 
 @pytest.fixture

@@ -32,3 +32,4 @@ def test_a_sign_up_produces_exactly_one_confirmation_through_the_emulators_own_t
     stored = stack.db.collection("sessions").document(session_id).collection("registrations")
     confirmation = stored.document(answer.json()["id"]).get().get("emails.confirmation")
     assert (confirmation["state"], confirmation["attempts"]) == ("sent", 1)
+    stack.settle()
