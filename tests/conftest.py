@@ -201,6 +201,7 @@ class Stack:
     site_url: str
     foreign_site_url: str
     mailbox: mailbox.Mailbox
+    logs: Path
 
     def settle(self, timeout: float = 15.0) -> None:
         """Let `notify` send every mail that is due (a tick sends what no trigger does), so none lands later."""
@@ -253,7 +254,7 @@ def stack(smtp_server: mailbox.Mailbox, tmp_path_factory: pytest.TempPathFactory
             threading.Thread(target=server.serve_forever, daemon=True).start()
             sites.append((server, f"http://localhost:{port}"))
         yield Stack(
-            firestore, emulator_client(firestore), register_url, notify_url, sites[0][1], sites[1][1], smtp_server
+            firestore, emulator_client(firestore), register_url, notify_url, sites[0][1], sites[1][1], smtp_server, logs
         )
     finally:
         for server, _ in sites:

@@ -100,7 +100,7 @@ class TestTheFormPage:
         fragment = allowed.get_data(as_text=True)
         assert allowed.status_code == 200
         assert allowed.headers["Access-Control-Allow-Origin"] == "https://www.example.nl"
-        assert fragment.startswith("<div class=\"signup signup-embedded\"")
+        assert fragment.startswith('<div class="signup signup-embedded"')
         assert "<html" not in fragment
         assert 'data-thanks-confirmed="Bedankt voor je aanmelding!' in fragment
         assert "Access-Control-Allow-Origin" not in other.headers

@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import outbox, reminders
+from signup import outbox, privacy, reminders
 from signup.errors import MisconfiguredError, NotFoundError
 from signup.mails import Composer, Recipient
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
@@ -36,6 +36,7 @@ class Report:
     outcomes: Counter[str] = field(default_factory=Counter)
     reminders_queued: int = 0
     promoted: int = 0
+    purged: int = 0
 
 
 def mail_kind(key: str, status: str) -> str | None:
@@ -86,8 +87,9 @@ class Notifier:
         return report
 
     def sweep(self, now: datetime) -> Report:
-        """Queue due reminders, fill free seats from waiting lists, then send what is due, up to the limit."""
-        report = Report()
+        """Purge what is past retention, queue due reminders, fill free seats from waiting lists, then send what
+        is due, up to the limit."""
+        report = Report(purged=privacy.purge_expired(self._client, now, self._limit))
         upcoming = (
             self._client.collection(SESSIONS)
             .where(filter=FieldFilter("starts_at", ">", now))
@@ -113,11 +115,12 @@ class Notifier:
         delivered = self._deliver(list(due.stream()), now, sessions)
         report.outcomes = delivered.outcomes
         log.info(
-            "sweep at %s: %s, reminders queued %d, promoted %d",
+            "sweep at %s: %s, reminders queued %d, promoted %d, purged %d",
             now.isoformat(),
             dict(report.outcomes),
             report.reminders_queued,
             report.promoted,
+            report.purged,
         )
         return report
 
@@ -158,6 +161,8 @@ class Notifier:
         registration = claim.registration
         session_id = claim.ref.parent.parent.id
         kind = mail_kind(key, registration.get("status", CONFIRMED))
+        if not registration.get("email"):
+            return _done(outbox.SKIPPED, "the personal data was erased")
         if kind is None:
             return _done(outbox.SKIPPED, f"no longer applies: the registration is {registration.get('status')}")
         try:

@@ -93,7 +93,7 @@ class Outcome:
     error: str | None = None
 
 
-def _order(key: str) -> tuple[int, str]:
+def mail_order(key: str) -> tuple[int, str]:
     """Confirmation first, cancellation last, whatever else (promotion, reminders) between."""
     return ({"confirmation": 0, "promotion": 1, "cancellation": 3}.get(key, 2), key)
 
@@ -153,7 +153,7 @@ class Outbox:
             return None
         data = snapshot.to_dict() or {}
         emails = dict(data.get("emails") or {})
-        keys = tuple(sorted((key for key, mail in emails.items() if is_due(mail, now)), key=_order))
+        keys = tuple(sorted((key for key, mail in emails.items() if is_due(mail, now)), key=mail_order))
         if not keys:
             return None
         for key in keys:

@@ -154,8 +154,8 @@ class Registrar:
             return status
         raise google_errors.Aborted("the registration kept changing while it was being cancelled")  # type: ignore[no-untyped-call]
 
-    def promote(self, session: Session) -> list[str]:
-        """Give free seats to the waiting list, earliest sign-up first; return who moved up."""
+    def promote(self, session: Session, registration_id: str | None = None) -> list[str]:
+        """Give free seats to the waiting list, earliest sign-up first (or to one registration); return who moved up."""
         if session.capacity is None:
             return []
         session_ref = self._client.collection(SESSIONS).document(session.id)
@@ -166,14 +166,8 @@ class Registrar:
             free = self._free_seats(session_ref, session.capacity)
             if not free:
                 break
-            waiting = (
-                session_ref.collection(REGISTRATIONS)
-                .where(filter=FieldFilter("status", "==", WAITLISTED))
-                .order_by("created_at")
-                .limit(len(free))
-                .get()
-            )
-            if not waiting:
+            waiting = self._waiting(session_ref, len(free), registration_id)
+            if not waiting or (registration_id and promoted):
                 break
             for snapshot, seat in zip(waiting, free, strict=False):
                 batch = self._client.batch()
@@ -198,6 +192,15 @@ class Registrar:
                 promoted.append(snapshot.id)
                 log.info("promoted session=%s id=%s seat=%s", session.id, snapshot.id, seat)
         return promoted
+
+    def _waiting(self, session_ref: Any, count: int, registration_id: str | None) -> list[Any]:
+        """The first `count` on the waiting list, or just the one registration asked for if it is waiting."""
+        registrations = session_ref.collection(REGISTRATIONS)
+        if registration_id is not None:
+            snapshot = registrations.document(registration_id).get()
+            return [snapshot] if snapshot.exists and snapshot.get("status") == WAITLISTED else []
+        query = registrations.where(filter=FieldFilter("status", "==", WAITLISTED)).order_by("created_at").limit(count)
+        return list(query.get())
 
     def seats_left(self, session: Session) -> int | None:
         """How many seats are free (None: unlimited); one aggregation query, for pages, not sign-ups."""

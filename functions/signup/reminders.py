@@ -47,7 +47,7 @@ def queue_due(client: Any, session: Session, now: datetime, limit: int) -> int:
         for snapshot in confirmed.stream():
             data = snapshot.to_dict() or {}
             confirmed_at = data.get("confirmed_at")
-            if key in (data.get("emails") or {}) or confirmed_at is None or confirmed_at > due:
+            if key in (data.get("emails") or {}) or confirmed_at is None or confirmed_at > due or not data.get("email"):
                 continue
             if queued >= limit:
                 complete = False

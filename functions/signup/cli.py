@@ -1,0 +1,167 @@
+"""`signup`: the organisers' command line, against the emulator locally or Google Cloud with application-default
+credentials. It goes through the same code as the functions."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from signup import dates, export, organiser, outbox, privacy
+from signup.errors import MisconfiguredError, NotFoundError
+from signup.registrations import REGISTRATIONS, Registrar
+from signup.sessions import SESSIONS, SessionStore
+
+
+def _client(project: str | None) -> Any:
+    from google.cloud import firestore
+
+    project = project or os.environ.get("GOOGLE_CLOUD_PROJECT")
+    if not project:
+        raise MisconfiguredError("Missing required setting GOOGLE_CLOUD_PROJECT (or --project)")
+    return firestore.Client(project=project)
+
+
+def _key() -> bytes:
+    key = os.environ.get("SIGNING_KEY", "")
+    if len(key) < 16:
+        raise MisconfiguredError("Missing required setting SIGNING_KEY (the functions' key, at least 16 characters)")
+    return key.encode()
+
+
+def sessions_create(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+    session_id, data = organiser.session_from_toml(options.file)
+    created = organiser.save_session(client, session_id, data)
+    print(f"{'created' if created else 'updated'} session {session_id}", file=out)
+
+
+def sessions_list(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+    print(f"{'id':<24} {'date':<44} {'confirmed':>9} {'waitlisted':>10} {'cancelled':>9} {'seats left':>10}", file=out)
+    for counts in organiser.session_counts(client):
+        session = counts.session
+        when = dates.span(session.starts_at, session.ends_at, session.zone, session.language)
+        left = "unlimited" if counts.seats_left is None else str(counts.seats_left)
+        print(
+            f"{session.id:<24} {when:<44} {counts.confirmed:>9} {counts.waitlisted:>10} {counts.cancelled:>9} "
+            f"{left:>10}",
+            file=out,
+        )
+
+
+def export_registrations(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+    session = SessionStore(client, ttl=0).get(options.session)
+    rows = [
+        snapshot.to_dict()
+        for snapshot in client.collection(SESSIONS).document(session.id).collection(REGISTRATIONS).stream()
+    ]
+    if options.output:
+        with open(options.output, "w", encoding="utf-8-sig", newline="") as file:
+            count = export.write(file, session, rows, delimiter=options.delimiter)
+        print(f"wrote {count} registrations to {options.output}", file=out)
+    else:
+        export.write(out, session, rows, delimiter=options.delimiter)
+
+
+def cancel(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+    session = SessionStore(client, ttl=0).get(options.session)
+    was = Registrar(client, key=b"").cancel(session, options.registration)  # only sign-ups need the key
+    print(
+        "already cancelled" if was == "cancelled" else f"cancelled (was {was}); the mail goes with the next sweep",
+        file=out,
+    )
+
+
+def resend(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+    session = SessionStore(client, ttl=0).get(options.session)
+    ref = client.collection(SESSIONS).document(session.id).collection(REGISTRATIONS).document(options.registration)
+    if not ref.get().exists:
+        raise NotFoundError(options.registration)
+    ref.update(outbox.pending_update("confirmation"))
+    print("confirmation queued; the next sweep sends it", file=out)
+
+
+def promote(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+    session = SessionStore(client, ttl=0).get(options.session)
+    promoted = Registrar(client, key=b"").promote(session, options.registration)
+    if not promoted:
+        raise MisconfiguredError(
+            f"{options.registration} was not promoted: it is not on the waiting list, or no seat is free "
+            "(raise the session's capacity first)"
+        )
+    print(f"promoted {options.registration}; the mail goes with the next sweep", file=out)
+
+
+def erase(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+    erased = privacy.erase(client, _key(), options.email)
+    print(f"erased the personal data of {len(erased)} registration(s)", file=out)
+
+
+def sweep(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+    from signup.service import build_notifier
+    from signup.settings import Settings
+
+    report = build_notifier(Settings.from_env(), client=client).sweep(datetime.now(UTC))
+    print(
+        f"sent {report.outcomes.get('sent', 0)}, reminders queued {report.reminders_queued}, "
+        f"promoted {report.promoted}, purged {report.purged}",
+        file=out,
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="signup", description=__doc__)
+    top.add_argument("--project", help="Google Cloud project (default: GOOGLE_CLOUD_PROJECT)")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    sessions = commands.add_parser("sessions", help="create and list sessions").add_subparsers(
+        dest="action", required=True
+    )
+    create = sessions.add_parser("create", help="create or update a session from a TOML file")
+    create.add_argument("file", type=Path)
+    create.set_defaults(run=sessions_create)
+    listing = sessions.add_parser("list", help="each session with its date and counts")
+    listing.set_defaults(run=sessions_list)
+
+    exporting = commands.add_parser("export", help="a session's registrations as CSV for Excel")
+    exporting.add_argument("session")
+    exporting.add_argument("--output", "-o", type=Path, help="file to write (UTF-8 with BOM); default: standard output")
+    exporting.add_argument("--delimiter", default=export.DELIMITER, help="default ';', what Dutch Excel expects")
+    exporting.set_defaults(run=export_registrations)
+
+    for name, run, help_text in (
+        ("cancel", cancel, "cancel a registration (the seat goes to the waiting list)"),
+        ("resend", resend, "send a registration's confirmation again"),
+        ("promote", promote, "move a waitlisted registration onto a free seat"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("session")
+        command.add_argument("registration")
+        command.set_defaults(run=run)
+
+    erasing = commands.add_parser("erase", help="remove one person's personal data from every session")
+    erasing.add_argument("email")
+    erasing.set_defaults(run=erase)
+    sweeping = commands.add_parser("sweep", help="run notify's sweep once now (needs MAIL_FROM and SMTP_URL)")
+    sweeping.set_defaults(run=sweep)
+    return top
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    options = parser().parse_args(argv)
+    try:
+        options.run(_client(options.project), options, out)
+    except MisconfiguredError as error:
+        print(f"signup: {error}", file=sys.stderr)
+        return 2
+    except NotFoundError as error:
+        print(f"signup: not found: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

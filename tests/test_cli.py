@@ -1,0 +1,252 @@
+"""The organisers' command line `signup`, against the emulator, through the same code as the functions."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from signup import cli
+
+from tests.conftest import ROOT
+
+Registrations = Callable[[str], list[dict[str, Any]]]
+EXAMPLE = (ROOT / "examples/session.toml").read_text()
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = cli.main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def session_file(tmp_path: Path, text: str = EXAMPLE, **replace: str) -> Path:
+    for old, new in replace.items():
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / "session.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def sign_up(client: Any, session_id: str, first: str, infix: str, last: str, email: str, **extra: str) -> str:
+    response = client.post(
+        f"/sessions/{session_id}/registrations",
+        json={"first_name": first, "infix": infix, "last_name": last, "email": email, "consent": "on", **extra},
+    )
+    assert response.status_code == 201, response.get_json()
+    answer: str = response.get_json()["id"]
+    return answer
+
+
+@pytest.fixture
+def example(tmp_path: Path, make_session: Callable[..., str]) -> str:
+    """The example session, created through the command line (make_session only empties the database)."""
+    code, said = run("sessions", "create", str(session_file(tmp_path)))
+    assert (code, said) == (0, "created session strategiesessie-juni\n")
+    return "strategiesessie-juni"
+
+
+def test_a_session_from_a_toml_file_works_for_sign_ups_and_can_be_updated(
+    tmp_path: Path, client: Any, db: Any, example: str
+) -> None:
+    stored = db.collection("sessions").document(example).get().to_dict()
+    page = client.get(f"/sessions/{example}").get_data(as_text=True)
+    code, said = run("sessions", "create", str(session_file(tmp_path, **{"capacity = 20": "capacity = 25"})))
+
+    assert stored["starts_at"] == datetime(2027, 6, 8, 14, 0, tzinfo=UTC)
+    assert stored["location"]["name"] == "Grand Café Genieten bij stadsdeelkantoor Oost"
+    assert "dinsdag 8 juni 2027, 16:00–18:00" in page
+    assert (code, said) == (0, "updated session strategiesessie-juni\n")
+    assert db.collection("sessions").document(example).get().get("capacity") == 25
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({'id = "strategiesessie-juni"': 'id = "no/slashes"'}, "id"),
+        ({'id = "strategiesessie-juni"\n': ""}, "id"),
+        ({'title = "Gratis strategiesessie"\n': ""}, "title"),
+        ({"starts_at = 2027-06-08T16:00:00+02:00": "starts_at = 2027-06-08T16:00:00"}, "starts_at"),
+        ({"starts_at = 2027-06-08T16:00:00+02:00": "starts_at = 2027-06-08"}, "starts_at"),
+        ({"ends_at = 2027-06-08T18:00:00+02:00": "ends_at = 2027-06-08T15:00:00+02:00"}, "ends_at"),
+        ({"capacity = 20": "capacity = -5"}, "capacity"),
+        ({"capacity = 20": 'capacity = "twintig"'}, "capacity"),
+        ({'timezone = "Europe/Amsterdam"': 'timezone = "Europe/Utrecht"'}, "timezone"),
+        ({'language = "nl"': 'language = "de"'}, "language"),
+        ({"retention_days = 90": "retention_days = 5000"}, "retention_days"),
+        ({"capacity = 20": "capacity = 20\ncapacaty = 30"}, "capacaty"),
+        ({"capacity = 20": "capacity = = 20"}, "TOML"),
+    ],
+)
+def test_an_invalid_file_is_refused_naming_the_field_and_nothing_is_written(
+    tmp_path: Path,
+    db: Any,
+    make_session: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+    change: dict[str, str],
+    named: str,
+) -> None:
+    code, _ = run("sessions", "create", str(session_file(tmp_path, **change)))
+
+    assert code == 2
+    assert named in capsys.readouterr().err
+    assert list(db.collection("sessions").stream()) == []
+
+
+def test_list_shows_each_session_with_its_date_and_counts(client: Any, example: str, make_session: Any) -> None:
+    for n in range(3):
+        sign_up(client, example, "Persoon", "", f"Nummer {n}", f"p{n}@example.nl")
+
+    code, said = run("sessions", "list")
+
+    [header, line] = said.splitlines()
+    assert code == 0
+    assert header.split() == ["id", "date", "confirmed", "waitlisted", "cancelled", "seats", "left"]
+    assert line.split()[0] == example
+    assert "dinsdag 8 juni 2027, 16:00–18:00" in line
+    assert line.split()[-4:] == ["3", "0", "0", "17"]
+
+
+def test_export_is_csv_that_dutch_excel_opens_sorted_the_dutch_way_with_formulas_defused(
+    client: Any, example: str, tmp_path: Path
+) -> None:
+    sign_up(client, example, "Jan", "van der", "Berg", "jan@example.nl", organisation='=HYPERLINK("x")')
+    sign_up(client, example, "Anna", "", "de Vries", "anna.devries@example.nl")
+    sign_up(client, example, "Émile", "", "Ösch", "emile@example.nl", organisation="+31 20 123")
+    sign_up(client, example, "Kees", "van 't", "Hoff", "kees@example.nl", organisation="@home")
+    sign_up(client, example, "Bram", "", "Aalders", "bram@example.nl", organisation="-minus")
+    output = tmp_path / "aanmeldingen.csv"
+
+    code, said = run("export", example, "--output", str(output))
+
+    raw = output.read_bytes()
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    assert code == 0
+    assert said == f"wrote 5 registrations to {output}\n"
+    assert raw.startswith(b"\xef\xbb\xbf")
+    assert rows[0][:7] == [
+        "Achternaam",
+        "Tussenvoegsels",
+        "Voornaam",
+        "Organisatie",
+        "E-mailadres",
+        "Status",
+        "Aangemeld op",
+    ]
+    assert "Mail: confirmation" in rows[0]
+    assert [row[0] for row in rows[1:]] == ["Aalders", "Berg", "Hoff", "Ösch", "de Vries"]
+    by_name = {row[2]: row for row in rows[1:]}
+    assert by_name["Jan"][3] == '\'=HYPERLINK("x")'
+    assert by_name["Émile"][3] == "'+31 20 123"
+    assert by_name["Kees"][3] == "'@home"
+    assert by_name["Bram"][3] == "'-minus"
+    assert by_name["Jan"][5] == "confirmed"
+    assert datetime.strptime(by_name["Jan"][6], "%d-%m-%Y %H:%M")
+    assert by_name["Jan"][rows[0].index("Mail: confirmation")] == "pending"
+
+
+def test_cancel_resend_and_promote_go_the_functions_way(
+    client: Any, tmp_path: Path, db: Any, registrations: Registrations, make_session: Any
+) -> None:
+    run("sessions", "create", str(session_file(tmp_path, **{"capacity = 20": "capacity = 1"})))
+    session_id = "strategiesessie-juni"
+    first = sign_up(client, session_id, "Eerste", "", "Persoon", "een@example.nl")
+    second = sign_up(client, session_id, "Tweede", "", "Persoon", "twee@example.nl")
+
+    cancelled = run("cancel", session_id, first)
+    again = run("cancel", session_id, first)
+    not_waiting = run("promote", session_id, second)
+    resent = run("resend", session_id, second)
+    missing = run("resend", session_id, "no-such-registration")
+
+    status = {doc["id"]: doc for doc in registrations(session_id)}
+    assert cancelled == (0, "cancelled (was confirmed); the mail goes with the next sweep\n")
+    assert again == (0, "already cancelled\n")
+    assert status[first]["status"] == "cancelled"
+    assert status[second]["status"] == "confirmed"  # promoted by the cancellation, as the function does
+    assert not_waiting[0] == 2
+    assert resent == (0, "confirmation queued; the next sweep sends it\n")
+    assert status[second]["emails"]["confirmation"]["state"] == "pending"
+    assert missing[0] == 1
+
+
+def test_promote_moves_one_chosen_person_up_when_a_seat_is_free(
+    client: Any, tmp_path: Path, db: Any, registrations: Registrations, make_session: Any
+) -> None:
+    run("sessions", "create", str(session_file(tmp_path, **{"capacity = 20": "capacity = 0"})))
+    session_id = "strategiesessie-juni"
+    early = sign_up(client, session_id, "Vroeg", "", "Persoon", "vroeg@example.nl")
+    chosen = sign_up(client, session_id, "Gekozen", "", "Persoon", "gekozen@example.nl")
+    run("sessions", "create", str(session_file(tmp_path, **{"capacity = 20": "capacity = 1"})))
+
+    code, said = run("promote", session_id, chosen)
+
+    status = {doc["id"]: doc["status"] for doc in registrations(session_id)}
+    assert (code, said) == (0, f"promoted {chosen}; the mail goes with the next sweep\n")
+    assert status == {early: "waitlisted", chosen: "confirmed"}
+
+
+def test_erase_removes_a_persons_data_from_every_session_and_keeps_the_counts(
+    client: Any, tmp_path: Path, db: Any, registrations: Registrations, make_session: Any, monkeypatch: Any
+) -> None:
+    run("sessions", "create", str(session_file(tmp_path, **{"capacity = 20": "capacity = 2"})))
+    other = "tweede-sessie"
+    run("sessions", "create", str(session_file(tmp_path, **{'id = "strategiesessie-juni"': f'id = "{other}"'})))
+    sign_up(client, "strategiesessie-juni", "Quirijn", "", "Vlasblom", "Quirijn.Vlasblom@example.nl")
+    sign_up(client, other, "Quirijn", "", "Vlasblom", "quirijn.vlasblom@example.nl")
+    sign_up(client, other, "Ander", "", "Persoon", "ander@example.nl")
+
+    code, said = run("erase", "QUIRIJN.vlasblom@example.nl")
+
+    assert (code, said) == (0, "erased the personal data of 2 registration(s)\n")
+    everything = registrations("strategiesessie-juni") + registrations(other)
+    assert "Vlasblom" not in repr(everything).lower().title()
+    assert "quirijn" not in repr(everything).lower()
+    erased = [doc for doc in everything if doc.get("erased_at")]
+    assert len(erased) == 2
+    assert all(doc["status"] == "confirmed" and doc["email"] == "" for doc in erased)
+    assert all(doc["id"].startswith("erased-") for doc in erased)
+    [seat] = db.collection("sessions").document("strategiesessie-juni").collection("seats").get()
+    assert seat.get("registration_id") == next(d["id"] for d in registrations("strategiesessie-juni"))
+    _, listing = run("sessions", "list")
+    assert [line.split()[-4:] for line in listing.splitlines()[1:]] == [["1", "0", "0", "1"], ["2", "0", "0", "18"]]
+    again = sign_up(client, other, "Quirijn", "", "Vlasblom", "quirijn.vlasblom@example.nl")
+    assert not again.startswith("erased-")
+
+
+def test_erase_needs_the_signing_key(monkeypatch: Any, capsys: pytest.CaptureFixture[str], make_session: Any) -> None:
+    monkeypatch.delenv("SIGNING_KEY")
+
+    code, _ = run("erase", "jan@example.nl")
+
+    assert code == 2
+    assert "SIGNING_KEY" in capsys.readouterr().err
+
+
+def test_the_sweep_purges_personal_data_past_the_retention_period(
+    client: Any, notifier: Any, db: Any, make_session: Callable[..., str], registrations: Registrations
+) -> None:
+    ended = make_session(capacity=5, retention_days=30)
+    kept = make_session(capacity=5, retention_days=30)
+    for session_id in (ended, kept):
+        client.post(
+            f"/sessions/{session_id}/registrations",
+            json={"first_name": "Oud", "last_name": "Persoon", "email": f"{session_id}@example.nl"},
+        )
+    long_ago = datetime.now(UTC) - timedelta(days=400)
+    db.collection("sessions").document(ended).update({"starts_at": long_ago, "ends_at": long_ago + timedelta(hours=2)})
+    for group in ("registrations", "seats"):  # what the function writes for a session that ended then
+        for doc in db.collection("sessions").document(ended).collection(group).stream():
+            doc.reference.update({"expires_at": long_ago + timedelta(days=30)})
+
+    report = notifier.sweep(datetime.now(UTC))
+
+    assert report.purged == 2
+    assert registrations(ended) == []
+    assert list(db.collection("sessions").document(ended).collection("seats").stream()) == []
+    assert len(registrations(kept)) == 1

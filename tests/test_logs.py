@@ -1,0 +1,67 @@
+"""No email address, name or token in any log line: the flows run with every logger at DEBUG, then the logs
+are searched, along with what the served functions wrote."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from signup import cli
+
+from dev.mailbox import Mailbox
+from tests.conftest import Stack
+from tests.test_cancel import token
+
+PERSON = {
+    "organisation": "Zwanenburg Adviesbureau",
+    "first_name": "Quirijn",
+    "infix": "van 't",
+    "last_name": "Vlasblom",
+    "email": "Quirijn.Vlasblom@Example.NL",
+}
+SECRETS = ("quirijn", "vlasblom", "zwanenburg", "example.nl")
+
+
+def test_the_flows_log_no_address_name_or_token(
+    client: Any,
+    notifier: Any,
+    inbox: Mailbox,
+    make_session: Any,
+    stack: Stack,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    session_id = make_session(capacity=1, reminder_hours=[24], privacy_url="https://www.example.org/privacy")
+    first = client.post(f"/sessions/{session_id}/registrations", json={**PERSON, "consent": "on"}).get_json()
+    client.post(f"/sessions/{session_id}/registrations", json={**PERSON, "consent": "on"})  # the same person again
+    client.post(f"/sessions/{session_id}/registrations", json={**PERSON, "email": "quirijn@", "consent": "on"})
+    client.post(f"/sessions/{session_id}/registrations", data={**PERSON, "last_name": "Vlasblom\r\nBcc: x"})
+    waiting = client.post(
+        f"/sessions/{session_id}/registrations", json={**PERSON, "email": "q.vlasblom@example.nl", "consent": "on"}
+    ).get_json()
+    notifier.registration_created(session_id, first["id"])
+    link = token(session_id, first["id"])
+    client.get(f"/cancel/{link}")
+    client.post(f"/cancel/{link}")
+    client.post(f"/cancel/{link}x")
+    inbox.refuse_next(1, "451 4.2.0 <q.vlasblom@example.nl> mailbox busy")
+    notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
+    notifier.sweep(datetime.now(UTC) + timedelta(minutes=10))
+    cli.main(["export", session_id, "--output", str(tmp_path / "export.csv")])
+    cli.main(["erase", PERSON["email"]])
+
+    captured = capfd.readouterr()
+    served = "".join(path.read_text(errors="replace") for path in stack.logs.glob("*.log"))
+    # aiosmtpd's "mail.log" is the mail server's own log (it stands in for the provider), not ours.
+    ours = "\n".join(f"{r.name} {r.getMessage()}" for r in caplog.records if not r.name.startswith("mail.log"))
+    everything = (ours + captured.out + captured.err + served).lower()
+    assert waiting["status"] == "waitlisted"
+    assert len(inbox.received) >= 3  # confirmation, promotion and cancellation did go out
+    assert "registration session=" in caplog.text  # the flows did log
+    for secret in (*SECRETS, link.lower()):
+        assert secret not in everything, f"{secret!r} was logged"
