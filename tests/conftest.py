@@ -32,6 +32,9 @@ os.environ.update(
     MAIL_FROM="Strategiesessies <sessies@example.nl>",
     # In-process tests change sessions between requests; the served function below keeps the default cache.
     SESSION_CACHE_SECONDS="0",
+    # Every test request comes from 127.0.0.1: the rate limits are tested on their own (test_ratelimit.py).
+    RATE_LIMIT_PER_SESSION="100000",
+    RATE_LIMIT_OVERALL="100000",
 )
 
 

@@ -72,3 +72,13 @@ class UnavailableError(SignupError):
     """The database cannot be reached right now; the client may try again."""
 
     code = "unavailable"
+
+
+class RateLimitedError(SignupError):
+    """Too many attempts from one visitor; they may try again after `retry_after` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(str(retry_after))
+        self.retry_after = retry_after

@@ -28,6 +28,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup import outbox
+from signup.deadlines import ON_REQUEST
 from signup.errors import NotFoundError
 from signup.sessions import SESSIONS, Session
 from signup.validation import SignUp
@@ -99,9 +100,9 @@ class Registrar:
                 ref, {**document, "status": CONFIRMED, "seat": seat, "confirmed_at": firestore.SERVER_TIMESTAMP}
             )
             try:
-                batch.commit()
+                batch.commit(**ON_REQUEST)
             except google_errors.AlreadyExists:
-                existing = ref.get()
+                existing = ref.get(**ON_REQUEST)
                 if existing.exists:
                     return _registration(existing)
                 continue  # somebody took that seat a moment ago
@@ -111,7 +112,7 @@ class Registrar:
         return self._create(ref, document, WAITLISTED)
 
     def status_of(self, session: Session, registration_id: str) -> str:
-        snapshot = self._registrations(session.id).document(registration_id).get()
+        snapshot = self._registrations(session.id).document(registration_id).get(**ON_REQUEST)
         if not snapshot.exists:
             raise NotFoundError(registration_id)
         return str((snapshot.to_dict() or {}).get("status", CONFIRMED))
@@ -124,7 +125,7 @@ class Registrar:
         session_ref = self._client.collection(SESSIONS).document(session.id)
         ref = session_ref.collection(REGISTRATIONS).document(registration_id)
         for _ in range(MAX_ATTEMPTS):
-            snapshot = ref.get()
+            snapshot = ref.get(**ON_REQUEST)
             if not snapshot.exists:
                 raise NotFoundError(registration_id)
             data = snapshot.to_dict() or {}
@@ -145,7 +146,7 @@ class Registrar:
             if data.get("seat") is not None:
                 batch.delete(session_ref.collection(SEATS).document(str(data["seat"])))
             try:
-                batch.commit()
+                batch.commit(**ON_REQUEST)
             except CONFLICTS:
                 continue
             log.info("cancelled session=%s id=%s was=%s", session.id, registration_id, status)
@@ -186,7 +187,7 @@ class Registrar:
                     option=self._client.write_option(last_update_time=snapshot.update_time),
                 )
                 try:
-                    batch.commit()
+                    batch.commit(**ON_REQUEST)
                 except (google_errors.AlreadyExists, *CONFLICTS):
                     continue  # the seat or the person was taken care of by someone else: look again
                 promoted.append(snapshot.id)
@@ -197,24 +198,24 @@ class Registrar:
         """The first `count` on the waiting list, or just the one registration asked for if it is waiting."""
         registrations = session_ref.collection(REGISTRATIONS)
         if registration_id is not None:
-            snapshot = registrations.document(registration_id).get()
+            snapshot = registrations.document(registration_id).get(**ON_REQUEST)
             return [snapshot] if snapshot.exists and snapshot.get("status") == WAITLISTED else []
         query = registrations.where(filter=FieldFilter("status", "==", WAITLISTED)).order_by("created_at").limit(count)
-        return list(query.get())
+        return list(query.get(**ON_REQUEST))
 
     def seats_left(self, session: Session) -> int | None:
         """How many seats are free (None: unlimited); one aggregation query, for pages, not sign-ups."""
         if session.capacity is None:
             return None
         seats = self._client.collection(SESSIONS).document(session.id).collection(SEATS)
-        taken = int(seats.count().get()[0][0].value)
+        taken = int(seats.count().get(**ON_REQUEST)[0][0].value)
         return max(session.capacity - taken, 0)
 
     def _create(self, ref: Any, document: dict[str, Any], status: str) -> Registration:
         try:
-            ref.create({"seat": None, "confirmed_at": None, **document, "status": status})
+            ref.create({"seat": None, "confirmed_at": None, **document, "status": status}, **ON_REQUEST)
         except google_errors.AlreadyExists:
-            return _registration(ref.get())
+            return _registration(ref.get(**ON_REQUEST))
         return Registration(ref.id, status)
 
     def _free_seats(self, session_ref: Any, capacity: int) -> list[int]:
@@ -223,7 +224,7 @@ class Registrar:
             full_until = self._full_until.get(key, 0.0)
         if full_until > self._monotonic():
             return []
-        taken = {snapshot.id for snapshot in session_ref.collection(SEATS).select([]).stream()}
+        taken = {snapshot.id for snapshot in session_ref.collection(SEATS).select([]).stream(**ON_REQUEST)}
         free = [n for n in range(capacity) if str(n) not in taken]
         if not free:
             with self._lock:

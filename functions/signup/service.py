@@ -9,6 +9,7 @@ from typing import Any
 from signup.mails import Composer, parse_sender
 from signup.notifier import Notifier
 from signup.outbox import Outbox
+from signup.ratelimit import Limit, RateLimiter
 from signup.registrations import Registrar
 from signup.sessions import SessionStore
 from signup.settings import Settings
@@ -34,6 +35,14 @@ def build(settings: Settings, client: Any = None) -> Service:
         settings=settings,
         sessions=SessionStore(client, ttl=settings.session_cache_seconds),
         registrar=Registrar(client, settings.signing_key),
+        limiter=RateLimiter(
+            client,
+            settings.signing_key,
+            (
+                Limit("session", settings.rate_limit_per_session, settings.rate_limit_window, per_session=True),
+                Limit("overall", settings.rate_limit_overall, settings.rate_limit_window, per_session=False),
+            ),
+        ),
         tokens=CancelTokens(settings.signing_key),
         clock=utc_now,
     )

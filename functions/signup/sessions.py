@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from signup.deadlines import ON_REQUEST
 from signup.errors import MisconfiguredError, NotFoundError
 from signup.texts import DEFAULT_LANGUAGE, LANGUAGES
 
@@ -212,7 +213,7 @@ class SessionStore:
             cached = self._cache.get(session_id)
         if cached and cached[0] > now:
             return cached[1]
-        snapshot = self._client.collection(SESSIONS).document(session_id).get()
+        snapshot = self._client.collection(SESSIONS).document(session_id).get(**ON_REQUEST)
         if not snapshot.exists:
             raise NotFoundError(session_id)
         session = parse_session(session_id, snapshot.to_dict() or {})

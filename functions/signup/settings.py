@@ -27,6 +27,10 @@ class Settings:
     smtp_password: str | None = None
     smtp_timeout: float = 20.0
     sweep_limit: int = 500
+    rate_limit_per_session: int = 20
+    rate_limit_overall: int = 60
+    rate_limit_window: int = 600
+    mail_cap_per_day: int = 10
 
     def require_mail(self) -> tuple[str, str]:
         """MAIL_FROM and SMTP_URL, which only `notify` needs; a missing one names itself."""
@@ -62,6 +66,10 @@ class Settings:
             smtp_password=env.get("SMTP_PASSWORD") or None,
             smtp_timeout=_number(env, "SMTP_TIMEOUT_SECONDS", default=20.0),
             sweep_limit=int(_number(env, "SWEEP_LIMIT", default=500)),
+            rate_limit_per_session=int(_number(env, "RATE_LIMIT_PER_SESSION", default=20)),
+            rate_limit_overall=int(_number(env, "RATE_LIMIT_OVERALL", default=60)),
+            rate_limit_window=int(_number(env, "RATE_LIMIT_WINDOW_SECONDS", default=600)) or 1,
+            mail_cap_per_day=int(_number(env, "MAIL_CAP_PER_DAY", default=10)),
         )
 
 

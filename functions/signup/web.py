@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from signup.errors import (
     NotFoundError,
     OriginNotAllowedError,
     PayloadTooLargeError,
+    RateLimitedError,
     RegistrationClosedError,
     SignupError,
     UnavailableError,
@@ -30,6 +32,7 @@ from signup.errors import (
     ValidationError,
 )
 from signup.pages import TEMPLATES, Pages
+from signup.ratelimit import RateLimiter
 from signup.registrations import CANCELLED, WAITLISTED, Registrar
 from signup.sessions import Session, SessionStore, normalise_origin
 from signup.settings import Settings
@@ -55,6 +58,7 @@ _ANSWERS: dict[type[SignupError], tuple[int, str, str]] = {
     RegistrationClosedError: (409, "page.closed_title", "page.closed"),
     ValidationError: (422, "page.error_title", "form.has_errors"),
     UnavailableError: (503, "page.error_title", "page.unavailable"),
+    RateLimitedError: (429, "page.error_title", "page.rate_limited"),
     MisconfiguredError: (503, "page.error_title", "page.misconfigured"),
 }
 # Firestore's answers that mean "not now", not "never".
@@ -75,6 +79,7 @@ class Service:
     settings: Settings
     sessions: SessionStore
     registrar: Registrar
+    limiter: RateLimiter
     tokens: CancelTokens
     clock: Callable[[], datetime]
 
@@ -233,6 +238,7 @@ def _register(exchange: _Exchange) -> flask.Response:
     request, service, session = exchange.request, exchange.service, exchange.session
     assert session is not None
     origin = _permitted_origin(exchange)
+    service.limiter.hit(visitor_address(request), session.id)
     body = bodies.read_limited(request.stream, request.content_length)
     exchange.fields = bodies.parse(body, request.mimetype, request.mimetype_params)
     if not session.is_open(service.clock()):
@@ -249,6 +255,13 @@ def _register(exchange: _Exchange) -> flask.Response:
     registration = service.registrar.register(session, signup, origin=origin)
     log.info("registration session=%s id=%s status=%s", session.id, registration.id, registration.status)
     return _registered(exchange, registration.id, registration.status)
+
+
+def visitor_address(request: flask.Request) -> str:
+    """The client's address as Google's front end reports it: the last X-Forwarded-For entry (earlier entries
+    are whatever the client sent, so they cannot be trusted); the socket's peer when there is no such header."""
+    forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+    return forwarded[-1] if forwarded else (request.remote_addr or "unknown")
 
 
 def _permitted_origin(exchange: _Exchange) -> str | None:
@@ -278,8 +291,10 @@ def _error(exchange: _Exchange, error: SignupError) -> flask.Response:
     if isinstance(error, MisconfiguredError):
         log.error("misconfigured: %s", error)
     language = exchange.language
+    params = {"minutes": math.ceil(error.retry_after / 60)} if isinstance(error, RateLimitedError) else {}
+    message = text(language, message_key, **params)
     if exchange.wants_json:
-        payload: dict[str, Any] = {"error": error.code, "message": text(language, message_key)}
+        payload: dict[str, Any] = {"error": error.code, "message": message}
         if isinstance(error, ValidationError):
             payload["errors"] = error.errors
         response = flask.jsonify(payload)
@@ -292,13 +307,15 @@ def _error(exchange: _Exchange, error: SignupError) -> flask.Response:
             session=exchange.session,
             language=language,
             title=text(language, title_key),
-            message=text(language, message_key),
+            message=message,
         )
         response = flask.Response(html, status=status, mimetype="text/html")
     if isinstance(error, MethodNotAllowedError):
         response.headers["Allow"] = ", ".join(error.allowed)
     if status == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if isinstance(error, RateLimitedError):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
