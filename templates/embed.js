@@ -60,8 +60,13 @@
 
   function showErrors(form, errors, root) {
     var first = null;
+    var general = null;
+    Object.keys(errors).forEach(function (name) {
+      var input = form.elements.namedItem(name);
+      if (!input || input.type === "hidden") general = errors[name];
+    });
     Array.prototype.forEach.call(form.elements, function (input) {
-      var text = input.name && errors[input.name];
+      var text = input.name && input.type !== "hidden" && errors[input.name];
       if (!text) return;
       var message = document.createElement("p");
       message.className = "signup-error";
@@ -73,8 +78,9 @@
       input.setAttribute("aria-describedby", message.id);
       if (!first) first = input;
     });
-    showSummary(form, root.getAttribute("data-error-summary"));
+    showSummary(form, general || root.getAttribute("data-error-summary"));
     if (first) first.focus();
+    else form.querySelector(".signup-summary").focus();
   }
 
   function thank(form, root, status) {

@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from dev.mailbox import Mailbox
+from signup import formtokens
 from tests.conftest import ROOT, STACK_SESSION, Stack
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,6 +54,11 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+def take_time(page: Page) -> None:
+    """A person needs a few seconds for the form; the form token refuses anything faster."""
+    page.wait_for_timeout(formtokens.MIN_SECONDS * 1000 + 100)
+
+
 def shot(page: Page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
@@ -79,6 +85,7 @@ def test_a_visitor_signs_up_on_the_host_site_gets_the_mail_and_cancels(
     page.get_by_label("Tussenvoegsels").fill("van der")
     page.get_by_label("Achternaam").fill("Berg")
     page.get_by_label("E-mailadres").fill("jan@")
+    take_time(page)
     page.get_by_role("button", name="Aanmelden").click()
     email = page.get_by_label("E-mailadres")
     expect(email).to_have_attribute("aria-invalid", "true")
@@ -126,6 +133,7 @@ def test_a_full_session_thanks_the_visitor_with_the_waiting_list_text(fresh: Sta
     page.get_by_label("Voornaam").fill("Zoë")
     page.get_by_label("Achternaam").fill("O'Brien")
     page.get_by_label("E-mailadres").fill("zoe@example.nl")
+    take_time(page)
     page.get_by_role("button", name="Aanmelden voor de wachtlijst").click()
 
     expect(page.locator(".signup-thanks")).to_contain_text("je staat op de wachtlijst")
@@ -158,6 +166,7 @@ def test_without_javascript_the_plain_form_works(fresh: Stack, browser: Browser)
     page.get_by_label("Voornaam").fill("Anna")
     page.get_by_label("Achternaam").fill("de Vries")
     page.get_by_label("E-mailadres").fill("anna@")
+    take_time(page)
     page.get_by_role("button", name="Aanmelden").click()
     expect(page.locator("#signup-email-error")).to_have_text("Dit is geen geldig e-mailadres.")
     expect(page.get_by_label("Voornaam")).to_have_value("Anna")
@@ -183,6 +192,7 @@ def test_on_a_phone_the_form_fits_and_works_by_keyboard(fresh: Stack, browser: B
         page.keyboard.type(text)
         page.keyboard.press("Tab")
     shot(page, "11-phone")
+    take_time(page)
     page.keyboard.press("Enter")
 
     expect(page.locator(".signup-thanks")).to_be_visible()
@@ -194,3 +204,25 @@ def test_on_a_phone_the_form_fits_and_works_by_keyboard(fresh: Stack, browser: B
         "Hoff",
     )
     context.close()
+
+
+def test_a_bot_that_posts_the_moment_the_form_appears_is_told_so_and_nothing_is_stored(
+    fresh: Stack, page: Page
+) -> None:
+    fresh.create_session(STACK_SESSION)
+
+    page.goto(fresh.site_url)
+    page.get_by_label("Voornaam").fill("Bot")
+    page.get_by_label("Achternaam").fill("Bot")
+    page.get_by_label("E-mailadres").fill("bot@example.nl")
+    page.get_by_role("button", name="Aanmelden").click()
+
+    summary = page.locator(".signup-summary")
+    expect(summary).to_have_text("Dat ging wel erg snel. Controleer je gegevens en verstuur het formulier opnieuw.")
+    expect(summary).to_be_focused()
+    shot(page, "12-too-fast")
+    assert stored(fresh) == []
+    take_time(page)
+    page.get_by_role("button", name="Aanmelden").click()  # a person who tries again a moment later is welcome
+    expect(page.locator(".signup-thanks")).to_be_visible()
+    assert len(stored(fresh)) == 1

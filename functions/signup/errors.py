@@ -82,3 +82,9 @@ class RateLimitedError(SignupError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(str(retry_after))
         self.retry_after = retry_after
+
+
+class FormReplayedError(SignupError):
+    """A form token that already brought in another registration: a bot replaying a harvested form."""
+
+    code = "form_replayed"

@@ -29,7 +29,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup import outbox
 from signup.deadlines import ON_REQUEST
-from signup.errors import NotFoundError
+from signup.errors import FormReplayedError, NotFoundError
 from signup.sessions import SESSIONS, Session
 from signup.validation import SignUp
 from signup.writes import CONFLICTS
@@ -37,6 +37,7 @@ from signup.writes import CONFLICTS
 log = logging.getLogger(__name__)
 
 REGISTRATIONS = "registrations"
+FORM_TOKENS = "formtokens"
 SEATS = "seats"
 CONFIRMED = "confirmed"
 WAITLISTED = "waitlisted"
@@ -79,37 +80,67 @@ class Registrar:
         self._full_until: dict[tuple[str, int], float] = {}
         self._lock = threading.Lock()
 
-    def register(self, session: Session, signup: SignUp, *, origin: str | None) -> Registration:
-        """Store the sign-up, or return the registration this person already has."""
+    def register(
+        self, session: Session, signup: SignUp, *, origin: str | None, form_nonce: str | None = None
+    ) -> Registration:
+        """Store the sign-up, or return the registration this person already has.
+
+        With a form token's nonce, the nonce is stored in the same batch: a second registration from the same
+        form (a bot replaying it) is refused with FormReplayedError, while the same person twice is not.
+        """
         session_ref = self._client.collection(SESSIONS).document(session.id)
         ref = session_ref.collection(REGISTRATIONS).document(registration_id(self._key, session.id, signup.email_key))
         document = _document(session, signup, origin)
-        if session.capacity is None:
-            return self._create(ref, {**document, "confirmed_at": firestore.SERVER_TIMESTAMP}, CONFIRMED)
+        nonce = None
+        if form_nonce is not None:
+            nonce = (
+                self._client.collection(FORM_TOKENS).document(form_nonce),
+                {"session_id": session.id, "registration_id": ref.id, "expires_at": session.expires_at},
+            )
+        if session.capacity is not None:
+            for _ in range(MAX_ATTEMPTS):
+                free = self._free_seats(session_ref, session.capacity)
+                if not free:
+                    break
+                seat = self._rng.choice(free)
+                seated = {**document, "status": CONFIRMED, "seat": seat, "confirmed_at": firestore.SERVER_TIMESTAMP}
+                stored = self._commit(
+                    ref, seated, nonce, (session_ref.collection(SEATS).document(str(seat)), _seat(session, ref.id))
+                )
+                if stored is not None:
+                    return stored
+                # somebody took that seat a moment ago: look again
+            # No seat is free, or seats keep being taken under our hands: the waiting list is the true answer.
+            waiting = {**document, "status": WAITLISTED, "seat": None, "confirmed_at": None}
+        else:
+            waiting = {**document, "status": CONFIRMED, "seat": None, "confirmed_at": firestore.SERVER_TIMESTAMP}
         for _ in range(MAX_ATTEMPTS):
-            free = self._free_seats(session_ref, session.capacity)
-            if not free:
-                return self._create(ref, document, WAITLISTED)
-            seat = self._rng.choice(free)
-            batch = self._client.batch()
-            batch.create(
-                session_ref.collection(SEATS).document(str(seat)),
-                _seat(session, ref.id),
-            )
-            batch.create(
-                ref, {**document, "status": CONFIRMED, "seat": seat, "confirmed_at": firestore.SERVER_TIMESTAMP}
-            )
-            try:
-                batch.commit(**ON_REQUEST)
-            except google_errors.AlreadyExists:
-                existing = ref.get(**ON_REQUEST)
-                if existing.exists:
-                    return _registration(existing)
-                continue  # somebody took that seat a moment ago
-            return Registration(ref.id, CONFIRMED)
-        # The seats keep being taken under our hands: the session is filling up
-        # faster than we can list it, so the waiting list is the true answer.
-        return self._create(ref, document, WAITLISTED)
+            stored = self._commit(ref, waiting, nonce)
+            if stored is not None:
+                return stored
+        raise google_errors.Aborted("the registration kept changing while it was being stored")  # type: ignore[no-untyped-call]
+
+    def _commit(
+        self,
+        ref: Any,
+        document: dict[str, Any],
+        nonce: tuple[Any, dict[str, Any]] | None,
+        seat: tuple[Any, dict[str, Any]] | None = None,
+    ) -> Registration | None:
+        """Create the registration (with its seat and form nonce) in one batch; None when the seat was taken."""
+        batch = self._client.batch()
+        for created, data in filter(None, (seat, (ref, document), nonce)):
+            batch.create(created, data)
+        try:
+            batch.commit(**ON_REQUEST)
+        except google_errors.AlreadyExists:
+            existing = ref.get(**ON_REQUEST)
+            if existing.exists:
+                return _registration(existing)
+            if nonce is not None and nonce[0].get(**ON_REQUEST).exists:
+                raise FormReplayedError(ref.id) from None
+            return None
+        return Registration(ref.id, document["status"])
 
     def status_of(self, session: Session, registration_id: str) -> str:
         snapshot = self._registrations(session.id).document(registration_id).get(**ON_REQUEST)
@@ -210,13 +241,6 @@ class Registrar:
         seats = self._client.collection(SESSIONS).document(session.id).collection(SEATS)
         taken = int(seats.count().get(**ON_REQUEST)[0][0].value)
         return max(session.capacity - taken, 0)
-
-    def _create(self, ref: Any, document: dict[str, Any], status: str) -> Registration:
-        try:
-            ref.create({"seat": None, "confirmed_at": None, **document, "status": status}, **ON_REQUEST)
-        except google_errors.AlreadyExists:
-            return _registration(ref.get(**ON_REQUEST))
-        return Registration(ref.id, status)
 
     def _free_seats(self, session_ref: Any, capacity: int) -> list[int]:
         key = (session_ref.id, capacity)

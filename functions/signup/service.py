@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from signup.formtokens import FormTokens
 from signup.mails import Composer, parse_sender
 from signup.notifier import Notifier
 from signup.outbox import Outbox
@@ -44,6 +45,7 @@ def build(settings: Settings, client: Any = None) -> Service:
             ),
         ),
         tokens=CancelTokens(settings.signing_key),
+        forms=FormTokens(settings.signing_key),
         clock=utc_now,
     )
 

@@ -55,6 +55,8 @@ class Session:
     privacy_url: str | None
     reminders_queued: frozenset[str] = frozenset()
     retention_days: int = DEFAULT_RETENTION_DAYS
+    require_form_token: bool = False
+    turnstile_site_key: str | None = None
 
     @property
     def expires_at(self) -> datetime:
@@ -133,6 +135,8 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         privacy_url=_text(data, "privacy_url") or None,
         reminders_queued=frozenset(data.get("reminders_queued") or {}),
         retention_days=_retention(session_id, data.get("retention_days")),
+        require_form_token=data.get("require_form_token") is True,
+        turnstile_site_key=_text(data, "turnstile_site_key") or None,
     )
 
 

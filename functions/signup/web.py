@@ -16,8 +16,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import flask
 from google.api_core import exceptions as google_errors
 
-from signup import bodies, validation
+from signup import bodies, formtokens, validation
 from signup.errors import (
+    FormReplayedError,
     MalformedBodyError,
     MethodNotAllowedError,
     MisconfiguredError,
@@ -80,6 +81,7 @@ class Service:
     sessions: SessionStore
     registrar: Registrar
     limiter: RateLimiter
+    forms: formtokens.FormTokens
     tokens: CancelTokens
     clock: Callable[[], datetime]
 
@@ -178,6 +180,7 @@ def _session_page(
         seats_left=service.registrar.seats_left(session) if is_open else None,
         action=f"{service.settings.public_base_url}/sessions/{session.id}/registrations",
         errors=errors or {},
+        form_token=service.forms.renew(_first_text(exchange.fields, formtokens.FIELD), session.id, service.clock()),
         values={name: _first_text(exchange.fields, name) for name in (*validation.MAX_LENGTH, validation.CONSENT)},
         fields=tuple(validation.MAX_LENGTH),
         required=validation.REQUIRED,
@@ -246,15 +249,34 @@ def _register(exchange: _Exchange) -> flask.Response:
     if validation.is_bot(exchange.fields):
         log.info("honeypot filled session=%s", session.id)
         return _registered(exchange, secrets.token_hex(16), "confirmed")
+    nonce = _form_nonce(exchange)
     signup = validation.validate(
         exchange.fields,
         language=session.language,
         consent_required=session.privacy_url is not None,
         check_deliverability=service.settings.check_deliverability,
     )
-    registration = service.registrar.register(session, signup, origin=origin)
+    try:
+        registration = service.registrar.register(session, signup, origin=origin, form_nonce=nonce)
+    except FormReplayedError:
+        log.info("form token replayed session=%s", session.id)
+        raise ValidationError({formtokens.FIELD: text(session.language, "error.form_replayed")}) from None
     log.info("registration session=%s id=%s status=%s", session.id, registration.id, registration.status)
     return _registered(exchange, registration.id, registration.status)
+
+
+def _form_nonce(exchange: _Exchange) -> str | None:
+    """Check the form token, when there is one (or the session requires one); its nonce guards against replay."""
+    session = exchange.session
+    assert session is not None
+    token = _first_text(exchange.fields, formtokens.FIELD)
+    if not token and not session.require_form_token:
+        return None  # API clients post without a form; the rate limits still hold for them
+    try:
+        return exchange.service.forms.check(token, session.id, exchange.service.clock())
+    except formtokens.FormTokenError as error:
+        log.info("form token refused session=%s reason=%s", session.id, error.reason)
+        raise ValidationError({formtokens.FIELD: text(session.language, f"error.form_{error.reason}")}) from None
 
 
 def visitor_address(request: flask.Request) -> str:
