@@ -344,3 +344,39 @@ def _token(registration_id: str, session_id: str) -> str:
     from tests.conftest import SIGNING_KEY
 
     return CancelTokens(SIGNING_KEY.encode()).make(RegistrationRef(session_id, registration_id))
+
+
+class TestTheDailyCapPerAddress:
+    def test_stops_the_form_from_flooding_an_inbox_and_spares_other_addresses(
+        self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        make_session()  # an empty database
+        from dataclasses import replace
+
+        from signup.service import build_notifier
+        from signup.settings import Settings
+
+        notifier = build_notifier(replace(Settings.from_env(), mail_cap_per_day=2), client=db)
+        victim = [sign_up(client, make_session_keep(db, n), email="victim@example.nl")["id"] for n in range(4)]
+        sign_up(client, "s-keep-0", email="other@example.nl")
+
+        report = notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
+        later = notifier.sweep(datetime.now(UTC) + timedelta(hours=1))
+
+        recipients = [r.recipients[0] for r in inbox.received]
+        assert recipients.count("victim@example.nl") == 2
+        assert recipients.count("other@example.nl") == 1
+        assert report.outcomes["skipped"] == 2
+        assert later.outcomes == {}
+        states = [mail_state(db, f"s-keep-{n}", victim[n])["state"] for n in range(4)]
+        assert sorted(states) == ["sent", "sent", "skipped", "skipped"]
+        skipped = [mail_state(db, f"s-keep-{n}", victim[n]) for n in range(4)]
+        assert all("cap" in m["last_error"] for m in skipped if m["state"] == "skipped")
+
+
+def make_session_keep(db: Any, n: int) -> str:
+    """Sessions with fixed ids, made after the test's make_session emptied the database."""
+    from tests.conftest import session_fields
+
+    db.collection("sessions").document(f"s-keep-{n}").set(session_fields())
+    return f"s-keep-{n}"

@@ -12,10 +12,12 @@ from email.message import EmailMessage
 from typing import Any
 
 import jinja2
+from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup import outbox, privacy, reminders
 from signup.errors import MisconfiguredError, NotFoundError
+from signup.mailcap import MailCap
 from signup.mails import Composer, Recipient
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
 from signup.sessions import SESSIONS, Session, SessionStore
@@ -67,6 +69,7 @@ class Notifier:
         mailbox: outbox.Outbox,
         composer: Composer,
         transport: SmtpTransport,
+        cap: MailCap,
         clock: Callable[[], datetime],
         sweep_limit: int,
     ) -> None:
@@ -76,6 +79,7 @@ class Notifier:
         self._outbox = mailbox
         self._composer = composer
         self._transport = transport
+        self._cap = cap
         self._clock = clock
         self._limit = sweep_limit
 
@@ -89,7 +93,11 @@ class Notifier:
     def sweep(self, now: datetime) -> Report:
         """Purge what is past retention, queue due reminders, fill free seats from waiting lists, then send what
         is due, up to the limit."""
-        report = Report(purged=privacy.purge_expired(self._client, now, self._limit))
+        report = Report()
+        try:
+            report.purged = privacy.purge_expired(self._client, now, self._limit)
+        except google_errors.GoogleAPIError as error:  # a purge that fails must not hold up the mail
+            log.error("retention purge failed, the next sweep tries again: %s", error)
         upcoming = (
             self._client.collection(SESSIONS)
             .where(filter=FieldFilter("starts_at", ">", now))
@@ -136,14 +144,30 @@ class Notifier:
         with self._transport.connect() as connection, ThreadPoolExecutor(1, thread_name_prefix="smtp") as smtp:
             for start in range(0, len(snapshots), CHUNK):
                 claims = self._outbox.claim(snapshots[start : start + CHUNK], now)
+                allowed = self._cap.remaining((claim.registration.get("email", "") for claim in claims), now)
                 sending = [
-                    (claim, {key: self._prepare(claim, key, now, sessions, connection, smtp) for key in claim.keys})
+                    (
+                        claim,
+                        {
+                            key: self._prepare(claim, key, now, sessions, (connection, smtp), allowed)
+                            for key in claim.keys
+                        },
+                    )
                     for claim in claims
                 ]
                 outcomes = [
                     (claim, {key: sent.result() for key, sent in futures.items()}) for claim, futures in sending
                 ]
                 self._outbox.record(outcomes, now)
+                self._cap.spend(
+                    Counter(
+                        claim.registration["email"]
+                        for claim, results in outcomes
+                        for outcome in results.values()
+                        if outcome.state == outbox.SENT
+                    ),
+                    now,
+                )
                 for _, results in outcomes:
                     report.outcomes.update(outcome.state for outcome in results.values())
         return report
@@ -154,17 +178,22 @@ class Notifier:
         key: str,
         now: datetime,
         sessions: dict[str, Session],
-        connection: Connection,
-        smtp: ThreadPoolExecutor,
+        sender: tuple[Connection, ThreadPoolExecutor],
+        allowed: Counter[str],
     ) -> Future[outbox.Outcome]:
         """Compose one claimed mail and queue it for sending; what cannot be sent gets its outcome at once."""
         registration = claim.registration
         session_id = claim.ref.parent.parent.id
         kind = mail_kind(key, registration.get("status", CONFIRMED))
-        if not registration.get("email"):
+        address = registration.get("email")
+        if not address:
             return _done(outbox.SKIPPED, "the personal data was erased")
         if kind is None:
             return _done(outbox.SKIPPED, f"no longer applies: the registration is {registration.get('status')}")
+        if allowed[address] <= 0:
+            log.warning("mail %s for id=%s over the daily cap of its address", key, claim.ref.id)
+            return _done(outbox.SKIPPED, f"over the cap of {self._cap.per_day} mails a day to this address")
+        allowed[address] -= 1
         try:
             if session_id not in sessions:
                 sessions[session_id] = self._sessions.get(session_id)
@@ -179,6 +208,7 @@ class Notifier:
         except (MisconfiguredError, jinja2.TemplateError) as error:
             log.error("mail %s for id=%s cannot be composed, will retry: %s", key, claim.ref.id, error)
             return _done(outbox.PENDING, str(error))
+        connection, smtp = sender
         return smtp.submit(self._send, connection, message, recipient.email, key, claim.ref.id)
 
     def _send(

@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from signup.formtokens import FormTokens
+from signup.mailcap import MailCap
 from signup.mails import Composer, parse_sender
 from signup.notifier import Notifier
 from signup.outbox import Outbox
@@ -67,6 +68,7 @@ def build_notifier(settings: Settings, client: Any = None) -> Notifier:
             sender, lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id)
         ),
         transport=SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
+        cap=MailCap(client, settings.signing_key, settings.mail_cap_per_day),
         clock=utc_now,
         sweep_limit=settings.sweep_limit,
     )

@@ -1,0 +1,184 @@
+# Where it runs.
+
+variable "project" {
+  description = "The Google Cloud project (its id) to deploy into; it needs billing enabled."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the source bucket, the secrets and the Pub/Sub tick."
+  type        = string
+  default     = "europe-west4"
+}
+
+variable "firestore_location" {
+  description = "Location of the Firestore database: a multi-region (eur3, nam5) or a region. It cannot change once the database exists. The Firestore trigger lives here too."
+  type        = string
+  default     = "eur3"
+}
+
+variable "scheduler_region" {
+  description = "Region of the Cloud Scheduler job; null: the functions' region. Cloud Scheduler runs in europe-west4 since April 2026; elsewhere pick a region it offers (e.g. europe-west1)."
+  type        = string
+  default     = null
+}
+
+variable "labels" {
+  description = "Extra labels for every resource."
+  type        = map(string)
+  default     = {}
+}
+
+# Secrets. Ephemeral: Terraform sends them to Secret Manager and keeps them out of plans and state, so they
+# must be given on every plan and apply (e.g. TF_VAR_signing_key). Changing a value takes effect only when its
+# *_version below goes up (write-only arguments cannot be compared with what is stored).
+
+variable "signing_key" {
+  description = "SIGNING_KEY: keys registration ids and signs cancel links. Changing it breaks earlier links and duplicate detection for earlier sign-ups."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = length(var.signing_key) >= 16
+    error_message = "signing_key must be at least 16 characters long (the functions refuse a shorter one)."
+  }
+}
+
+variable "signing_key_version" {
+  description = "Raise by one to store a new signing_key."
+  type        = number
+  default     = 1
+}
+
+variable "smtp_password" {
+  description = "SMTP_PASSWORD: the password of the SMTP user named in smtp_url."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = length(var.smtp_password) > 0
+    error_message = "smtp_password must not be empty; put the user in smtp_url and the password here."
+  }
+}
+
+variable "smtp_password_version" {
+  description = "Raise by one to store a new smtp_password."
+  type        = number
+  default     = 1
+}
+
+# Settings of the functions (see the Configuration table of the README).
+
+variable "mail_from" {
+  description = "MAIL_FROM: the sender of every mail, `Name <address>`; its domain also ends each Message-ID."
+  type        = string
+
+  validation {
+    condition     = can(regex("@", var.mail_from))
+    error_message = "mail_from must hold an address, e.g. \"Strategiesessies <sessies@example.nl>\"."
+  }
+}
+
+variable "smtp_url" {
+  description = "SMTP_URL: smtp://user@host:587 (STARTTLS when offered) or smtps://user@host:465; an @ in the user is written %40. Leave the password out: it comes from smtp_password."
+  type        = string
+
+  validation {
+    condition     = can(regex("^smtps?://[^:@/]+@[^/]+$", var.smtp_url))
+    error_message = "smtp_url must look like smtp://user@host:587 or smtps://user@host:465, without a password."
+  }
+}
+
+variable "email_check_deliverability" {
+  description = "EMAIL_CHECK_DELIVERABILITY: check that an address's domain can receive mail (DNS) before accepting a sign-up."
+  type        = bool
+  default     = true
+}
+
+variable "session_cache_seconds" {
+  description = "SESSION_CACHE_SECONDS: how long an instance keeps a session document before reading it again."
+  type        = number
+  default     = 5
+}
+
+variable "smtp_timeout_seconds" {
+  description = "SMTP_TIMEOUT_SECONDS: per SMTP operation; a claimed mail's lease is 4x this, at least 60 s."
+  type        = number
+  default     = 20
+}
+
+variable "sweep_limit" {
+  description = "SWEEP_LIMIT: at most this many registrations' mails per sweep (and sessions looked at); the next tick goes on."
+  type        = number
+  default     = 500
+}
+
+variable "rate_limit_per_session" {
+  description = "RATE_LIMIT_PER_SESSION: sign-up attempts one visitor (internet address) may make for one session per window."
+  type        = number
+  default     = 20
+}
+
+variable "rate_limit_overall" {
+  description = "RATE_LIMIT_OVERALL: sign-up attempts one visitor may make for all sessions together per window."
+  type        = number
+  default     = 60
+}
+
+variable "rate_limit_window_seconds" {
+  description = "RATE_LIMIT_WINDOW_SECONDS: the length of a rate-limit window."
+  type        = number
+  default     = 600
+}
+
+variable "mail_cap_per_day" {
+  description = "MAIL_CAP_PER_DAY: at most this many mails a day to one address."
+  type        = number
+  default     = 10
+}
+
+# Capacity.
+
+variable "tick_schedule" {
+  description = "When Cloud Scheduler ticks `notify` for the sweep (cron, in tick_time_zone)."
+  type        = string
+  default     = "*/5 * * * *"
+}
+
+variable "tick_time_zone" {
+  description = "Time zone of tick_schedule."
+  type        = string
+  default     = "Etc/UTC"
+}
+
+variable "register_max_instances" {
+  description = "At most this many `register` instances."
+  type        = number
+  default     = 20
+}
+
+variable "register_concurrency" {
+  description = "Requests one `register` instance serves at once (it waits on Firestore most of the time)."
+  type        = number
+  default     = 80
+}
+
+variable "register_cpu" {
+  description = "vCPUs of a `register` instance; more than one request at a time needs at least 1."
+  type        = string
+  default     = "1"
+}
+
+variable "register_memory" {
+  description = "Memory of a `register` instance (measured peak at 16 concurrent clients: about 135 MiB)."
+  type        = string
+  default     = "512Mi"
+}
+
+variable "notify_max_instances" {
+  description = "At most this many `notify` instances for new registrations (one event each at a time); the sweep runs on one."
+  type        = number
+  default     = 10
+}

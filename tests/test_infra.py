@@ -1,0 +1,803 @@
+"""The deployment (infra/*.tf, read with the real HCL parser) held against the code it deploys.
+
+Terraform cannot plan here (no providers offline), so these tests read the configuration as data and compare it
+with what the code reads, writes and queries: the entry points, the settings, the Firestore paths, the
+queries' indexes and the TTL field. A value in the configuration is followed through `local.x`, `var.x` (to
+its default) and `merge(...)` of those; anything else stays the expression it is.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeGuard
+
+import hcl2
+import pytest
+from signup import events
+from signup.mailcap import MAILCAPS
+from signup.ratelimit import RATELIMITS
+from signup.registrations import FORM_TOKENS, REGISTRATIONS, SEATS
+from signup.sessions import SESSIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+MAIN = ROOT / "functions/main.py"
+SIGNUP = ROOT / "functions/signup"
+SETTINGS = SIGNUP / "settings.py"
+
+FUNCTION = "google_cloudfunctions2_function"
+
+# Settings a function may go without. `register` never sends mail; every other function needs everything.
+NOT_NEEDED = {"register": {"MAIL_FROM", "SMTP_URL", "SMTP_PASSWORD", "SMTP_TIMEOUT_SECONDS", "SWEEP_LIMIT"}}
+# Settings that are secrets: from Secret Manager, never as plain values in the configuration.
+SECRETS = {"SIGNING_KEY", "SMTP_PASSWORD"}
+# Read by google-cloud-firestore itself, not by settings.py; for local use only, never deployed.
+LOCAL_ONLY = "FIRESTORE_EMULATOR_HOST"
+FORBIDDEN_ROLES = {"roles/owner", "roles/editor"}
+PUBLIC = {"allUsers", "allAuthenticatedUsers"}
+TTL_FIELD = "expires_at"
+
+
+# --- Reading the configuration ---------------------------------------------------------------------------
+
+_OPTIONS = hcl2.SerializationOptions(
+    with_comments=False, explicit_blocks=False, strip_string_quotes=True, preserve_heredocs=False
+)
+_REFERENCE = re.compile(r"\$\{(local|var)\.([A-Za-z0-9_-]+)\}")
+_MERGE = re.compile(r"\$\{merge\(([^()]*)\)\}")
+
+
+@dataclass
+class Terraform:
+    """Every infra/*.tf file, merged: blocks by type and name."""
+
+    resources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    data: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    locals: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
+        return self.resources.get(kind, {})
+
+    def resolve(self, value: Any) -> Any:
+        """Follow `${local.x}`, `${var.x}` (to its default) and `${merge(a, b)}` of those; else the value."""
+        if not isinstance(value, str):
+            return value
+        reference = _REFERENCE.fullmatch(value)
+        if reference:
+            kind, name = reference.groups()
+            if kind == "local":
+                return self.resolve(self.locals[name])
+            return self.resolve(self.variables[name].get("default"))
+        merged = _MERGE.fullmatch(value)
+        if merged:
+            result: dict[str, Any] = {}
+            for part in merged[1].split(","):
+                result.update(self.resolve("${" + part.strip() + "}"))
+            return result
+        return value
+
+    def expand_locals(self, text: str) -> str:
+        """Replace each `${local.x}` inside a string by its (string) value, until none is left."""
+
+        def value(match: re.Match[str]) -> str:
+            kind, name = match.groups()
+            return str(self.resolve(self.locals[name])) if kind == "local" else match[0]
+
+        expanded = _REFERENCE.sub(value, text)
+        return expanded if expanded == text else self.expand_locals(expanded)
+
+
+@cache
+def terraform() -> Terraform:
+    config = Terraform()
+    files = sorted(INFRA.glob("*.tf"))
+    assert files, f"no Terraform files in {INFRA}"
+    for path in files:
+        with path.open(encoding="utf-8") as handle:
+            parsed = hcl2.load(handle, serialization_options=_OPTIONS)
+        for block in parsed.get("resource", []):
+            for kind, named in block.items():
+                config.resources.setdefault(kind, {}).update(named)
+        for block in parsed.get("data", []):
+            for kind, named in block.items():
+                config.data.setdefault(kind, {}).update(named)
+        for block in parsed.get("variable", []):
+            config.variables.update(block)
+        for block in parsed.get("locals", []):
+            config.locals.update(block)
+        for block in parsed.get("output", []):
+            config.outputs.update(block)
+        for block in parsed.get("provider", []):
+            config.providers.update(block)
+    return config
+
+
+def only(blocks: Any) -> dict[str, Any]:
+    """The one nested block (the parser gives every block as a list)."""
+    assert isinstance(blocks, list), blocks
+    assert len(blocks) == 1, blocks
+    assert isinstance(blocks[0], dict)
+    return blocks[0]
+
+
+def refers_to(expression: Any, kind: str) -> str | None:
+    """The name of the `kind` resource an expression refers to (`${kind.NAME.attr}`), if any."""
+    match = re.search(rf"\b{re.escape(kind)}\.([A-Za-z0-9_-]+)", str(expression))
+    return match[1] if match else None
+
+
+def functions() -> dict[str, dict[str, Any]]:
+    return terraform().of_type(FUNCTION)
+
+
+def function_names() -> list[str]:
+    return sorted(functions())
+
+
+def deployed_name(name: str) -> str:
+    return str(terraform().resolve(functions()[name]["name"]))
+
+
+def plain_env(name: str) -> dict[str, Any]:
+    env = terraform().resolve(only(functions()[name]["service_config"]).get("environment_variables", {}))
+    assert isinstance(env, dict), f"{name}: environment_variables is not a map this test can read: {env!r}"
+    return env
+
+
+def secret_env(name: str) -> dict[str, dict[str, Any]]:
+    blocks = only(functions()[name]["service_config"]).get("secret_environment_variables", [])
+    return {block["key"]: block for block in blocks}
+
+
+def trigger(name: str) -> dict[str, Any] | None:
+    blocks = functions()[name].get("event_trigger")
+    return only(blocks) if blocks else None
+
+
+def triggered_by(event_type: str) -> str:
+    names = [name for name in function_names() if (trigger(name) or {}).get("event_type") == event_type]
+    assert len(names) == 1, f"expected one function for {event_type}, found {names}"
+    return names[0]
+
+
+def iam_members() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every IAM binding of the configuration: (address, role, body)."""
+    for kind, named in terraform().resources.items():
+        if "_iam_" in kind:
+            for name, body in named.items():
+                yield f"{kind}.{name}", str(body.get("role")), body
+
+
+def members_of(body: dict[str, Any]) -> list[str]:
+    return [str(member) for member in [body.get("member"), *body.get("members", [])] if member]
+
+
+# --- Reading the code -------------------------------------------------------------------------------------
+
+
+def settings_the_code_reads() -> set[str]:
+    """Every environment variable settings.py reads, found in its syntax tree.
+
+    Its readers are `env.get("X")`, `env["X"]`, `os.environ...`, `os.getenv("X")`, and helpers that take
+    `(env, name, ...)` such as `_required(env, "X")`; the helpers are found by their parameters, not by name.
+    """
+    tree = ast.parse(SETTINGS.read_text(encoding="utf-8"))
+    helpers = {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and [arg.arg for arg in node.args.args[:2]] == ["env", "name"]
+    }
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        argument: ast.expr | None = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in helpers:
+            argument = node.args[1] if len(node.args) > 1 else None
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            if (node.func.attr == "get" and _is_environment(node.func.value)) or node.func.attr == "getenv":
+                argument = node.args[0]
+        elif isinstance(node, ast.Subscript) and _is_environment(node.value):
+            argument = node.slice
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+            names.add(argument.value)
+    return names
+
+
+def _is_environment(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Name) and node.id == "env") or (
+        isinstance(node, ast.Attribute) and node.attr == "environ"
+    )
+
+
+def _reads_environment(tree: ast.AST) -> bool:
+    return any(
+        (isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"))
+        or (isinstance(node, ast.Name) and node.id in ("environ", "getenv"))
+        for node in ast.walk(tree)
+    )
+
+
+def modules_the_functions_load() -> dict[str, Path]:
+    """functions/main.py and every `signup` module it imports, directly or not."""
+    found: dict[str, Path] = {"main": MAIN}
+    pending = [MAIN]
+    while pending:
+        tree = ast.parse(pending.pop().read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.module == "signup":
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("signup."):
+                names = [str(node.module).removeprefix("signup.")]
+            elif isinstance(node, ast.Import):
+                names = [a.name.removeprefix("signup.") for a in node.names if a.name.startswith("signup.")]
+            for name in names:
+                path = SIGNUP / f"{name}.py"
+                if path.exists() and name not in found:
+                    found[name] = path
+                    pending.append(path)
+    return found
+
+
+def entry_points() -> dict[str, str]:
+    """The functions of functions/main.py with a functions-framework decorator: name -> decorator."""
+    tree = ast.parse(MAIN.read_text(encoding="utf-8"))
+    points = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                text = ast.unparse(target)
+                if text.startswith("functions_framework."):
+                    points[node.name] = text
+    return points
+
+
+def constants() -> dict[str, str]:
+    """Module-level string constants of functions/signup (SESSIONS, REGISTRATIONS, ...)."""
+    found: dict[str, str] = {}
+    for path in SIGNUP.glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                found.setdefault(node.targets[0].id, node.value.value)
+    return found
+
+
+# --- The queries the code makes, and the indexes they need -------------------------------------------------
+
+EQUALITY = {"==", "in"}
+COLLECTIONS = ("collection", "collection_group")
+ASCENDING, DESCENDING = "ASCENDING", "DESCENDING"
+
+
+@dataclass(frozen=True)
+class Query:
+    """One Firestore query in the code: where it is, what it reads, how it filters and orders."""
+
+    place: str
+    collection: str
+    group: bool
+    filters: tuple[tuple[str, str], ...]
+    orders: tuple[tuple[str, str], ...]
+
+    @property
+    def scope(self) -> str:
+        return "COLLECTION_GROUP" if self.group else "COLLECTION"
+
+    def composite(self) -> tuple[frozenset[str], tuple[tuple[str, str], ...]] | None:
+        """(equality fields, then the ordered fields) when Firestore needs a composite index, else None."""
+        equal = frozenset(name for name, op in self.filters if op in EQUALITY)
+        ordered = list(self.orders)
+        for name, op in self.filters:
+            if op not in EQUALITY and name not in [known for known, _ in ordered]:
+                ordered.append((name, ASCENDING))
+        ordered = [(name, direction) for name, direction in ordered if name not in equal]
+        if (equal and ordered) or len(ordered) > 1:
+            return equal, tuple(ordered)
+        return None
+
+    def single_fields(self) -> list[tuple[str, str]]:
+        """(field, direction) of the single-field indexes the query uses when it needs no composite one."""
+        fields = {name: ASCENDING for name, _ in self.filters}
+        fields.update(dict(self.orders))
+        return sorted(fields.items())
+
+    def __str__(self) -> str:
+        where = " and ".join(f"{name} {op}" for name, op in self.filters)
+        order = ", ".join(f"{name} {direction}" for name, direction in self.orders)
+        scope = "group " if self.group else ""
+        return f"{self.place}: {scope}{self.collection} where {where or '-'} order by {order or '-'}"
+
+
+class _Function:
+    """Names bound inside one function: `x = <expression>` and loop variables over literal tuples."""
+
+    def __init__(self, node: ast.AST) -> None:
+        self.assigned: dict[str, ast.expr] = {}
+        self.loops: dict[str, list[ast.expr]] = {}
+        for child in ast.walk(node):
+            if isinstance(child, ast.Assign) and len(child.targets) == 1 and isinstance(child.targets[0], ast.Name):
+                self.assigned[child.targets[0].id] = child.value
+            elif (
+                isinstance(child, (ast.For, ast.comprehension))
+                and isinstance(child.target, ast.Name)
+                and isinstance(child.iter, (ast.Tuple, ast.List))
+            ):
+                self.loops[child.target.id] = list(child.iter.elts)
+
+
+def queries() -> list[Query]:
+    """Every query in functions/signup: call chains with `.where(...)` or `.order_by(...)` on a collection."""
+    names = constants()
+    found: list[Query] = []
+    for path in sorted(SIGNUP.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for scope in ast.walk(tree):
+            if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found.extend(_queries_in(scope, path, names))
+    return found
+
+
+def unresolved_query_calls() -> list[str]:
+    """`.where`/`.order_by` calls that no found query accounts for (the finder cannot tell what they read)."""
+    covered = {query.place for query in queries()}
+    missing = []
+    for path in sorted(SIGNUP.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if _is_call_of(node, "where", "order_by") and not _covered(path, node, covered):
+                missing.append(f"{path.name}:{node.lineno}")
+    return missing
+
+
+def _covered(path: Path, node: ast.Call, covered: set[str]) -> bool:
+    end = node.end_lineno or node.lineno
+    return any(
+        place.startswith(f"{path.name}:") and _span(place)[0] <= node.lineno and end <= _span(place)[1]
+        for place in covered
+    )
+
+
+def _span(place: str) -> tuple[int, int]:
+    first, _, last = place.split(":")[1].partition("-")
+    return int(first), int(last or first)
+
+
+def _method(call: ast.Call) -> str:
+    return call.func.attr if isinstance(call.func, ast.Attribute) else ""
+
+
+def _is_call_of(node: ast.AST, *methods: str) -> TypeGuard[ast.Call]:
+    return isinstance(node, ast.Call) and _method(node) in methods
+
+
+def _queries_in(scope: ast.AST, path: Path, names: dict[str, str]) -> Iterator[Query]:
+    bound = _Function(scope)
+    outermost: dict[int, ast.Call] = {}
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            calls = _chain(node)
+            if any(_method(call) in ("where", "order_by") for call in calls):
+                base = id(calls[-1])
+                if base not in outermost or len(calls) > len(_chain(outermost[base])):
+                    outermost[base] = node
+    for node in outermost.values():
+        calls = _chain(node)
+        innermost = calls[-1].func
+        if _method(calls[-1]) not in COLLECTIONS and isinstance(innermost, ast.Attribute):
+            # `registrations.where(...)` after `registrations = ref.collection(REGISTRATIONS)`
+            assigned = bound.assigned.get(innermost.value.id) if isinstance(innermost.value, ast.Name) else None
+            calls = calls + (_chain(assigned) if isinstance(assigned, ast.Call) else [])
+        source = next((call for call in calls if _method(call) in COLLECTIONS), None)
+        if source is None or not source.args:
+            continue
+        place = f"{path.name}:{node.lineno}" + (f"-{node.end_lineno}" if node.end_lineno != node.lineno else "")
+        for collection in _strings(source.args[0], bound, names):
+            yield Query(
+                place=place,
+                collection=collection,
+                group=_method(source) == "collection_group",
+                filters=tuple(_filter(call) for call in reversed(calls) if _method(call) == "where"),
+                orders=tuple(_order(call) for call in reversed(calls) if _method(call) == "order_by"),
+            )
+
+
+def _chain(node: ast.Call) -> list[ast.Call]:
+    """`a.collection(X).where(...).order_by(...)` as its calls, outermost first, down to a collection call."""
+    calls: list[ast.Call] = []
+    current: ast.expr = node
+    while isinstance(current, ast.Call) and isinstance(current.func, ast.Attribute):
+        calls.append(current)
+        if current.func.attr in COLLECTIONS:
+            break
+        current = current.func.value
+    return calls
+
+
+def _strings(node: ast.expr, bound: _Function, names: dict[str, str]) -> list[str]:
+    """The collection names an argument can be; none when it cannot be told (reported by the coverage test)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.Name) and node.id in names:
+        return [names[node.id]]
+    if isinstance(node, ast.Name) and node.id in bound.loops:
+        return [value for element in bound.loops[node.id] for value in _strings(element, bound, names)]
+    return []
+
+
+def _filter(call: ast.Call) -> tuple[str, str]:
+    arguments = call.args or [keyword.value for keyword in call.keywords if keyword.arg == "filter"]
+    first = arguments[0]
+    if isinstance(first, ast.Call):  # FieldFilter("field", "op", value)
+        arguments = first.args
+    name, op = arguments[0], arguments[1]
+    assert isinstance(name, ast.Constant), ast.unparse(call)
+    assert isinstance(op, ast.Constant), ast.unparse(call)
+    return str(name.value), str(op.value)
+
+
+def _order(call: ast.Call) -> tuple[str, str]:
+    name = call.args[0]
+    assert isinstance(name, ast.Constant), ast.unparse(call)
+    direction = next((ast.unparse(k.value) for k in call.keywords if k.arg == "direction"), ASCENDING)
+    return str(name.value), DESCENDING if "DESC" in direction.upper() else ASCENDING
+
+
+def field_overrides() -> dict[tuple[str, str], dict[str, Any]]:
+    """google_firestore_field resources by (collection group, field)."""
+    return {
+        (str(body["collection"]), str(body["field"])): body
+        for body in terraform().of_type("google_firestore_field").values()
+    }
+
+
+def single_field_indexes(collection: str, name: str) -> set[tuple[str, str]]:
+    """(direction, scope) of the single-field indexes a field has: Firestore's automatic ones unless overridden."""
+    override = field_overrides().get((collection, name))
+    if override is None or "index_config" not in override:
+        return {(ASCENDING, "COLLECTION"), (DESCENDING, "COLLECTION")}
+    indexes = only(override["index_config"]).get("indexes", [])
+    return {(str(index.get("order")), str(index.get("query_scope", "COLLECTION"))) for index in indexes}
+
+
+def composite_indexes() -> list[tuple[str, str, list[tuple[str, str]]]]:
+    return [
+        (str(body["collection"]), str(body["query_scope"]), [(f["field_path"], f["order"]) for f in body["fields"]])
+        for body in terraform().of_type("google_firestore_index").values()
+    ]
+
+
+# --- Path patterns, as Eventarc matches them ----------------------------------------------------------------
+
+
+def matches_path_pattern(pattern: str, path: str) -> bool:
+    """Eventarc's `match-path-pattern`: `{x}` and `*` match one segment, `{x=**}` and `**` the rest."""
+    parts, segments = pattern.split("/"), path.split("/")
+    for index, part in enumerate(parts):
+        if part == "**" or re.fullmatch(r"\{[^/]+=\*\*\}", part):
+            return index == len(parts) - 1 and len(segments) > index
+        if index >= len(segments) or not segments[index]:
+            return False
+        if part != "*" and not re.fullmatch(r"\{[^/=]+\}", part) and part != segments[index]:
+            return False
+    return len(segments) == len(parts)
+
+
+# --- The tests ----------------------------------------------------------------------------------------------
+
+
+def test_the_configuration_has_the_functions_the_code_has() -> None:
+    deployed = {str(only(body["build_config"])["entry_point"]) for body in functions().values()}
+    assert deployed == set(entry_points()), "every entry point of functions/main.py is deployed, and only those"
+
+
+@pytest.mark.parametrize("name", function_names())
+def test_each_function_runs_an_entry_point_of_main_py_of_its_kind(name: str) -> None:
+    entry = only(functions()[name]["build_config"])["entry_point"]
+    expected = "functions_framework.cloud_event" if trigger(name) else "functions_framework.http"
+    assert entry_points().get(entry) == expected, f"{name}: `{entry}` must be a @{expected} function in main.py"
+
+
+@pytest.mark.parametrize("name", function_names())
+def test_each_function_is_built_from_the_one_archive_with_main_py_as_its_source(name: str) -> None:
+    build = only(functions()[name]["build_config"])
+    storage = only(only(build["source"])["storage_source"])
+    assert refers_to(storage["object"], "google_storage_bucket_object") == "source"
+    source = terraform().resolve(build["environment_variables"])["GOOGLE_FUNCTION_SOURCE"]
+    assert source == MAIN.relative_to(ROOT).as_posix()
+
+
+def test_the_archive_holds_what_the_functions_import_render_and_install() -> None:
+    patterns = terraform().resolve("${local.source_patterns}")
+    archived = {
+        Path(match).as_posix()
+        for pattern in patterns
+        for match in glob.glob(pattern, root_dir=ROOT, recursive=True)
+        if (ROOT / match).is_file()
+    }
+    needed = {
+        MAIN.relative_to(ROOT).as_posix(),
+        "requirements.txt",
+        *(path.relative_to(ROOT).as_posix() for path in SIGNUP.glob("*.py")),
+        *(path.relative_to(ROOT).as_posix() for path in (ROOT / "templates").rglob("*") if path.is_file()),
+    }
+    assert needed - archived == set(), "missing from the archive"
+    strays = {path for path in archived if not path.startswith(("functions/", "templates/", "requirements.txt"))}
+    assert strays == set(), "only functions/, templates/ and requirements.txt go into the archive"
+    archive = terraform().data["archive_file"]["source"]
+    assert only(archive["dynamic"])["source"]["for_each"] == "${local.source_files}"
+    assert "local.source_patterns" in terraform().locals["source_files"]
+
+
+@pytest.mark.parametrize("name", function_names())
+def test_each_function_runs_on_the_python_the_tests_run_on(name: str) -> None:
+    runtime = terraform().resolve(only(functions()[name]["build_config"])["runtime"])
+    assert runtime == f"python{sys.version_info.major}{sys.version_info.minor}"
+
+
+def test_the_settings_of_the_functions_are_all_read_in_settings_py() -> None:
+    loaded = modules_the_functions_load()
+    assert loaded.get("settings") == SETTINGS, "the functions load signup.settings"
+    readers = [name for name, path in loaded.items() if _reads_environment(ast.parse(path.read_text("utf-8")))]
+    assert readers == ["settings"], "only settings.py reads the environment, so that this test finds every setting"
+
+
+def test_this_test_knows_the_settings_it_names() -> None:
+    read = settings_the_code_reads()
+    assert {"PUBLIC_BASE_URL", "SIGNING_KEY"} <= read, "settings.py was read"
+    named = SECRETS | {setting for settings in NOT_NEEDED.values() for setting in settings}
+    assert named - read == set(), "the tables above name settings the code no longer reads"
+
+
+@pytest.mark.parametrize("name", function_names())
+def test_each_function_gets_every_setting_it_needs(name: str) -> None:
+    given = set(plain_env(name)) | set(secret_env(name))
+    needed = settings_the_code_reads() - NOT_NEEDED.get(deployed_name(name), set())
+    assert needed - given == set(), f"{name} lacks settings the code reads"
+
+
+@pytest.mark.parametrize("name", function_names())
+def test_each_function_gets_no_setting_the_code_does_not_read(name: str) -> None:
+    given = set(plain_env(name)) | set(secret_env(name))
+    assert given - settings_the_code_reads() == set(), f"{name} sets what nothing reads (a typo?)"
+    assert LOCAL_ONLY not in given, "the emulator's address is for local use only"
+
+
+@pytest.mark.parametrize("name", function_names())
+def test_secrets_come_from_secret_manager_and_the_function_may_read_them(name: str) -> None:
+    assert SECRETS & set(plain_env(name)) == set(), "a secret given as a plain value"
+    account = refers_to(only(functions()[name]["service_config"])["service_account_email"], "google_service_account")
+    for key, block in secret_env(name).items():
+        assert key in SECRETS
+        secret = refers_to(block["secret"], "google_secret_manager_secret")
+        assert secret in terraform().of_type("google_secret_manager_secret"), f"{key}: not a secret made here"
+        grants = [
+            body
+            for body in terraform().of_type("google_secret_manager_secret_iam_member").values()
+            if refers_to(body["secret_id"], "google_secret_manager_secret") == secret
+            and body["role"] == "roles/secretmanager.secretAccessor"
+            and refers_to(body["member"], "google_service_account") == account
+        ]
+        assert grants, f"{name} runs as {account}, which may not read {secret}"
+
+
+@pytest.mark.parametrize("name", function_names())
+def test_each_function_runs_as_its_own_account_that_may_use_firestore(name: str) -> None:
+    account = refers_to(only(functions()[name]["service_config"])["service_account_email"], "google_service_account")
+    assert account in terraform().of_type("google_service_account")
+    roles = {
+        body["role"]
+        for body in terraform().of_type("google_project_iam_member").values()
+        if refers_to(body["member"], "google_service_account") == account
+    }
+    assert "roles/datastore.user" in roles
+
+
+def test_public_base_url_is_registers_own_address_without_a_cycle() -> None:
+    register = functions()["register"]
+    base = terraform().expand_locals(str(terraform().locals["public_base_url"]))
+    project = terraform().providers["google"]["project"]
+    assert base == f"https://{register['location']}-{project}.cloudfunctions.net/{deployed_name('register')}"
+    for name in function_names():
+        assert terraform().expand_locals(str(plain_env(name)["PUBLIC_BASE_URL"])) == base, name
+
+
+def test_register_is_open_to_anyone_and_nothing_else_is() -> None:
+    public = [(address, role, body) for address, role, body in iam_members() if PUBLIC & set(members_of(body))]
+    assert len(public) == 1, f"one public binding, not {[address for address, _, _ in public]}"
+    _, role, body = public[0]
+    assert role == "roles/run.invoker"
+    assert refers_to(body["service"], FUNCTION) == "register"
+    assert only(functions()["register"]["service_config"])["ingress_settings"] == "ALLOW_ALL"
+
+
+@pytest.mark.parametrize(("address", "role"), [(address, role) for address, role, _ in iam_members()])
+def test_no_binding_grants_owner_or_editor(address: str, role: str) -> None:
+    assert role not in FORBIDDEN_ROLES, address
+
+
+def test_register_serves_many_requests_at_once_on_a_whole_cpu() -> None:
+    service = only(functions()["register"]["service_config"])
+    assert int(terraform().resolve(service["max_instance_request_concurrency"])) > 1
+    assert float(terraform().resolve(service["available_cpu"])) >= 1
+
+
+def test_notify_hears_of_each_registration_created_with_retries() -> None:
+    name = triggered_by(events.CREATED)
+    assert events.CREATED == "google.cloud.firestore.document.v1.created"
+    assert only(functions()[name]["build_config"])["entry_point"] == "notify"
+    created = trigger(name)
+    assert created is not None
+    assert created["retry_policy"] == "RETRY_POLICY_RETRY"
+
+
+def test_the_firestore_trigger_listens_where_the_database_lives() -> None:
+    created = trigger(triggered_by(events.CREATED))
+    assert created is not None
+    database = terraform().of_type("google_firestore_database")["main"]
+    assert created["trigger_region"] == database["location_id"]
+    assert terraform().resolve(database["location_id"]) == "eur3"
+    assert terraform().resolve(functions()["register"]["location"]) == "europe-west4"
+
+
+def test_the_firestore_trigger_filters_on_the_database_the_functions_use() -> None:
+    created = trigger(triggered_by(events.CREATED))
+    assert created is not None
+    filters = {block["attribute"]: block for block in created["event_filters"]}
+    database = refers_to(filters["database"]["value"], "google_firestore_database")
+    assert database is not None
+    assert terraform().of_type("google_firestore_database")[database]["name"] == "(default)"
+    service = ast.parse((SIGNUP / "service.py").read_text(encoding="utf-8"))
+    clients = [
+        node for node in ast.walk(service) if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("Client")
+    ]
+    assert clients, "service.py makes the Firestore client"
+    assert all("database" not in {k.arg for k in node.keywords} for node in clients), "the code uses (default)"
+
+
+PATHS = [
+    (f"{SESSIONS}/s-1/{REGISTRATIONS}/r-1", True),
+    (f"{SESSIONS}/s-1", False),
+    (f"{SESSIONS}/s-1/{SEATS}/7", False),
+    (f"{SESSIONS}/s-1/{REGISTRATIONS}/r-1/{SEATS}/7", False),
+    (f"other/s-1/{REGISTRATIONS}/r-1", False),
+]
+
+
+@pytest.mark.parametrize(("path", "expected"), PATHS)
+def test_the_trigger_fires_for_the_registrations_the_code_writes_and_nothing_else(path: str, expected: bool) -> None:
+    created = trigger(triggered_by(events.CREATED))
+    assert created is not None
+    document = next(block for block in created["event_filters"] if block["attribute"] == "document")
+    assert document["operator"] == "match-path-pattern"
+    assert matches_path_pattern(document["value"], path) is expected
+    assert bool(events.REGISTRATION_PATH.fullmatch(f"documents/{path}")) is expected, "and notify reads it"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("a/{x}/b/{y}", "a/1/b/2", True),
+        ("a/{x}/b/{y}", "a/1/b", False),
+        ("a/{x}/b/{y}", "a/1/c/2", False),
+        ("a/{x=**}", "a/1/b/2", True),
+        ("a/*", "a/1", True),
+        ("a/*", "a/1/2", False),
+    ],
+)
+def test_path_patterns_are_matched_as_eventarc_does(pattern: str, path: str, expected: bool) -> None:
+    assert matches_path_pattern(pattern, path) is expected
+
+
+def test_the_sweep_is_ticked_through_a_topic_by_the_scheduler() -> None:
+    name = triggered_by(events.TICK)
+    assert only(functions()[name]["build_config"])["entry_point"] == "notify"
+    tick = trigger(name)
+    assert tick is not None
+    topic = refers_to(tick["pubsub_topic"], "google_pubsub_topic")
+    assert topic in terraform().of_type("google_pubsub_topic")
+    jobs = terraform().of_type("google_cloud_scheduler_job").values()
+    assert [job for job in jobs if refers_to(only(job["pubsub_target"])["topic_name"], "google_pubsub_topic") == topic]
+
+
+def cron_minutes(text: str) -> set[int]:
+    minutes: set[int] = set()
+    for part in text.split(","):
+        span, _, step = part.partition("/")
+        first, last = (0, 59) if span == "*" else (int(span.split("-")[0]), int(span.split("-")[-1]))
+        minutes.update(range(first, last + 1, int(step or 1)))
+    return minutes
+
+
+def test_the_scheduler_ticks_every_five_minutes_by_default() -> None:
+    (job,) = terraform().of_type("google_cloud_scheduler_job").values()
+    minute, *rest = str(terraform().resolve(job["schedule"])).split()
+    assert cron_minutes(minute) == set(range(0, 60, 5))
+    assert rest == ["*", "*", "*", "*"]
+
+
+def test_the_finder_of_queries_accounts_for_every_query_in_the_code() -> None:
+    assert queries(), "no query found: the finder is broken"
+    assert unresolved_query_calls() == [], "queries whose collection the finder cannot tell: index them by hand"
+
+
+@pytest.mark.parametrize("query", queries(), ids=str)
+def test_every_query_of_the_code_has_its_index(query: Query) -> None:
+    composite = query.composite()
+    if composite is not None:
+        equal, ordered = composite
+        assert any(
+            collection == query.collection
+            and scope == query.scope
+            and {name for name, _ in fields[: len(equal)]} == equal
+            and tuple(fields[len(equal) :]) == ordered
+            for collection, scope, fields in composite_indexes()
+        ), f"no composite index for {query}"
+        return
+    for name, direction in query.single_fields():
+        indexes = single_field_indexes(query.collection, name)
+        assert (direction, query.scope) in indexes, f"no {query.scope} index on {name} for {query}"
+
+
+@pytest.mark.parametrize("collection", [REGISTRATIONS, SEATS, RATELIMITS, FORM_TOKENS, MAILCAPS])
+def test_personal_data_leaves_by_itself_after_the_retention_period(collection: str) -> None:
+    ttl = [key for key, body in field_overrides().items() if "ttl_config" in body and key[0] == collection]
+    assert ttl == [(collection, TTL_FIELD)]
+
+
+@pytest.mark.parametrize("module", ["registrations.py", "ratelimit.py", "mailcap.py"])
+def test_the_ttl_field_is_one_the_code_writes(module: str) -> None:
+    tree = ast.parse((SIGNUP / module).read_text(encoding="utf-8"))
+    keys = {
+        key.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Dict)
+        for key in node.keys
+        if isinstance(key, ast.Constant)
+    }
+    assert TTL_FIELD in keys
+
+
+def test_no_client_may_touch_the_data_and_the_rules_are_released() -> None:
+    rules = (INFRA / "firestore.rules").read_text(encoding="utf-8")
+    allows = re.findall(r"allow\s+([^:]+):\s*if\s+([^;]+);", rules)
+    assert allows, "the rules allow nothing at all"
+    assert all(condition.strip() == "false" for _, condition in allows)
+    ruleset = terraform().of_type("google_firebaserules_ruleset")["firestore"]
+    assert "firestore.rules" in only(only(ruleset["source"])["files"])["content"]
+    release = terraform().of_type("google_firebaserules_release")["firestore"]
+    assert release["name"] == "cloud.firestore"
+    assert refers_to(release["ruleset_name"], "google_firebaserules_ruleset") == "firestore"
+
+
+def test_the_database_is_native_and_protected_from_deletion() -> None:
+    database = terraform().of_type("google_firestore_database")["main"]
+    assert database["type"] == "FIRESTORE_NATIVE"
+    assert database["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
+
+
+def _unescape(text: str) -> str:
+    return text.replace('\\"', '"')
+
+
+def test_the_outputs_give_the_form_and_the_embed_snippet() -> None:
+    base = "${local.public_base_url}"
+    snippet = _unescape(str(terraform().outputs["embed_snippet"]["value"]))
+    assert f'<script src="{base}/embed.js" data-session="SESSION_ID" async></script>' in snippet
+    assert re.search(rf'<noscript><a href="{re.escape(base)}/sessions/SESSION_ID">[^<]+</a></noscript>', snippet)
+    assert terraform().outputs["form_url"]["value"] == f"{base}/sessions/SESSION_ID"
+    assert (ROOT / "templates/embed.js").is_file(), "the script the snippet loads is one register serves"
