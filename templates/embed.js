@@ -124,8 +124,21 @@
         })
         .finally(function () {
           button.disabled = false;
+          if (window.turnstile) window.turnstile.reset();
         });
     });
+  }
+
+  // Scripts in a fragment placed with innerHTML do not run: load Cloudflare Turnstile ourselves when the session
+  // uses it; it renders the widget (and its hidden cf-turnstile-response field) into the form by itself.
+  function loadTurnstile(root) {
+    var widget = root.querySelector(".cf-turnstile");
+    var source = root.querySelector("script[src*='challenges.cloudflare.com']");
+    if (!widget || !source || window.turnstile) return;
+    var script = document.createElement("script");
+    script.src = source.src;
+    script.async = true;
+    document.head.appendChild(script);
   }
 
   function mount(script) {
@@ -144,6 +157,7 @@
       })
       .then(function (html) {
         target.innerHTML = html;
+        loadTurnstile(target);
         enhance(target.querySelector(".signup"));
       })
       .catch(function () {

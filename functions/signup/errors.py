@@ -88,3 +88,9 @@ class FormReplayedError(SignupError):
     """A form token that already brought in another registration: a bot replaying a harvested form."""
 
     code = "form_replayed"
+
+
+class TurnstileUnavailableError(SignupError):
+    """Cloudflare's verification cannot be reached: the sign-up is refused for now (fail closed)."""
+
+    code = "turnstile_unavailable"

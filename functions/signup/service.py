@@ -17,6 +17,7 @@ from signup.sessions import SessionStore
 from signup.settings import Settings
 from signup.smtp import SmtpServer, SmtpTransport
 from signup.tokens import CancelTokens, RegistrationRef
+from signup.turnstile import Turnstile
 from signup.web import Service
 
 
@@ -47,6 +48,7 @@ def build(settings: Settings, client: Any = None) -> Service:
         ),
         tokens=CancelTokens(settings.signing_key),
         forms=FormTokens(settings.signing_key),
+        turnstile=Turnstile(settings.turnstile_secret_key, settings.turnstile_verify_url),
         clock=utc_now,
     )
 

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from signup.errors import MisconfiguredError
 
+TURNSTILE_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -31,6 +32,8 @@ class Settings:
     rate_limit_overall: int = 60
     rate_limit_window: int = 600
     mail_cap_per_day: int = 10
+    turnstile_secret_key: str | None = None
+    turnstile_verify_url: str = TURNSTILE_VERIFY_URL
 
     def require_mail(self) -> tuple[str, str]:
         """MAIL_FROM and SMTP_URL, which only `notify` needs; a missing one names itself."""
@@ -52,6 +55,9 @@ class Settings:
         base_url = _required(env, "PUBLIC_BASE_URL").rstrip("/")
         if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
             raise MisconfiguredError("PUBLIC_BASE_URL must be an absolute http(s) URL")
+        verify_url = env.get("TURNSTILE_VERIFY_URL", "").strip() or TURNSTILE_VERIFY_URL
+        if urlsplit(verify_url).scheme not in ("http", "https"):
+            raise MisconfiguredError("TURNSTILE_VERIFY_URL must be an http(s) URL")
         key = _required(env, "SIGNING_KEY")
         if len(key) < 16:
             raise MisconfiguredError("SIGNING_KEY must be at least 16 characters long")
@@ -70,6 +76,8 @@ class Settings:
             rate_limit_overall=int(_number(env, "RATE_LIMIT_OVERALL", default=60)),
             rate_limit_window=int(_number(env, "RATE_LIMIT_WINDOW_SECONDS", default=600)) or 1,
             mail_cap_per_day=int(_number(env, "MAIL_CAP_PER_DAY", default=10)),
+            turnstile_secret_key=env.get("TURNSTILE_SECRET_KEY") or None,
+            turnstile_verify_url=verify_url,
         )
 
 

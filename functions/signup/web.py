@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import flask
 from google.api_core import exceptions as google_errors
 
-from signup import bodies, formtokens, validation
+from signup import bodies, formtokens, turnstile, validation
 from signup.errors import (
     FormReplayedError,
     MalformedBodyError,
@@ -28,6 +28,7 @@ from signup.errors import (
     RateLimitedError,
     RegistrationClosedError,
     SignupError,
+    TurnstileUnavailableError,
     UnavailableError,
     UnsupportedMediaTypeError,
     ValidationError,
@@ -60,6 +61,7 @@ _ANSWERS: dict[type[SignupError], tuple[int, str, str]] = {
     ValidationError: (422, "page.error_title", "form.has_errors"),
     UnavailableError: (503, "page.error_title", "page.unavailable"),
     RateLimitedError: (429, "page.error_title", "page.rate_limited"),
+    TurnstileUnavailableError: (503, "page.error_title", "page.turnstile_unavailable"),
     MisconfiguredError: (503, "page.error_title", "page.misconfigured"),
 }
 # Firestore's answers that mean "not now", not "never".
@@ -82,6 +84,7 @@ class Service:
     registrar: Registrar
     limiter: RateLimiter
     forms: formtokens.FormTokens
+    turnstile: turnstile.Turnstile
     tokens: CancelTokens
     clock: Callable[[], datetime]
 
@@ -183,6 +186,7 @@ def _session_page(
         form_token=service.forms.renew(_first_text(exchange.fields, formtokens.FIELD), session.id, service.clock()),
         values={name: _first_text(exchange.fields, name) for name in (*validation.MAX_LENGTH, validation.CONSENT)},
         fields=tuple(validation.MAX_LENGTH),
+        turnstile_script=turnstile.SCRIPT_URL,
         required=validation.REQUIRED,
     )
     return flask.Response(html, status=status, mimetype="text/html")
@@ -250,6 +254,11 @@ def _register(exchange: _Exchange) -> flask.Response:
         log.info("honeypot filled session=%s", session.id)
         return _registered(exchange, secrets.token_hex(16), "confirmed")
     nonce = _form_nonce(exchange)
+    if session.turnstile_site_key:
+        try:
+            service.turnstile.verify(_first_text(exchange.fields, turnstile.FIELD), visitor_address(request))
+        except turnstile.TurnstileRejectedError:
+            raise ValidationError({turnstile.FIELD: text(session.language, "error.turnstile")}) from None
     signup = validation.validate(
         exchange.fields,
         language=session.language,
