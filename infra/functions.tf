@@ -59,6 +59,13 @@ resource "google_cloudfunctions2_function" "register" {
       secret     = google_secret_manager_secret.signing_key.secret_id
       version    = google_secret_manager_secret_version.signing_key.version
     }
+
+    secret_environment_variables {
+      key        = "TURNSTILE_SECRET_KEY"
+      project_id = var.project
+      secret     = google_secret_manager_secret.turnstile_secret_key.secret_id
+      version    = google_secret_manager_secret_version.turnstile_secret_key.version
+    }
   }
 
   depends_on = [

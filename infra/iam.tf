@@ -48,6 +48,12 @@ resource "google_secret_manager_secret_iam_member" "register_reads_signing_key" 
   member    = google_service_account.register.member
 }
 
+resource "google_secret_manager_secret_iam_member" "register_reads_turnstile_secret_key" {
+  secret_id = google_secret_manager_secret.turnstile_secret_key.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.register.member
+}
+
 resource "google_secret_manager_secret_iam_member" "notify_reads_signing_key" {
   secret_id = google_secret_manager_secret.signing_key.id
   role      = "roles/secretmanager.secretAccessor"

@@ -51,3 +51,28 @@ resource "google_secret_manager_secret_version" "smtp_password" {
     create_before_destroy = true
   }
 }
+
+resource "google_secret_manager_secret" "turnstile_secret_key" {
+  secret_id = "signup-turnstile-secret-key"
+
+  replication {
+    user_managed {
+      replicas {
+        location = var.region
+      }
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret_version" "turnstile_secret_key" {
+  secret                 = google_secret_manager_secret.turnstile_secret_key.id
+  secret_data_wo         = var.turnstile_secret_key
+  secret_data_wo_version = var.turnstile_secret_key_version
+
+  # A new version exists before the functions move to it and the old one goes.
+  lifecycle {
+    create_before_destroy = true
+  }
+}

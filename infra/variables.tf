@@ -69,7 +69,27 @@ variable "smtp_password_version" {
   default     = 1
 }
 
+variable "turnstile_secret_key" {
+  description = "TURNSTILE_SECRET_KEY: Cloudflare Turnstile's secret key, for sessions with a turnstile_site_key. Leave \"none\" when no session uses Turnstile: such sessions then refuse sign-ups (they fail closed)."
+  type        = string
+  sensitive   = true
+  ephemeral   = true
+  default     = "none"
+}
+
+variable "turnstile_secret_key_version" {
+  description = "Raise by one to store a new turnstile_secret_key."
+  type        = number
+  default     = 1
+}
+
 # Settings of the functions (see the Configuration table of the README).
+
+variable "turnstile_verify_url" {
+  description = "TURNSTILE_VERIFY_URL: Cloudflare's siteverify endpoint."
+  type        = string
+  default     = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+}
 
 variable "mail_from" {
   description = "MAIL_FROM: the sender of every mail, `Name <address>`; its domain also ends each Message-ID."

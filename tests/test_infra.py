@@ -35,9 +35,14 @@ SETTINGS = SIGNUP / "settings.py"
 FUNCTION = "google_cloudfunctions2_function"
 
 # Settings a function may go without. `register` never sends mail; every other function needs everything.
-NOT_NEEDED = {"register": {"MAIL_FROM", "SMTP_URL", "SMTP_PASSWORD", "SMTP_TIMEOUT_SECONDS", "SWEEP_LIMIT"}}
+NOT_NEEDED = {
+    "register": {"MAIL_FROM", "SMTP_URL", "SMTP_PASSWORD", "SMTP_TIMEOUT_SECONDS", "SWEEP_LIMIT"},
+    # Only sign-ups are checked against Cloudflare Turnstile.
+    "notify": {"TURNSTILE_SECRET_KEY"},
+    "notify-tick": {"TURNSTILE_SECRET_KEY"},
+}
 # Settings that are secrets: from Secret Manager, never as plain values in the configuration.
-SECRETS = {"SIGNING_KEY", "SMTP_PASSWORD"}
+SECRETS = {"SIGNING_KEY", "SMTP_PASSWORD", "TURNSTILE_SECRET_KEY"}
 # Read by google-cloud-firestore itself, not by settings.py; for local use only, never deployed.
 LOCAL_ONLY = "FIRESTORE_EMULATOR_HOST"
 FORBIDDEN_ROLES = {"roles/owner", "roles/editor"}

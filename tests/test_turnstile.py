@@ -48,8 +48,10 @@ def siteverify() -> Iterator[Siteverify]:
             if stand_in.broken:
                 body = b"<html>502 Bad Gateway</html>"
             else:
-                ok = form.get("secret") == SECRET and form.get("response") == PASS
-                body = json.dumps({"success": ok, "error-codes": [] if ok else ["invalid-input-response"]}).encode()
+                secret_ok = form.get("secret") == SECRET
+                ok = secret_ok and form.get("response") == PASS
+                codes = [] if ok else ["invalid-input-response" if secret_ok else "invalid-input-secret"]
+                body = json.dumps({"success": ok, "error-codes": codes}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -143,10 +145,11 @@ def test_when_cloudflare_cannot_be_asked_the_sign_up_is_refused_with_503(
     assert registrations(protected) == []
 
 
+@pytest.mark.parametrize("secret", [None, "none"])
 def test_without_the_secret_the_protected_session_fails_closed(
-    db: Any, protected: str, registrations: Registrations
+    db: Any, siteverify: Siteverify, protected: str, registrations: Registrations, secret: str | None
 ) -> None:
-    client = register(db, turnstile_secret_key=None)
+    client = register(db, turnstile_secret_key=secret, turnstile_verify_url=siteverify.url)
 
     response = sign_up(client, protected, **{"cf-turnstile-response": PASS})
 

@@ -51,5 +51,7 @@ class Turnstile:
             raise TurnstileUnavailableError()
         if answer["success"] is not True:
             codes = answer.get("error-codes") or []
+            if {"missing-input-secret", "invalid-input-secret"} & set(map(str, codes)):
+                raise MisconfiguredError("TURNSTILE_SECRET_KEY is not the secret of a Turnstile widget")
             log.info("turnstile rejected a token: %s", ",".join(map(str, codes)))
             raise TurnstileRejectedError(",".join(map(str, codes)))
