@@ -33,7 +33,10 @@ class Result:
 
 
 def run(url: str, body: Callable[[int], bytes], *, clients: int, seconds: float, expect: int = 201) -> Result:
-    """Send POSTs from `clients` threads for `seconds`; `body(n)` makes the n-th request's JSON body."""
+    """Send POSTs from `clients` threads for `seconds`; `body(n)` makes the n-th request's JSON body.
+
+    Each request comes from another visitor (its own X-Forwarded-For), as a newsletter's readers do.
+    """
     target = urlsplit(url)
     counter = itertools.count()
     latencies: list[list[float]] = [[] for _ in range(clients)]
@@ -43,10 +46,17 @@ def run(url: str, body: Callable[[int], bytes], *, clients: int, seconds: float,
     def client(index: int) -> None:
         connection = http.client.HTTPConnection(target.hostname or "", target.port, timeout=30)
         while time.perf_counter() < stop_at:
-            payload = body(next(counter))
+            n = next(counter)
+            payload = body(n)
+            visitor = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
             started = time.perf_counter()
             try:
-                connection.request("POST", target.path, body=payload, headers={"Content-Type": "application/json"})
+                connection.request(
+                    "POST",
+                    target.path,
+                    body=payload,
+                    headers={"Content-Type": "application/json", "X-Forwarded-For": visitor},
+                )
                 response = connection.getresponse()
                 response.read()
                 ok = response.status == expect
