@@ -40,16 +40,12 @@ BACKOFF = (
 
 
 def new_mail() -> dict[str, Any]:
-    """A mail to send as soon as possible: what a registration, promotion or cancellation adds."""
-    return {
-        "state": PENDING,
-        "attempts": 0,
-        "next_attempt_at": None,
-        "lease_until": None,
-        "sent_at": None,
-        "message_id": None,
-        "last_error": None,
-    }
+    """A mail to send as soon as possible: what a registration, promotion or cancellation adds.
+
+    The other fields (next_attempt_at, lease_until, sent_at, message_id, last_error) appear as they get values:
+    a sign-up writes as little as it can.
+    """
+    return {"state": PENDING, "attempts": 0}
 
 
 def is_due(mail: Mapping[str, Any], now: datetime) -> bool:
