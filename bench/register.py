@@ -10,7 +10,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -30,20 +29,7 @@ COLD_STARTS = 5
 
 
 def serve(target: str, source: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return processes.start(
-        [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            f"--target={target}",
-            f"--source={source}",
-            f"--port={port}",
-            "--host=127.0.0.1",
-        ],
-        env=env,
-        cwd=ROOT,
-        log=Path(os.devnull),
-    )
+    return processes.serve_function(target, port, env, source=source, log=Path(os.devnull))
 
 
 def peak_memory_kib(process: subprocess.Popen[bytes]) -> int:

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -35,6 +36,33 @@ def start(
         return subprocess.Popen(
             list(argv), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def serve_function(
+    target: str,
+    port: int,
+    env: dict[str, str],
+    *,
+    source: str = "functions/main.py",
+    cloudevent: bool = False,
+    log: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Serve one entry point with functions-framework, as Cloud Functions runs it, on 127.0.0.1:`port`."""
+    argv = [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        f"--target={target}",
+        f"--source={source}",
+        f"--port={port}",
+        "--host=127.0.0.1",
+    ]
+    if cloudevent:
+        argv.append("--signature-type=cloudevent")
+    return start(argv, env=env, log=log, cwd=ROOT)
 
 
 def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:

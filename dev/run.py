@@ -45,23 +45,6 @@ def environment(firestore_host: str) -> dict[str, str]:
     }
 
 
-def function(target: str, port: int, env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
-    return processes.start(
-        [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            f"--target={target}",
-            "--source=functions/main.py",
-            f"--port={port}",
-            "--host=127.0.0.1",
-            *extra,
-        ],
-        env=env,
-        cwd=ROOT,
-    )
-
-
 def tick(notify_url: str) -> None:
     try:
         triggers.send_tick(notify_url, PROJECT)
@@ -118,8 +101,8 @@ def main() -> int:
                 cwd=ROOT,
             )
         )
-        started.append(function("notify", NOTIFY_PORT, env, "--signature-type=cloudevent"))
-        register = function("register", REGISTER_PORT, env)
+        started.append(processes.serve_function("notify", NOTIFY_PORT, env, cloudevent=True))
+        register = processes.serve_function("register", REGISTER_PORT, env)
         started.append(register)
         processes.wait_until(
             processes.answers(f"http://127.0.0.1:{REGISTER_PORT}/healthz"), register, "The register function"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 import uuid
@@ -156,20 +155,7 @@ def server(emulator: firestore_emulator.Emulator, tmp_path_factory: pytest.TempP
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PUBLIC_BASE_URL": base, "SESSION_CACHE_SECONDS": "5"}
     log = tmp_path_factory.mktemp("server") / "register.log"
-    process = processes.start(
-        [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--target=register",
-            "--source=functions/main.py",
-            f"--port={port}",
-            "--host=127.0.0.1",
-        ],
-        env=env,
-        log=log,
-        cwd=ROOT,
-    )
+    process = processes.serve_function("register", port, env, log=log)
     try:
         processes.wait_until(processes.answers(f"{base}/healthz"), process, "The register function")
         yield base
@@ -244,8 +230,8 @@ def stack(smtp_server: mailbox.Mailbox, tmp_path_factory: pytest.TempPathFactory
     started = [firestore.process]
     sites = []
     try:
-        started.append(_serve("notify", notify_port, env, logs / "notify.log", "--signature-type=cloudevent"))
-        started.append(_serve("register", register_port, env, logs / "register.log"))
+        started.append(processes.serve_function("notify", notify_port, env, cloudevent=True, log=logs / "notify.log"))
+        started.append(processes.serve_function("register", register_port, env, log=logs / "register.log"))
         processes.wait_until(processes.answers(f"{register_url}/healthz"), started[-1], "register")
         processes.wait_until(lambda: _ticks(notify_url), started[-2], "notify")
         triggers.register_created_trigger(firestore.host, STACK_PROJECT)
@@ -265,24 +251,6 @@ def stack(smtp_server: mailbox.Mailbox, tmp_path_factory: pytest.TempPathFactory
             server.server_close()
         for process in reversed(started):
             processes.stop(process)
-
-
-def _serve(target: str, port: int, env: dict[str, str], log: Path, *extra: str) -> Any:
-    return processes.start(
-        [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            f"--target={target}",
-            "--source=functions/main.py",
-            f"--port={port}",
-            "--host=127.0.0.1",
-            *extra,
-        ],
-        env=env,
-        log=log,
-        cwd=ROOT,
-    )
 
 
 def _ticks(notify_url: str) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
 from collections import Counter
@@ -37,19 +36,8 @@ def report(name: str, figures: dict[str, Any]) -> None:
 
 def serve_register(env: dict[str, str], log: Path) -> tuple[Any, str]:
     port = processes.free_port()
-    process = processes.start(
-        [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--target=register",
-            "--source=functions/main.py",
-            f"--port={port}",
-            "--host=127.0.0.1",
-        ],
-        env={**os.environ, **env, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"},
-        log=log,
-        cwd=ROOT,
+    process = processes.serve_function(
+        "register", port, {**os.environ, **env, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}, log=log
     )
     url = f"http://127.0.0.1:{port}"
     processes.wait_until(processes.answers(f"{url}/healthz"), process, "register")
