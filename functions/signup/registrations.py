@@ -21,6 +21,7 @@ import time
 from base64 import b32encode
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from google.api_core import exceptions as google_errors
@@ -72,11 +73,13 @@ class Registrar:
         key: bytes,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client
         self._key = key
         self._monotonic = monotonic
         self._rng = rng or random.SystemRandom()
+        self._clock = clock
         self._full_until: dict[tuple[str, int], float] = {}
         self._lock = threading.Lock()
 
@@ -90,7 +93,8 @@ class Registrar:
         """
         session_ref = self._client.collection(SESSIONS).document(session.id)
         ref = session_ref.collection(REGISTRATIONS).document(registration_id(self._key, session.id, signup.email_key))
-        document = _document(session, signup, origin)
+        now = self._clock()
+        document = _document(session, signup, origin, now)
         nonce = None
         if form_nonce is not None:
             nonce = (
@@ -103,9 +107,9 @@ class Registrar:
                 if not free:
                     break
                 seat = self._rng.choice(free)
-                seated = {**document, "status": CONFIRMED, "seat": seat, "confirmed_at": firestore.SERVER_TIMESTAMP}
+                seated = {**document, "status": CONFIRMED, "seat": seat, "confirmed_at": now}
                 stored = self._commit(
-                    ref, seated, nonce, (session_ref.collection(SEATS).document(str(seat)), _seat(session, ref.id))
+                    ref, seated, nonce, (session_ref.collection(SEATS).document(str(seat)), _seat(session, ref.id, now))
                 )
                 if stored is not None:
                     return stored
@@ -113,7 +117,7 @@ class Registrar:
             # No seat is free, or seats keep being taken under our hands: the waiting list is the true answer.
             waiting = {**document, "status": WAITLISTED, "seat": None, "confirmed_at": None}
         else:
-            waiting = {**document, "status": CONFIRMED, "seat": None, "confirmed_at": firestore.SERVER_TIMESTAMP}
+            waiting = {**document, "status": CONFIRMED, "seat": None, "confirmed_at": now}
         for _ in range(MAX_ATTEMPTS):
             stored = self._commit(ref, waiting, nonce)
             if stored is not None:
@@ -205,7 +209,7 @@ class Registrar:
                 batch = self._client.batch()
                 batch.create(
                     session_ref.collection(SEATS).document(str(seat)),
-                    _seat(session, snapshot.id),
+                    _seat(session, snapshot.id, self._clock()),
                 )
                 batch.update(
                     snapshot.reference,
@@ -244,22 +248,31 @@ class Registrar:
 
     def _free_seats(self, session_ref: Any, capacity: int) -> list[int]:
         key = (session_ref.id, capacity)
+        now = self._monotonic()
         with self._lock:
-            full_until = self._full_until.get(key, 0.0)
-        if full_until > self._monotonic():
-            return []
+            full_until = self._full_until.get(key)
+            if full_until is not None and full_until > now:
+                return []
+            if full_until is not None:
+                # Known full until a moment ago: this sign-up looks again, the others meanwhile go on believing
+                # it full, so that a burst lists the seats once, not once per request.
+                self._full_until[key] = now + FULL_MEMORY_SECONDS
         taken = {snapshot.id for snapshot in session_ref.collection(SEATS).select([]).stream(**ON_REQUEST)}
         free = [n for n in range(capacity) if str(n) not in taken]
-        if not free:
-            with self._lock:
+        with self._lock:
+            if free:
+                self._full_until.pop(key, None)
+            else:
                 self._full_until[key] = self._monotonic() + FULL_MEMORY_SECONDS
         return free
 
 
-def _document(session: Session, signup: SignUp, origin: str | None) -> dict[str, Any]:
+def _document(session: Session, signup: SignUp, origin: str | None, now: datetime) -> dict[str, Any]:
+    """The registration as stored; `created_at` is the server's time, the other times are `now` (a server
+    timestamp is a transform the database applies per field, and a sign-up should cost as little as it can)."""
     consent = None
     if session.privacy_url:
-        consent = {"given": signup.consent, "at": firestore.SERVER_TIMESTAMP, "privacy_url": session.privacy_url}
+        consent = {"given": signup.consent, "at": now, "privacy_url": session.privacy_url}
     return {
         "organisation": signup.organisation,
         "first_name": signup.first_name,
@@ -271,16 +284,16 @@ def _document(session: Session, signup: SignUp, origin: str | None) -> dict[str,
         "origin": origin,
         "language": session.language,
         "emails": {"confirmation": outbox.new_mail()},
-        "mail_due_at": firestore.SERVER_TIMESTAMP,
+        "mail_due_at": now,
         # Firestore's TTL policy on this field deletes the registration, and its personal data, by itself.
         "expires_at": session.expires_at,
     }
 
 
-def _seat(session: Session, registration_id: str) -> dict[str, Any]:
+def _seat(session: Session, registration_id: str, now: datetime) -> dict[str, Any]:
     return {
         "registration_id": registration_id,
-        "taken_at": firestore.SERVER_TIMESTAMP,
+        "taken_at": now,
         "expires_at": session.expires_at,
     }
 

@@ -87,7 +87,10 @@ def valid_session_id(session_id: str) -> bool:
 
 def normalise_origin(origin: str) -> str:
     """`https://Example.nl/` and `https://example.nl` are the same site."""
-    parts = urlsplit(origin.strip())
+    try:
+        parts = urlsplit(origin.strip())
+    except ValueError:  # "http://[" and the like: not an origin a browser can be on
+        return ""
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return ""
     return f"{parts.scheme}://{parts.netloc.lower()}"
