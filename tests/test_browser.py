@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from signup import formtokens
 
 from dev.mailbox import Mailbox
-from signup import formtokens
 from tests.conftest import ROOT, STACK_SESSION, Stack
 
 CHROMIUM = Path("/usr/bin/chromium")
