@@ -11,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+# Shared by every run of a process, so that no visitor comes twice, not even between a warm-up and its run.
+counter = itertools.count()
+
 
 @dataclass(frozen=True)
 class Result:
@@ -38,7 +41,6 @@ def run(url: str, body: Callable[[int], bytes], *, clients: int, seconds: float,
     Each request comes from another visitor (its own X-Forwarded-For), as a newsletter's readers do.
     """
     target = urlsplit(url)
-    counter = itertools.count()
     latencies: list[list[float]] = [[] for _ in range(clients)]
     failures = [0] * clients
     stop_at = time.perf_counter() + seconds

@@ -45,13 +45,13 @@ def new_mail() -> dict[str, Any]:
     The other fields (next_attempt_at, lease_until, sent_at, message_id, last_error) appear as they get values:
     a sign-up writes as little as it can.
     """
-    return {"state": PENDING, "attempts": 0}
+    return {"state": PENDING}
 
 
 def is_due(mail: Mapping[str, Any], now: datetime) -> bool:
     if mail.get("state") == PENDING:
         upcoming = mail.get("next_attempt_at")
-        return mail.get("attempts", 0) == 0 or upcoming is None or upcoming <= now
+        return not mail.get("attempts") or upcoming is None or upcoming <= now
     if mail.get("state") == SENDING:
         lease = mail.get("lease_until")
         return lease is None or lease <= now

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 PERSONAL = ("organisation", "first_name", "infix", "last_name", "email")
 # What an erased registration keeps: enough for the session's counts and seats to stay right, nothing personal.
-KEPT = ("status", "seat", "created_at", "confirmed_at", "cancelled_at", "language", "expires_at")
+KEPT = ("status", "seat", "created_at", "confirmed_at", "cancelled_at", "expires_at")
 
 
 def purge_expired(client: Any, now: datetime, limit: int) -> int:
@@ -74,7 +74,7 @@ def _erase(client: Any, snapshot: Any) -> None:
         key: {**mail, "last_error": None, "state": outbox.SKIPPED if mail.get("state") in unsent else mail.get("state")}
         for key, mail in (data.get("emails") or {}).items()
     }
-    kept = {field: data.get(field) for field in KEPT}
+    kept = {field: data[field] for field in KEPT if field in data}
     kept.update(
         {field: "" for field in PERSONAL},
         emails=emails,

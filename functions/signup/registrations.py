@@ -115,9 +115,9 @@ class Registrar:
                     return stored
                 # somebody took that seat a moment ago: look again
             # No seat is free, or seats keep being taken under our hands: the waiting list is the true answer.
-            waiting = {**document, "status": WAITLISTED, "seat": None, "confirmed_at": None}
+            waiting = {**document, "status": WAITLISTED}
         else:
-            waiting = {**document, "status": CONFIRMED, "seat": None, "confirmed_at": now}
+            waiting = {**document, "status": CONFIRMED, "confirmed_at": now}
         for _ in range(MAX_ATTEMPTS):
             stored = self._commit(ref, waiting, nonce)
             if stored is not None:
@@ -268,26 +268,29 @@ class Registrar:
 
 
 def _document(session: Session, signup: SignUp, origin: str | None, now: datetime) -> dict[str, Any]:
-    """The registration as stored; `created_at` is the server's time, the other times are `now` (a server
-    timestamp is a transform the database applies per field, and a sign-up should cost as little as it can)."""
-    consent = None
-    if session.privacy_url:
-        consent = {"given": signup.consent, "at": now, "privacy_url": session.privacy_url}
-    return {
+    """The registration as stored; as lean as it can be, for every field costs each sign-up time.
+
+    `created_at` is the server's time; the other times are `now` (a server timestamp is a transform the database
+    applies per field). Fields without a value are left out rather than stored as null: `seat` and
+    `confirmed_at` appear with a seat, `origin` for browsers, `consent` where the session asks for it.
+    """
+    document: dict[str, Any] = {
         "organisation": signup.organisation,
         "first_name": signup.first_name,
         "infix": signup.infix,
         "last_name": signup.last_name,
         "email": signup.email,
         "created_at": firestore.SERVER_TIMESTAMP,
-        "consent": consent,
-        "origin": origin,
-        "language": session.language,
         "emails": {"confirmation": outbox.new_mail()},
         "mail_due_at": now,
         # Firestore's TTL policy on this field deletes the registration, and its personal data, by itself.
         "expires_at": session.expires_at,
     }
+    if origin is not None:
+        document["origin"] = origin
+    if session.privacy_url:
+        document["consent"] = {"given": signup.consent, "at": now, "privacy_url": session.privacy_url}
+    return document
 
 
 def _seat(session: Session, registration_id: str, now: datetime) -> dict[str, Any]:

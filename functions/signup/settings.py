@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from signup.errors import MisconfiguredError
@@ -43,7 +44,7 @@ class Settings:
             raise MisconfiguredError("Missing required setting SMTP_URL")
         return self.mail_from, self.smtp_url
 
-    @property
+    @cached_property
     def public_origin(self) -> str:
         parts = urlsplit(self.public_base_url)
         return f"{parts.scheme}://{parts.netloc}"

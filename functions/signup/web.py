@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -9,7 +10,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -106,7 +107,7 @@ class _Exchange:
     def origin(self) -> str | None:
         return self.request.headers.get("Origin")
 
-    @property
+    @cached_property
     def wants_json(self) -> bool:
         if self.request.mimetype == bodies.JSON:
             return True
@@ -310,9 +311,7 @@ def _registered(exchange: _Exchange, registration_id: str, status: str) -> flask
     session = exchange.session
     assert session is not None
     if exchange.wants_json:
-        response = flask.jsonify(id=registration_id, status=status)
-        response.status_code = 201
-        return response
+        return flask.Response(json.dumps({"id": registration_id, "status": status}), 201, mimetype=bodies.JSON)
     target = session.thank_you_url or f"{exchange.service.settings.public_base_url}/sessions/{session.id}/thanks"
     return flask.redirect(_with_query(target, status=status), code=303)  # type: ignore[return-value]
 
