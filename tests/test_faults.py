@@ -84,8 +84,8 @@ def test_the_database_going_away_under_load_gives_quick_503s_and_recovery_withou
                 pool.submit(visitor, n)
             time.sleep(2)
             database.export(tmp_path / "data")  # what a real database keeps when it goes down
-            stopped_at = time.monotonic() - began
             database.stop()
+            stopped_at = time.monotonic() - began  # gone from here on (stopping a JVM takes a moment)
             time.sleep(8)
             database = firestore_emulator.start(
                 PROJECT, port=port, data_dir=tmp_path / "data", log=tmp_path / "firestore-again.log"
