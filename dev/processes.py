@@ -66,17 +66,29 @@ def serve_function(
 
 
 def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
-    """Stop a server started by `start`: TERM its group, KILL what lingers."""
-    if process.poll() is not None:
-        return
+    """Stop a server started by `start`: TERM its whole group, KILL what lingers, and return only once every
+    process of the group is gone (a launcher script may exit before the JVM it started has shut down)."""
+    deadline = time.monotonic() + grace
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        while _group_alive(process) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _group_alive(process):
+            break
+        deadline = time.monotonic() + grace
+    process.wait()
+
+
+def _group_alive(process: subprocess.Popen[bytes]) -> bool:
+    process.poll()  # reap the leader, so that it does not linger as a zombie of the group
     try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        os.killpg(process.pid, 0)
     except ProcessLookupError:
-        pass
+        return False
+    return True
 
 
 def wait_until(ready: Callable[[], bool], process: subprocess.Popen[bytes], what: str, timeout: float = 60.0) -> None:
