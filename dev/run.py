@@ -42,6 +42,9 @@ def environment(firestore_host: str) -> dict[str, str]:
         "EMAIL_CHECK_DELIVERABILITY": "false",
         "MAIL_FROM": "Strategiesessies (demo) <sessies@example.nl>",
         "SMTP_URL": f"smtp://127.0.0.1:{SMTP_PORT}",
+        # Everything locally comes from one address; a developer trying things out is not a flood.
+        "RATE_LIMIT_PER_SESSION": os.environ.get("RATE_LIMIT_PER_SESSION", "1000"),
+        "RATE_LIMIT_OVERALL": os.environ.get("RATE_LIMIT_OVERALL", "1000"),
     }
 
 
