@@ -259,6 +259,37 @@ class TestTheSamePersonAgain:
         [stored] = registrations(session_id)
         assert stored["first_name"] == "Jan"
 
+    @pytest.mark.parametrize(("capacity", "again"), [(None, "confirmed"), (2, "confirmed"), (0, "waitlisted")])
+    def test_who_cancelled_and_signs_up_again_gets_a_fresh_registration_under_the_same_id(
+        self,
+        client: Any,
+        make_session: Callable[..., str],
+        registrations: Registrations,
+        db: Any,
+        capacity: int | None,
+        again: str,
+    ) -> None:
+        from signup.tokens import CancelTokens, RegistrationRef
+        from tests.conftest import SIGNING_KEY
+
+        session_id = make_session(capacity=capacity)
+        first = post_json(client, session_id, GOOD).get_json()
+        client.post(f"/cancel/{CancelTokens(SIGNING_KEY.encode()).make(RegistrationRef(session_id, first['id']))}")
+
+        rejoined = post_json(client, session_id, {**GOOD, "first_name": "Johannes"})
+        page = post_form(client, session_id, GOOD)
+
+        [stored] = registrations(session_id)
+        assert rejoined.status_code == 201
+        assert rejoined.get_json() == {"id": first["id"], "status": again}
+        assert page.headers["Location"].endswith(f"status={again}")
+        assert (stored["status"], stored["first_name"]) == (again, "Johannes")
+        assert stored["emails"] == {"confirmation": {"state": "pending"}}
+        assert "cancelled_at" not in stored
+        seats = [doc.get("registration_id") for doc in
+                 db.collection("sessions").document(session_id).collection("seats").stream()]
+        assert seats == ([first["id"]] if capacity == 2 else [])
+
     def test_on_the_waiting_list_stays_there(
         self, client: Any, make_session: Callable[..., str], registrations: Registrations
     ) -> None:

@@ -52,6 +52,14 @@ FULL_MEMORY_SECONDS = 5.0
 MAX_ATTEMPTS = 8
 
 
+class _CancelledBeforeError(Exception):
+    """The person signing up has a cancelled registration: it is to be replaced by a fresh one."""
+
+    def __init__(self, snapshot: Any) -> None:
+        super().__init__(snapshot.id)
+        self.snapshot = snapshot
+
+
 @dataclass(frozen=True)
 class Registration:
     id: str
@@ -89,7 +97,8 @@ class Registrar:
         """Store the sign-up, or return the registration this person already has.
 
         With a form token's nonce, the nonce is stored in the same batch: a second registration from the same
-        form (a bot replaying it) is refused with FormReplayedError, while the same person twice is not.
+        form (a bot replaying it) is refused with FormReplayedError, while the same person twice is not. Someone
+        who cancelled and signs up again gets a fresh registration under the same id.
         """
         session_ref = self._client.collection(SESSIONS).document(session.id)
         ref = session_ref.collection(REGISTRATIONS).document(registration_id(self._key, session.id, signup.email_key))
@@ -101,6 +110,24 @@ class Registrar:
                 self._client.collection(FORM_TOKENS).document(form_nonce),
                 {"session_id": session.id, "registration_id": ref.id, "expires_at": session.expires_at},
             )
+        replacing = None
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                return self._store(session, ref, document, nonce, now, replacing)
+            except _CancelledBeforeError as cancelled:
+                replacing = cancelled.snapshot
+        raise google_errors.Aborted("the registration kept changing while it was being stored")  # type: ignore[no-untyped-call]
+
+    def _store(
+        self,
+        session: Session,
+        ref: Any,
+        document: dict[str, Any],
+        nonce: tuple[Any, dict[str, Any]] | None,
+        now: datetime,
+        replacing: Any,
+    ) -> Registration:
+        session_ref = ref.parent.parent
         if session.capacity is not None:
             for _ in range(MAX_ATTEMPTS):
                 free = self._free_seats(session_ref, session.capacity)
@@ -108,9 +135,8 @@ class Registrar:
                     break
                 seat = self._rng.choice(free)
                 seated = {**document, "status": CONFIRMED, "seat": seat, "confirmed_at": now}
-                stored = self._commit(
-                    ref, seated, nonce, (session_ref.collection(SEATS).document(str(seat)), _seat(session, ref.id, now))
-                )
+                taking = (session_ref.collection(SEATS).document(str(seat)), _seat(session, ref.id, now))
+                stored = self._commit(ref, seated, nonce, taking, replacing)
                 if stored is not None:
                     return stored
                 # somebody took that seat a moment ago: look again
@@ -119,7 +145,7 @@ class Registrar:
         else:
             waiting = {**document, "status": CONFIRMED, "confirmed_at": now}
         for _ in range(MAX_ATTEMPTS):
-            stored = self._commit(ref, waiting, nonce)
+            stored = self._commit(ref, waiting, nonce, None, replacing)
             if stored is not None:
                 return stored
         raise google_errors.Aborted("the registration kept changing while it was being stored")  # type: ignore[no-untyped-call]
@@ -129,20 +155,34 @@ class Registrar:
         ref: Any,
         document: dict[str, Any],
         nonce: tuple[Any, dict[str, Any]] | None,
-        seat: tuple[Any, dict[str, Any]] | None = None,
+        seat: tuple[Any, dict[str, Any]] | None,
+        replacing: Any,
     ) -> Registration | None:
-        """Create the registration (with its seat and form nonce) in one batch; None when the seat was taken."""
+        """Write the registration (with its seat and form nonce) in one batch; None when the seat was taken.
+
+        A new registration is created, so that a second one for the same person cannot be; a cancelled one is
+        replaced, on condition that nobody changed it since it was read.
+        """
         batch = self._client.batch()
-        for created, data in filter(None, (seat, (ref, document), nonce)):
+        for created, data in filter(None, (seat, nonce)):
             batch.create(created, data)
+        if replacing is None:
+            batch.create(ref, document)
+        else:
+            gone = {field: firestore.DELETE_FIELD for field in (replacing.to_dict() or {}) if field not in document}
+            batch.update(
+                ref, {**document, **gone}, option=self._client.write_option(last_update_time=replacing.update_time)
+            )
         try:
             batch.commit(**ON_REQUEST)
-        except google_errors.AlreadyExists:
+        except (google_errors.AlreadyExists, *CONFLICTS):
             existing = ref.get(**ON_REQUEST)
-            if existing.exists:
-                return _registration(existing)
+            if existing.exists and existing.get("status") != CANCELLED:
+                return _registration(existing)  # the same person again, perhaps at the same moment
             if nonce is not None and nonce[0].get(**ON_REQUEST).exists:
                 raise FormReplayedError(ref.id) from None
+            if existing.exists:
+                raise _CancelledBeforeError(existing) from None
             return None
         return Registration(ref.id, document["status"])
 
