@@ -250,3 +250,22 @@ def test_the_sweep_purges_personal_data_past_the_retention_period(
     assert registrations(ended) == []
     assert list(db.collection("sessions").document(ended).collection("seats").stream()) == []
     assert len(registrations(kept)) == 1
+
+
+def test_an_erased_person_on_the_waiting_list_does_not_take_the_next_free_seat(
+    client: Any, tmp_path: Path, registrations: Registrations, make_session: Any
+) -> None:
+    # A session id of its own: the in-process function remembers for a few seconds which sessions are full.
+    changes = {"capacity = 20": "capacity = 1", 'id = "strategiesessie-juni"': 'id = "wachtlijst-gewist"'}
+    run("sessions", "create", str(session_file(tmp_path, **changes)))
+    session_id = "wachtlijst-gewist"
+    seated = sign_up(client, session_id, "Eerste", "", "Persoon", "een@example.nl")
+    sign_up(client, session_id, "Tweede", "", "Persoon", "twee@example.nl")
+    third = sign_up(client, session_id, "Derde", "", "Persoon", "drie@example.nl")
+
+    run("erase", "twee@example.nl")
+    run("cancel", session_id, seated)
+
+    status = {doc["id"]: doc["status"] for doc in registrations(session_id)}
+    assert status[third] == "confirmed"
+    assert sorted(status.values()) == ["cancelled", "cancelled", "confirmed"]

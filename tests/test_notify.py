@@ -380,3 +380,56 @@ def make_session_keep(db: Any, n: int) -> str:
 
     db.collection("sessions").document(f"s-keep-{n}").set(session_fields())
     return f"s-keep-{n}"
+
+
+class TestOneBadMailDoesNotStopTheRest:
+    def test_a_session_that_cannot_work_holds_up_only_its_own_mail(
+        self, client: Any, notifier: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        good = make_session()
+        bad = make_session()
+        good_id = sign_up(client, good, email="piet@example.nl")["id"]
+        bad_id = sign_up(client, bad, email="kees@example.nl")["id"]
+        # An organiser edits the session in the console after people signed up, and gets the address wrong.
+        db.collection("sessions").document(bad).update({"organiser": {"name": "Anna", "email": "Anna <anna@x.nl>"}})
+
+        notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
+        notifier.sweep(datetime.now(UTC) + timedelta(minutes=2))
+
+        assert [r.recipients[0] for r in inbox.received] == ["piet@example.nl"]
+        assert mail_state(db, good, good_id)["state"] == "sent"
+        stuck = mail_state(db, bad, bad_id)
+        assert stuck["state"] == "pending"
+        assert "MisconfiguredError" in stuck["last_error"]
+
+
+class TestLeases:
+    def test_run_from_when_the_claim_is_made_not_from_the_ticks_time(
+        self, client: Any, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
+        tick = datetime.now(UTC) - timedelta(minutes=10)  # a sweep that has been busy for ten minutes
+        made = datetime.now(UTC)
+
+        [claim] = outbox.Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl").claim(
+            [ref.get()], tick, leased_at=made
+        )
+
+        assert claim.mail("confirmation")["lease_until"] == made + timedelta(minutes=2)
+
+    def test_a_mail_queued_again_while_the_old_one_was_sending_is_not_overwritten_by_its_outcome(
+        self, client: Any, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
+        box = outbox.Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl")
+        now = datetime.now(UTC)
+        [claim] = box.claim([ref.get()], now)
+
+        ref.update(outbox.pending_update("confirmation"))  # `signup resend`, while the first is still on its way
+        box.record([(claim, {"confirmation": outbox.Outcome(outbox.SENT)})], now)
+
+        assert mail_state(db, session_id, answer["id"])["state"] == "pending"

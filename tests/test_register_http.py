@@ -270,6 +270,7 @@ class TestTheSamePersonAgain:
         again: str,
     ) -> None:
         from signup.tokens import CancelTokens, RegistrationRef
+
         from tests.conftest import SIGNING_KEY
 
         session_id = make_session(capacity=capacity)
@@ -286,8 +287,10 @@ class TestTheSamePersonAgain:
         assert (stored["status"], stored["first_name"]) == (again, "Johannes")
         assert stored["emails"] == {"confirmation": {"state": "pending"}}
         assert "cancelled_at" not in stored
-        seats = [doc.get("registration_id") for doc in
-                 db.collection("sessions").document(session_id).collection("seats").stream()]
+        seats = [
+            doc.get("registration_id")
+            for doc in db.collection("sessions").document(session_id).collection("seats").stream()
+        ]
         assert seats == ([first["id"]] if capacity == 2 else [])
 
     def test_on_the_waiting_list_stays_there(

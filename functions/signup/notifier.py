@@ -27,8 +27,11 @@ log = logging.getLogger(__name__)
 
 # Sessions this close ahead are looked at for reminders and free seats on every sweep.
 HORIZON = timedelta(days=31)
-# Registrations claimed, sent and recorded together: one commit claims them, one records them.
-CHUNK = 100
+# Registrations claimed, sent and recorded together: one commit claims them, one records them. Their lease must
+# outlast sending them all (see service.py), so a chunk stays small enough for a lease of minutes.
+CHUNK = 25
+# A sweep starts no new chunk after this long: it must end well inside notify-tick's timeout (540 s).
+SWEEP_SECONDS = 240
 
 
 @dataclass
@@ -141,24 +144,27 @@ class Notifier:
         report = Report()
         for snapshot in snapshots:
             self._mend_due(snapshot, now)
+        started = self._clock()
         with self._transport.connect() as connection, ThreadPoolExecutor(1, thread_name_prefix="smtp") as smtp:
             for start in range(0, len(snapshots), CHUNK):
-                claims = self._outbox.claim(snapshots[start : start + CHUNK], now)
+                if (self._clock() - started).total_seconds() > SWEEP_SECONDS:
+                    break  # the next tick goes on: a run must end well inside the function's timeout
+                claims = self._outbox.claim(snapshots[start : start + CHUNK], now, leased_at=self._clock())
                 allowed = self._cap.remaining((claim.registration.get("email", "") for claim in claims), now)
-                sending = [
-                    (
-                        claim,
-                        {
-                            key: self._prepare(claim, key, now, sessions, (connection, smtp), allowed)
-                            for key in claim.keys
-                        },
-                    )
-                    for claim in claims
-                ]
-                outcomes = [
-                    (claim, {key: sent.result() for key, sent in futures.items()}) for claim, futures in sending
-                ]
-                self._outbox.record(outcomes, now)
+                sending: list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]] = []
+                try:
+                    for claim in claims:
+                        sending.append((claim, {}))
+                        for key in claim.keys:
+                            sending[-1][1][key] = self._prepare(claim, key, now, sessions, (connection, smtp), allowed)
+                finally:
+                    # Whatever was handed to the SMTP server is recorded, come what may.
+                    outcomes = [
+                        (claim, {key: sent.result() for key, sent in futures.items()})
+                        for claim, futures in sending
+                        if futures
+                    ]
+                    self._outbox.record(outcomes, now)
                 self._cap.spend(
                     Counter(
                         claim.registration["email"]
@@ -205,9 +211,12 @@ class Notifier:
             )
         except NotFoundError:
             return _done(outbox.SKIPPED, "the session no longer exists")
-        except (MisconfiguredError, jinja2.TemplateError) as error:
-            log.error("mail %s for id=%s cannot be composed, will retry: %s", key, claim.ref.id, error)
-            return _done(outbox.PENDING, str(error))
+        except (MisconfiguredError, jinja2.TemplateError, ValueError, google_errors.GoogleAPIError) as error:
+            # One mail that cannot be made (a session field that cannot work, the database away) must not stop
+            # the others: it is tried again later, with the reason in last_error. The log gets the kind only,
+            # since the message may quote an address.
+            log.error("mail %s for id=%s cannot be composed, will retry: %s", key, claim.ref.id, type(error).__name__)
+            return _done(outbox.PENDING, f"{type(error).__name__}: {error}")
         connection, smtp = sender
         return smtp.submit(self._send, connection, message, recipient.email, key, claim.ref.id)
 

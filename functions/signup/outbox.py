@@ -100,13 +100,15 @@ class Outbox:
         self._lease = lease
         self._domain = message_domain
 
-    def claim(self, snapshots: list[Any], now: datetime) -> list[Claim]:
+    def claim(self, snapshots: list[Any], now: datetime, *, leased_at: datetime | None = None) -> list[Claim]:
         """Claim the due mails of each registration: one commit for all, or one per registration when contended.
 
         Each write holds only if nobody changed the document since it was read, so of many concurrent claimants
         exactly one gets a mail; the others find it taken when they read it again.
         """
-        plans = [plan for plan in (self._plan(snapshot, now) for snapshot in snapshots) if plan is not None]
+        # The lease runs from when the claim is made (a sweep's `now` is its tick's time, maybe minutes ago).
+        lease_until = max(now, leased_at or now) + self._lease
+        plans = [plan for plan in (self._plan(snapshot, now, lease_until) for snapshot in snapshots) if plan]
         if not plans:
             return []
         batch = self._client.batch()
@@ -117,15 +119,17 @@ class Outbox:
         try:
             results = batch.commit()
         except (*CONFLICTS, google_errors.NotFound):
-            return [claim for snapshot, _, _ in plans if (claim := self._claim_one(snapshot, now)) is not None]
+            return [
+                claim for snapshot, _, _ in plans if (claim := self._claim_one(snapshot, now, lease_until)) is not None
+            ]
         return [
             Claim(snapshot.reference, keys, data, result.update_time)
             for (snapshot, _, (keys, data)), result in zip(plans, results, strict=True)
         ]
 
-    def _claim_one(self, snapshot: Any, now: datetime) -> Claim | None:
+    def _claim_one(self, snapshot: Any, now: datetime, lease_until: datetime) -> Claim | None:
         for _ in range(3):
-            plan = self._plan(snapshot, now)
+            plan = self._plan(snapshot, now, lease_until)
             if plan is None:
                 return None
             _, update, (keys, data) = plan
@@ -142,7 +146,7 @@ class Outbox:
         return None
 
     def _plan(
-        self, snapshot: Any, now: datetime
+        self, snapshot: Any, now: datetime, lease_until: datetime
     ) -> tuple[Any, dict[str, Any], tuple[tuple[str, ...], dict[str, Any]]] | None:
         """The write that claims a registration's due mails, and the registration as it will then be."""
         if not snapshot.exists:
@@ -158,7 +162,7 @@ class Outbox:
                 **mail,
                 "state": SENDING,
                 "attempts": int(mail.get("attempts", 0)) + 1,
-                "lease_until": now + self._lease,
+                "lease_until": lease_until,
                 # Kept across attempts: a receiver that got a mail twice (after a crash) can tell it is one mail.
                 "message_id": mail.get("message_id") or make_msgid(domain=self._domain),
             }
@@ -194,9 +198,15 @@ class Outbox:
                 )
                 return
             except CONFLICTS:
-                # Something else changed the registration meanwhile (a cancellation, say): merge with it.
+                # Something else changed the registration meanwhile (a cancellation, say): merge with it, but only
+                # where the mail is still the one we claimed; a mail queued anew meanwhile is left to be sent.
                 fresh = claim.ref.get()
-                emails = {**((fresh.to_dict() or {}).get("emails") or {}), **mails}
+                emails = dict((fresh.to_dict() or {}).get("emails") or {})
+                ours = {key: mail for key, mail in mails.items() if _still_ours(emails.get(key), claim.mail(key))}
+                if not ours:
+                    return
+                emails.update(ours)
+                mails, results = ours, {key: results[key] for key in ours}
                 since = fresh.update_time
             except google_errors.NotFound:
                 return  # erased meanwhile: nothing left to record
@@ -216,6 +226,12 @@ class Outbox:
                 mail.update(next_attempt_at=now + BACKOFF[min(attempts, len(BACKOFF)) - 1])
             mails[key] = mail
         return mails
+
+
+def _still_ours(current: Mapping[str, Any] | None, claimed: Mapping[str, Any]) -> bool:
+    if not current:
+        return False
+    return current.get("state") == SENDING and current.get("message_id") == claimed.get("message_id")
 
 
 def _record_update(emails: Mapping[str, Any], results: Mapping[str, Outcome], now: datetime) -> dict[str, Any]:

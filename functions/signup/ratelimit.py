@@ -116,16 +116,20 @@ class RateLimiter:
                     expires = datetime.fromtimestamp(window_end, UTC) + timedelta(hours=1)
                     batch.set(refs[key], {"count": firestore.Increment(attempts), "expires_at": expires}, merge=True)
                 batch.commit(timeout=5.0)
+                with self._lock:  # written: never add these attempts again, whatever the read below does
+                    for key, (attempts, _) in pending.items():
+                        if key in self._counts:
+                            self._counts[key].pending -= attempts
+                            self._counts[key].shared += attempts
             shared = {
                 snapshot.id: int(snapshot.get("count") or 0)
                 for snapshot in self._client.get_all(list(refs.values()), timeout=5.0)
                 if snapshot.exists
             }
             with self._lock:
-                for key, (attempts, _) in tracked.items():
+                for key in tracked:
                     count = self._counts.get(key)
                     if count is not None:
-                        count.pending -= attempts
                         count.shared = shared.get(key, count.shared)
         except (google_errors.GoogleAPIError, OSError) as error:
             log.warning("rate limit counts not shared this time: %s", type(error).__name__)

@@ -6,7 +6,8 @@ limited session is its own document, `sessions/{id}/seats/{n}` for n below the
 capacity, created together with the registration in one batch. `create()` fails
 if the seat or the registration already exists, so two sign-ups can never hold
 the same seat (never oversold) and one person can never hold two registrations
-(the registration's id is derived from the address). Contention is spread over
+(the registration's id is derived from the address; a cancelled one is replaced under the same id, on condition
+that nobody changed it since it was read). Contention is spread over
 as many documents as there are seats.
 """
 
@@ -56,8 +57,8 @@ class _CancelledBeforeError(Exception):
     """The person signing up has a cancelled registration: it is to be replaced by a fresh one."""
 
     def __init__(self, snapshot: Any) -> None:
-        super().__init__(snapshot.id)
-        self.snapshot = snapshot
+        super().__init__("cancelled before")
+        self.snapshot = snapshot  # None: it is gone, create a new one
 
 
 @dataclass(frozen=True)
@@ -175,14 +176,15 @@ class Registrar:
             )
         try:
             batch.commit(**ON_REQUEST)
-        except (google_errors.AlreadyExists, *CONFLICTS):
+        except (google_errors.AlreadyExists, google_errors.NotFound, *CONFLICTS):
             existing = ref.get(**ON_REQUEST)
             if existing.exists and existing.get("status") != CANCELLED:
                 return _registration(existing)  # the same person again, perhaps at the same moment
             if nonce is not None and nonce[0].get(**ON_REQUEST).exists:
                 raise FormReplayedError(ref.id) from None
-            if existing.exists:
-                raise _CancelledBeforeError(existing) from None
+            if existing.exists or replacing is not None:
+                # Cancelled: replace it. Or the cancelled one was erased meanwhile: create afresh.
+                raise _CancelledBeforeError(existing if existing.exists else None) from None
             return None
         return Registration(ref.id, document["status"])
 

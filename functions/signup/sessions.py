@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import email_validator
 
 from signup.deadlines import ON_REQUEST
 from signup.errors import MisconfiguredError, NotFoundError
@@ -133,14 +136,41 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         ),
         language=language,
         reminder_hours=tuple(_hours(session_id, data)),
-        organiser=Organiser(name=_text(organiser, "name"), email=_text(organiser, "email")) if organiser else None,
-        thank_you_url=_text(data, "thank_you_url") or None,
-        privacy_url=_text(data, "privacy_url") or None,
+        organiser=_organiser(session_id, organiser) if organiser else None,
+        thank_you_url=_url(session_id, data, "thank_you_url"),
+        privacy_url=_url(session_id, data, "privacy_url"),
         reminders_queued=frozenset(data.get("reminders_queued") or {}),
         retention_days=_retention(session_id, data.get("retention_days")),
         require_form_token=data.get("require_form_token") is True,
         turnstile_site_key=_text(data, "turnstile_site_key") or None,
     )
+
+
+def _url(session_id: str, data: Mapping[str, Any], name: str) -> str | None:
+    value = _text(data, name)
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise MisconfiguredError(f"session {session_id}: {name} must be an http(s) address")
+    return value
+
+
+def _organiser(session_id: str, data: Mapping[str, Any]) -> Organiser:
+    """The organiser's name and address; the address must be a bare address (it becomes Reply-To)."""
+    address = _text(data, "email")
+    if address:
+        try:
+            address = email_validator.validate_email(address, check_deliverability=False).normalized
+        except email_validator.EmailNotValidError:
+            raise MisconfiguredError(f"session {session_id}: organiser.email must be a bare address") from None
+    name = _text(data, "name")
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
+        raise MisconfiguredError(f"session {session_id}: organiser.name must be one line")
+    return Organiser(name=name, email=address)
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:

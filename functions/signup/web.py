@@ -7,6 +7,7 @@ import logging
 import math
 import re
 import secrets
+from base64 import b32encode
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 30
 _ROUTE = re.compile(r"/sessions/(?P<id>[^/]+)(?P<rest>/registrations|/thanks|/form)?/?")
 _CANCEL = re.compile(r"/cancel/(?P<token>[A-Za-z0-9_.-]{1,512})/?")
-_JSON_HEADERS = ("application/json",)
 _SAFE_REQUEST_HEADERS = frozenset({"content-type", "accept", "accept-language"})
 
 # Each domain error, its HTTP status, and the page text people read for it.
@@ -253,7 +253,7 @@ def _register(exchange: _Exchange) -> flask.Response:
         raise RegistrationClosedError(session.id)
     if validation.is_bot(exchange.fields):
         log.info("honeypot filled session=%s", session.id)
-        return _registered(exchange, secrets.token_hex(16), "confirmed")
+        return _registered(exchange, b32encode(secrets.token_bytes(20)).decode().lower(), "confirmed")
     nonce = _form_nonce(exchange)
     if session.turnstile_site_key:
         try:
