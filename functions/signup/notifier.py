@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 
 # Sessions this close ahead are looked at for reminders and free seats on every sweep.
 HORIZON = timedelta(days=31)
-# Registrations claimed, sent and recorded together: one commit claims them, one records them. Their lease must
-# outlast sending them all (see service.py), so a chunk stays small enough for a lease of minutes.
-CHUNK = 25
+# Registrations claimed, sent and recorded together: one commit claims them, one records them. A mail whose claim
+# is about to run out is not sent (see _send), so a slow mail server costs retries, never a second mail.
+CHUNK = 100
 # A sweep starts no new chunk after this long: it must end well inside notify-tick's timeout (540 s).
 SWEEP_SECONDS = 240
 
@@ -145,38 +145,48 @@ class Notifier:
         for snapshot in snapshots:
             self._mend_due(snapshot, now)
         started = self._clock()
+        allowed: Counter[str] = Counter()  # mails each address may still get today, kept up to date as we go
+        unfinished: list[list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]]] = []
         with self._transport.connect() as connection, ThreadPoolExecutor(1, thread_name_prefix="smtp") as smtp:
-            for start in range(0, len(snapshots), CHUNK):
-                if (self._clock() - started).total_seconds() > SWEEP_SECONDS:
-                    break  # the next tick goes on: a run must end well inside the function's timeout
-                claims = self._outbox.claim(snapshots[start : start + CHUNK], now, leased_at=self._clock())
-                allowed = self._cap.remaining((claim.registration.get("email", "") for claim in claims), now)
-                sending: list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]] = []
-                try:
+            try:
+                for start in range(0, len(snapshots), CHUNK):
+                    if (self._clock() - started).total_seconds() > SWEEP_SECONDS:
+                        break  # the next tick goes on: a run must end well inside the function's timeout
+                    claims = self._outbox.claim(snapshots[start : start + CHUNK], now, leased_at=self._clock())
+                    new = {claim.registration.get("email", "") for claim in claims} - set(allowed)
+                    allowed.update(self._cap.remaining(new, now))
+                    sending: list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]] = []
+                    unfinished.append(sending)
                     for claim in claims:
                         sending.append((claim, {}))
                         for key in claim.keys:
                             sending[-1][1][key] = self._prepare(claim, key, now, sessions, (connection, smtp), allowed)
-                finally:
-                    # Whatever was handed to the SMTP server is recorded, come what may.
-                    outcomes = [
-                        (claim, {key: sent.result() for key, sent in futures.items()})
-                        for claim, futures in sending
-                        if futures
-                    ]
-                    self._outbox.record(outcomes, now)
-                self._cap.spend(
-                    Counter(
-                        claim.registration["email"]
-                        for claim, results in outcomes
-                        for outcome in results.values()
-                        if outcome.state == outbox.SENT
-                    ),
-                    now,
-                )
-                for _, results in outcomes:
-                    report.outcomes.update(outcome.state for outcome in results.values())
+                    # The previous batch is recorded while the SMTP thread works through this one.
+                    while len(unfinished) > 1:
+                        self._finish(unfinished.pop(0), now, report)
+            finally:
+                # Whatever was handed to the SMTP server is recorded, come what may.
+                while unfinished:
+                    self._finish(unfinished.pop(0), now, report)
         return report
+
+    def _finish(
+        self, sending: list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]], now: datetime, report: Report
+    ) -> None:
+        """Wait for a batch's mails to be sent, then record their outcomes and count them against the cap."""
+        outcomes = [
+            (claim, {key: sent.result() for key, sent in futures.items()}) for claim, futures in sending if futures
+        ]
+        self._outbox.record(outcomes, now)
+        sent = Counter(
+            claim.registration["email"]
+            for claim, results in outcomes
+            for outcome in results.values()
+            if outcome.state == outbox.SENT
+        )
+        self._cap.spend(sent, now)
+        for _, results in outcomes:
+            report.outcomes.update(outcome.state for outcome in results.values())
 
     def _prepare(
         self,
@@ -218,11 +228,22 @@ class Notifier:
             log.error("mail %s for id=%s cannot be composed, will retry: %s", key, claim.ref.id, type(error).__name__)
             return _done(outbox.PENDING, f"{type(error).__name__}: {error}")
         connection, smtp = sender
-        return smtp.submit(self._send, connection, message, recipient.email, key, claim.ref.id)
+        lease_until = claim.mail(key)["lease_until"]
+        return smtp.submit(self._send, connection, message, recipient.email, key, claim.ref.id, lease_until)
 
     def _send(
-        self, connection: Connection, message: EmailMessage, recipient: str, key: str, registration_id: str
+        self,
+        connection: Connection,
+        message: EmailMessage,
+        recipient: str,
+        key: str,
+        registration_id: str,
+        lease_until: datetime,
     ) -> outbox.Outcome:
+        # Send only while the claim surely holds, a whole SMTP exchange before its end: after that another
+        # sender may have taken the mail, and it must not go twice. (Only a stalled mail server gets here.)
+        if self._clock() + self._transport.timeout_margin >= lease_until:
+            return outbox.Outcome(outbox.PENDING, "not sent before its claim ran out")
         try:
             connection.send(message, self._composer.sender.addr_spec, recipient)
         except TransientError as error:

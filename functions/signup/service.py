@@ -9,7 +9,7 @@ from typing import Any
 from signup.formtokens import FormTokens
 from signup.mailcap import MailCap
 from signup.mails import Composer, parse_sender
-from signup.notifier import CHUNK, Notifier
+from signup.notifier import Notifier
 from signup.outbox import Outbox
 from signup.ratelimit import Limit, RateLimiter
 from signup.registrations import Registrar
@@ -63,9 +63,9 @@ def build_notifier(settings: Settings, client: Any = None) -> Notifier:
         client=client,
         sessions=SessionStore(client, ttl=settings.session_cache_seconds),
         registrar=Registrar(client, settings.signing_key),
-        # A claim's lease must outlast sending its whole chunk, each mail at worst an SMTP timeout.
+        # A claim holds for five minutes (longer with slow mail servers); what it does not cover is not sent.
         mailbox=Outbox(
-            client, lease=timedelta(seconds=60 + CHUNK * settings.smtp_timeout), message_domain=sender.domain
+            client, lease=timedelta(seconds=max(300.0, 10 * settings.smtp_timeout)), message_domain=sender.domain
         ),
         composer=Composer(
             sender, lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id)

@@ -7,6 +7,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from urllib.parse import unquote, urlsplit
 
@@ -52,6 +53,11 @@ class SmtpTransport:
     def __init__(self, server: SmtpServer, timeout: float) -> None:
         self._server = server
         self._timeout = timeout
+
+    @property
+    def timeout_margin(self) -> timedelta:
+        """Long enough for one whole exchange with the server: connecting, then sending one mail."""
+        return timedelta(seconds=2 * self._timeout + 5)
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
