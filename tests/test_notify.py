@@ -419,6 +419,22 @@ class TestLeases:
 
         assert claim.mail("confirmation")["lease_until"] == made + timedelta(minutes=2)
 
+    def test_a_mail_is_not_sent_when_its_claim_would_run_out_before_the_mail_server_answers(
+        self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        from signup.service import build_notifier
+        from signup.settings import Settings
+
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        hurried = build_notifier(Settings.from_env(), client=db, lease=timedelta(seconds=1))
+
+        hurried.registration_created(session_id, answer["id"])
+
+        stored = mail_state(db, session_id, answer["id"])
+        assert inbox.received == []
+        assert (stored["state"], stored["last_error"]) == ("pending", "not sent before its claim ran out")
+
     def test_a_mail_queued_again_while_the_old_one_was_sending_is_not_overwritten_by_its_outcome(
         self, client: Any, db: Any, make_session: Callable[..., str]
     ) -> None:

@@ -53,7 +53,7 @@ def build(settings: Settings, client: Any = None) -> Service:
     )
 
 
-def build_notifier(settings: Settings, client: Any = None) -> Notifier:
+def build_notifier(settings: Settings, client: Any = None, lease: timedelta | None = None) -> Notifier:
     """Wire `notify`: Firestore, the outbox, templates and the SMTP transport."""
     mail_from, smtp_url = settings.require_mail()
     client = client or firestore_client(settings)
@@ -65,7 +65,9 @@ def build_notifier(settings: Settings, client: Any = None) -> Notifier:
         registrar=Registrar(client, settings.signing_key),
         # A claim holds for five minutes (longer with slow mail servers); what it does not cover is not sent.
         mailbox=Outbox(
-            client, lease=timedelta(seconds=max(300.0, 10 * settings.smtp_timeout)), message_domain=sender.domain
+            client,
+            lease=lease or timedelta(seconds=max(300.0, 10 * settings.smtp_timeout)),
+            message_domain=sender.domain,
         ),
         composer=Composer(
             sender, lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id)
