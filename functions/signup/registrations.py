@@ -313,13 +313,11 @@ def _document(session: Session, signup: SignUp, origin: str | None, now: datetim
     """The registration as stored; as lean as it can be, for every field costs each sign-up time.
 
     `created_at` is the server's time; the other times are `now` (a server timestamp is a transform the database
-    applies per field). Fields without a value are left out rather than stored as null: `seat` and
-    `confirmed_at` appear with a seat, `origin` for browsers, `consent` where the session asks for it.
+    applies per field). Fields without a value are left out rather than stored empty: `organisation` and `infix`
+    when given, `seat` and `confirmed_at` with a seat, `origin` for browsers, `consent` where the session asks.
     """
     document: dict[str, Any] = {
-        "organisation": signup.organisation,
         "first_name": signup.first_name,
-        "infix": signup.infix,
         "last_name": signup.last_name,
         "email": signup.email,
         "created_at": firestore.SERVER_TIMESTAMP,
@@ -328,8 +326,9 @@ def _document(session: Session, signup: SignUp, origin: str | None, now: datetim
         # Firestore's TTL policy on this field deletes the registration, and its personal data, by itself.
         "expires_at": session.expires_at,
     }
-    if origin is not None:
-        document["origin"] = origin
+    for field, value in (("organisation", signup.organisation), ("infix", signup.infix), ("origin", origin)):
+        if value:
+            document[field] = value
     if session.privacy_url:
         document["consent"] = {"given": signup.consent, "at": now, "privacy_url": session.privacy_url}
     return document
