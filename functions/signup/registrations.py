@@ -101,8 +101,7 @@ class Registrar:
         form (a bot replaying it) is refused with FormReplayedError, while the same person twice is not. Someone
         who cancelled and signs up again gets a fresh registration under the same id.
         """
-        session_ref = self._client.collection(SESSIONS).document(session.id)
-        ref = session_ref.collection(REGISTRATIONS).document(registration_id(self._key, session.id, signup.email_key))
+        ref = self._registrations(session.id).document(registration_id(self._key, session.id, signup.email_key))
         now = self._clock()
         document = _document(session, signup, origin, now)
         nonce = None
@@ -199,8 +198,8 @@ class Registrar:
 
     def cancel(self, session: Session, registration_id: str) -> str:
         """Cancel a registration, free its seat for the waiting list; return the status it had. Twice is harmless."""
-        session_ref = self._client.collection(SESSIONS).document(session.id)
-        ref = session_ref.collection(REGISTRATIONS).document(registration_id)
+        ref = self._registrations(session.id).document(registration_id)
+        session_ref = ref.parent.parent
         for _ in range(MAX_ATTEMPTS):
             snapshot = ref.get(**ON_REQUEST)
             if not snapshot.exists:
@@ -284,7 +283,7 @@ class Registrar:
         """How many seats are free (None: unlimited); one aggregation query, for pages, not sign-ups."""
         if session.capacity is None:
             return None
-        seats = self._client.collection(SESSIONS).document(session.id).collection(SEATS)
+        seats = self._registrations(session.id).parent.collection(SEATS)
         taken = int(seats.count().get(**ON_REQUEST)[0][0].value)
         return max(session.capacity - taken, 0)
 
