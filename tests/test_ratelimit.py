@@ -79,9 +79,9 @@ def test_counts_are_shared_between_instances(db: Any, make_session: Callable[...
         sign_up(client, session_id, "203.0.113.5", n).status_code
         for n, client in enumerate([first, first, first, second, second, second])
     ]
-    first_service.limiter.flush()
-    second_service.limiter.flush()
-    first_service.limiter.flush()
+    first_service.limiter.flush(wait=True)
+    second_service.limiter.flush(wait=True)
+    first_service.limiter.flush(wait=True)
     later = [
         sign_up(first, session_id, "203.0.113.5", 10).status_code,
         sign_up(second, session_id, "203.0.113.5", 11).status_code,
@@ -109,7 +109,7 @@ def test_ordinary_visitors_cost_no_database_writes(db: Any, make_session: Callab
 
     for n in range(20):
         sign_up(client, session_id, f"198.51.100.{n}", n)
-    built.limiter.flush()
+    built.limiter.flush(wait=True)
 
     assert list(db.collection("ratelimits").stream()) == []
 
@@ -121,7 +121,7 @@ def test_a_repeating_visitor_is_shared_with_an_expiry(db: Any, make_session: Cal
 
     for n in range(attempts):
         sign_up(client, session_id, "203.0.113.66", n)
-    built.limiter.flush()
+    built.limiter.flush(wait=True)
 
     shared = [doc.to_dict() for doc in db.collection("ratelimits").stream()]
     assert sorted(doc["count"] for doc in shared) == [attempts] * 2  # per session and overall

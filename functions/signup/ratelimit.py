@@ -96,9 +96,12 @@ class RateLimiter:
         if wait:
             raise RateLimitedError(math.ceil(wait))
 
-    def flush(self) -> None:
-        """Add pending attempts to the shared counts and read them back; one batch write, one batch read."""
-        if not self._flushing.acquire(blocking=False):
+    def flush(self, wait: bool = False) -> None:
+        """Add pending attempts to the shared counts and read them back; one batch write, one batch read.
+
+        The background flush skips when one is already running; `wait` waits for it and then flushes.
+        """
+        if not self._flushing.acquire(blocking=wait):
             return
         try:
             now = self._clock()
