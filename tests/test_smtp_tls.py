@@ -47,39 +47,25 @@ def server_context(authority: trustme.CA) -> ssl.SSLContext:
     return context
 
 
-@pytest.fixture
-def starttls_server(authority: trustme.CA) -> Iterator[tuple[Mailbox, int]]:
+def serve_tls(authority: trustme.CA, **options: Any) -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server with a certificate from the throwaway CA, checking logins; `options` pick how TLS starts."""
     box, port = Mailbox(), processes.free_port()
-    controller = Controller(
-        box,
-        hostname="127.0.0.1",
-        port=port,
-        tls_context=server_context(authority),
-        require_starttls=True,
-        authenticator=check_login,
-        auth_required=True,
-    )
+    controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=check_login, **options)
     controller.start()
     yield box, port
     controller.stop()
+
+
+@pytest.fixture
+def starttls_server(authority: trustme.CA) -> Iterator[tuple[Mailbox, int]]:
+    yield from serve_tls(authority, tls_context=server_context(authority), require_starttls=True, auth_required=True)
 
 
 @pytest.fixture
 def implicit_tls_server(authority: trustme.CA) -> Iterator[tuple[Mailbox, int]]:
-    box, port = Mailbox(), processes.free_port()
     # aiosmtpd cannot tell that a connection is TLS from the start, so it would not offer AUTH; it is, so it may
     # (and it still checks every login).
-    controller = Controller(
-        box,
-        hostname="127.0.0.1",
-        port=port,
-        ssl_context=server_context(authority),
-        authenticator=check_login,
-        auth_require_tls=False,
-    )
-    controller.start()
-    yield box, port
-    controller.stop()
+    yield from serve_tls(authority, ssl_context=server_context(authority), auth_require_tls=False)
 
 
 def message() -> EmailMessage:
