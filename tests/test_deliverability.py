@@ -31,7 +31,7 @@ TAKES_MAIL = "mail.example."
 
 
 class NameServer:
-    """Answers MX for mail.example, NXDOMAIN for anything else, and nothing at all for stall.example; counts questions."""
+    """Answers MX for mail.example, NXDOMAIN for other names, nothing at all for stall.example; counts questions."""
 
     def __init__(self) -> None:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -21,7 +21,7 @@ from signup.mailcap import MailCap, mailbox
 from signup.mails import Composer, Recipient, UnreachableAddressError
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
 from signup.sessions import SESSIONS, Session, SessionStore
-from signup.smtp import Connection, PermanentError, SmtpTransport, TransientError
+from signup.smtp import Connection, InsecureServerError, PermanentError, SmtpTransport, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +250,10 @@ class Notifier:
             return outbox.Outcome(outbox.PENDING, "not sent before its claim ran out")
         try:
             connection.send(message, self._composer.sender.addr_spec, recipient)
+        except InsecureServerError as error:
+            # The operator's to fix, not the person's: the mail waits (pending, with the cause) and goes once fixed.
+            log.error("mail %s for id=%s not sent, the mail server needs attention: %s", key, registration_id, error)
+            return outbox.Outcome(outbox.PENDING, str(error))
         except TransientError as error:
             log.warning("mail %s for id=%s not sent, will retry: %s", key, registration_id, type(error).__name__)
             return outbox.Outcome(outbox.PENDING, str(error))

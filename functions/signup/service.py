@@ -55,8 +55,10 @@ def build(settings: Settings, client: Any = None) -> Service:
     )
 
 
-def build_notifier(settings: Settings, client: Any = None, lease: timedelta | None = None) -> Notifier:
-    """Wire `notify`: Firestore, the outbox, templates and the SMTP transport."""
+def build_notifier(
+    settings: Settings, client: Any = None, lease: timedelta | None = None, transport: SmtpTransport | None = None
+) -> Notifier:
+    """Wire `notify`: Firestore, the outbox, templates and the SMTP transport (SMTP_URL's, unless one is given)."""
     mail_from, smtp_url = settings.require_mail()
     client = client or firestore_client(settings)
     sender = parse_sender(mail_from)
@@ -76,7 +78,8 @@ def build_notifier(settings: Settings, client: Any = None, lease: timedelta | No
             lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id),
             smtputf8=settings.smtp_utf8,
         ),
-        transport=SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
+        transport=transport
+        or SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
         cap=MailCap(client, settings.signing_key, settings.mail_cap_per_day),
         clock=utc_now,
         sweep_limit=settings.sweep_limit,
