@@ -62,6 +62,9 @@ class UnreachableAddressError(Exception):
 def deliverable_address(address: str, *, smtputf8: bool, display_name: str = "") -> Address:
     """The address as mail carries it: the domain in ASCII (punycode) for envelope and headers alike; the local part
     as typed, which may be non-ASCII only where the relay speaks SMTPUTF8 (smtplib then uses it)."""
+    if address.isascii():  # nearly every address, and checked at the form: no need to parse it again
+        local, _, domain = address.rpartition("@")
+        return Address(display_name=display_name, username=local, domain=domain)
     try:
         checked = email_validator.validate_email(address, check_deliverability=False, allow_smtputf8=True)
     except email_validator.EmailNotValidError as error:
