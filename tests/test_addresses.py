@@ -68,6 +68,16 @@ def register(db: Any, **settings: Any) -> Any:
     return app.test_client()
 
 
+def sign_up_through_utf8_relay(db: Any, session_id: str, address: str) -> str:
+    """Jöran signs up at a `register` whose relay speaks SMTPUTF8; the registration's id."""
+    response = register(db, smtp_utf8=True).post(
+        f"/sessions/{session_id}/registrations", json={"first_name": "Jöran", "last_name": "Berg", "email": address}
+    )
+    assert response.status_code == 201, response.get_json()
+    registration_id: str = response.get_json()["id"]
+    return registration_id
+
+
 def notifier(db: Any, port: int, **settings: Any) -> Any:
     return service.build_notifier(
         replace(Settings.from_env(), smtp_url=f"smtp://127.0.0.1:{port}", **settings), client=db
@@ -143,11 +153,7 @@ def test_with_smtp_utf8_a_non_ascii_local_part_is_accepted_and_really_goes_out_w
 ) -> None:
     box, port = utf8_relay
     session_id = make_session()
-    response = register(db, smtp_utf8=True).post(
-        f"/sessions/{session_id}/registrations",
-        json={"first_name": "Jöran", "last_name": "Berg", "email": "jöran@bücher.example"},
-    )
-    assert response.status_code == 201, response.get_json()
+    registration_id = sign_up_through_utf8_relay(db, session_id, "jöran@bücher.example")
 
     notifier(db, port, smtp_utf8=True).sweep(soon())
 
@@ -158,7 +164,7 @@ def test_with_smtp_utf8_a_non_ascii_local_part_is_accepted_and_really_goes_out_w
     headers = email.message_from_string(received.raw.decode("utf-8"), policy=email.policy.default)
     assert headers["To"].addresses[0].addr_spec == "jöran@xn--bcher-kva.example"
     assert headers["To"].addresses[0].display_name == "Jöran Berg"
-    assert mail_state(db, session_id, response.get_json()["id"])["state"] == "sent"
+    assert mail_state(db, session_id, registration_id)["state"] == "sent"
 
 
 @pytest.mark.parametrize(
@@ -177,16 +183,13 @@ def test_a_non_ascii_local_part_that_cannot_go_fails_for_good_with_the_reason(
 ) -> None:
     box, port = ascii_relay
     session_id = make_session()
-    response = register(db, smtp_utf8=True).post(
-        f"/sessions/{session_id}/registrations",
-        json={"first_name": "Jöran", "last_name": "Berg", "email": "jöran@example.nl"},
-    )
+    registration_id = sign_up_through_utf8_relay(db, session_id, "jöran@example.nl")
 
     report = notifier(db, port, smtp_utf8=notifier_utf8).sweep(soon())
 
     assert box.received == []
     assert report.outcomes == {"failed": 1}
-    mail = mail_state(db, session_id, response.get_json()["id"])
+    mail = mail_state(db, session_id, registration_id)
     assert mail["state"] == "failed"
     assert reason in mail["last_error"]
 
