@@ -7,6 +7,8 @@ says others do not exist, and never answers for `stall.example`. The resolver th
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,6 +26,8 @@ from email_validator import EmailUndeliverableError
 from signup import service, web
 from signup.deliverability import ANSWERED_SECONDS, UNKNOWN_SECONDS, Deliverability
 from signup.settings import Settings
+
+from tests.conftest import ROOT
 
 Registrations = Callable[[str], list[dict[str, Any]]]
 STALLS = "stall.example."
@@ -219,3 +223,30 @@ def test_a_sign_up_is_checked_through_the_given_resolver_and_a_stall_does_not_ho
     assert response.status_code == status, response.get_json()
     assert len(registrations(session_id)) == stored
     assert name_server.questions[(f"{domain}.", "MX")] >= 1
+
+
+# What the check says on a machine without a resolver, shown in a mount namespace of the test's own where
+# /etc/resolv.conf is empty: no question goes anywhere.
+NO_RESOLVER = """
+from signup.deliverability import Deliverability
+from signup.errors import MisconfiguredError
+try:
+    Deliverability().check("example.nl", "example.nl")
+except MisconfiguredError as error:
+    print(error)
+"""
+
+
+def test_a_machine_without_a_dns_resolver_is_a_misconfiguration_that_names_the_setting() -> None:
+    shell = 'mount --bind /dev/null /etc/resolv.conf && exec "$0" -c "$1"'
+    ran = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", shell, sys.executable, NO_RESOLVER],  # noqa: S607 - util-linux's, from PATH
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "EMAIL_CHECK_DELIVERABILITY is on, but this machine has no DNS resolver configured"

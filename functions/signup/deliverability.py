@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from email_validator import EmailUndeliverableError
 
+from signup.errors import MisconfiguredError
+
 if TYPE_CHECKING:
     import dns.resolver
 
@@ -69,7 +71,12 @@ class Deliverability:
         from email_validator.deliverability import validate_email_deliverability
 
         if self._resolver is None:
-            self._resolver = dns.resolver.Resolver()  # reads /etc/resolv.conf: on first use, not at import
+            try:
+                self._resolver = dns.resolver.Resolver()  # reads /etc/resolv.conf: on first use, not at import
+            except dns.resolver.NoResolverConfiguration:
+                raise MisconfiguredError(
+                    "EMAIL_CHECK_DELIVERABILITY is on, but this machine has no DNS resolver configured"
+                ) from None
         bounded = _Bounded(self._resolver, self._clock() + self._budget, self._clock)
         try:
             # email-validator asks its resolver only `resolve(name, type)`, which is all that _Bounded offers.
