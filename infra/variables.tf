@@ -102,13 +102,19 @@ variable "mail_from" {
 }
 
 variable "smtp_url" {
-  description = "SMTP_URL: smtp://user@host:587 (STARTTLS when offered) or smtps://user@host:465; an @ in the user is written %40. Leave the password out: it comes from smtp_password."
+  description = "SMTP_URL: smtp://user@host:587 (STARTTLS required) or smtps://user@host:465; an @ in the user is written %40. Leave the password out: it comes from smtp_password."
   type        = string
 
   validation {
     condition     = can(regex("^smtps?://[^:@/]+@[^/]+$", var.smtp_url))
     error_message = "smtp_url must look like smtp://user@host:587 or smtps://user@host:465, without a password."
   }
+}
+
+variable "smtp_utf8" {
+  description = "SMTP_UTF8: the relay speaks SMTPUTF8, so the form may accept addresses with a non-ASCII local part (register) and mail goes to them (notify)."
+  type        = bool
+  default     = false
 }
 
 variable "email_check_deliverability" {
@@ -154,7 +160,7 @@ variable "rate_limit_window_seconds" {
 }
 
 variable "mail_cap_per_day" {
-  description = "MAIL_CAP_PER_DAY: at most this many mails a day to one address."
+  description = "MAIL_CAP_PER_DAY: at most this many mails a day to one mailbox (+tag and case folded)."
   type        = number
   default     = 10
 }

@@ -40,6 +40,7 @@ def test_a_missing_setting_names_itself(name: str) -> None:
         ({"EMAIL_CHECK_DELIVERABILITY": "maybe"}, "EMAIL_CHECK_DELIVERABILITY"),
         ({"SESSION_CACHE_SECONDS": "soon"}, "SESSION_CACHE_SECONDS"),
         ({"SESSION_CACHE_SECONDS": "-1"}, "SESSION_CACHE_SECONDS"),
+        ({"SMTP_UTF8": "utf8"}, "SMTP_UTF8"),
     ],
 )
 def test_a_malformed_setting_names_itself(changes: dict[str, str], named: str) -> None:
@@ -50,3 +51,10 @@ def test_a_malformed_setting_names_itself(changes: dict[str, str], named: str) -
 @pytest.mark.parametrize(("value", "expected"), [("false", False), ("0", False), ("off", False), ("TRUE", True)])
 def test_the_deliverability_check_can_be_switched(value: str, expected: bool) -> None:
     assert Settings.from_env({**COMPLETE, "EMAIL_CHECK_DELIVERABILITY": value}).check_deliverability is expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, False), ("", False), ("true", True), ("no", False)])
+def test_smtputf8_is_off_unless_the_relay_is_said_to_speak_it(value: str | None, expected: bool) -> None:
+    env = COMPLETE if value is None else {**COMPLETE, "SMTP_UTF8": value}
+
+    assert Settings.from_env(env).smtp_utf8 is expected

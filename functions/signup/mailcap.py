@@ -1,4 +1,7 @@
-"""At most so many mails a day to one address, so that the form cannot be used to flood someone's inbox."""
+"""At most so many mails a day to one mailbox, so that the form cannot be used to flood someone's inbox.
+
+The cap counts mailboxes, not addresses: `Target+1@example.nl` and `target+2@example.nl` reach one inbox.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +17,16 @@ from google.cloud import firestore
 MAILCAPS = "mailcaps"
 
 
+def mailbox(address: str) -> str:
+    """The inbox an address reaches, as the cap counts it: without a subaddress (`+tag`), in lower case.
+
+    Only for counting: the address is stored and mailed as it was typed."""
+    local, _, domain = address.rpartition("@")
+    return f"{local.split('+', 1)[0] or local}@{domain}".lower()
+
+
 class MailCap:
-    """Counts mails per address and day in `mailcaps/{keyed hash}-{day}`: one read and one write per batch."""
+    """Counts mails per mailbox and day in `mailcaps/{keyed hash}-{day}`: one read and one write per batch."""
 
     def __init__(self, client: Any, key: bytes, per_day: int) -> None:
         self._client = client
@@ -23,8 +34,8 @@ class MailCap:
         self.per_day = per_day
 
     def remaining(self, addresses: Iterable[str], now: datetime) -> Counter[str]:
-        """How many more mails each address may get today."""
-        refs = {address: self._ref(address, now) for address in set(addresses) if address}
+        """How many more mails each mailbox may get today, keyed by `mailbox(address)`."""
+        refs = {box: self._ref(box, now) for box in {mailbox(address) for address in addresses if address}}
         sent = {
             snapshot.id: int(snapshot.get("count") or 0)
             for snapshot in self._client.get_all(list(refs.values()))
@@ -33,14 +44,18 @@ class MailCap:
         return Counter({address: max(self.per_day - sent.get(ref.id, 0), 0) for address, ref in refs.items()})
 
     def spend(self, sent: Counter[str], now: datetime) -> None:
-        if not sent:
+        """Count mails sent, per address or mailbox."""
+        per_box: Counter[str] = Counter()
+        for address, count in sent.items():
+            per_box[mailbox(address)] += count
+        if not per_box:
             return
         batch = self._client.batch()
         expires = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo) + timedelta(days=2)
-        for address, count in sent.items():
-            batch.set(self._ref(address, now), {"count": firestore.Increment(count), "expires_at": expires}, merge=True)
+        for box, count in per_box.items():
+            batch.set(self._ref(box, now), {"count": firestore.Increment(count), "expires_at": expires}, merge=True)
         batch.commit()
 
-    def _ref(self, address: str, now: datetime) -> Any:
-        digest = hmac.new(self._key, address.lower().encode(), hashlib.sha256).hexdigest()[:32]
+    def _ref(self, box: str, now: datetime) -> Any:
+        digest = hmac.new(self._key, box.encode(), hashlib.sha256).hexdigest()[:32]
         return self._client.collection(MAILCAPS).document(f"{digest}-{now:%Y%m%d}")

@@ -16,6 +16,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
+import email_validator
 import jinja2
 
 from signup import calendar, dates, texts
@@ -54,6 +55,25 @@ def parse_sender(mail_from: str) -> Address:
     return Address(display_name=name, addr_spec=address)
 
 
+class UnreachableAddressError(Exception):
+    """An address that our relay can never carry: a non-ASCII local part where it does not speak SMTPUTF8."""
+
+
+def deliverable_address(address: str, *, smtputf8: bool, display_name: str = "") -> Address:
+    """The address as mail carries it: the domain in ASCII (punycode) for envelope and headers alike; the local part
+    as typed, which may be non-ASCII only where the relay speaks SMTPUTF8 (smtplib then uses it)."""
+    if address.isascii():  # nearly every address, and checked at the form: no need to parse it again
+        local, _, domain = address.rpartition("@")
+        return Address(display_name=display_name, username=local, domain=domain)
+    try:
+        checked = email_validator.validate_email(address, check_deliverability=False, allow_smtputf8=True)
+    except email_validator.EmailNotValidError as error:
+        raise UnreachableAddressError(f"not a valid address: {error}") from None
+    if checked.smtputf8 and not smtputf8:
+        raise UnreachableAddressError("a non-ASCII local part needs a relay that speaks SMTPUTF8 (SMTP_UTF8)")
+    return Address(display_name=display_name, username=checked.local_part, domain=checked.ascii_domain)
+
+
 @dataclass(frozen=True)
 class Recipient:
     session_id: str
@@ -84,7 +104,9 @@ class Recipient:
 class Composer:
     """Builds one `EmailMessage` per mail from the templates in `templates/mail/`."""
 
-    def __init__(self, sender: Address, cancel_url: Any, directory: Path = TEMPLATES) -> None:
+    def __init__(
+        self, sender: Address, cancel_url: Any, directory: Path = TEMPLATES, *, smtputf8: bool = False
+    ) -> None:
         loader = jinja2.FileSystemLoader(directory)
         common: dict[str, Any] = {
             "loader": loader,
@@ -98,10 +120,15 @@ class Composer:
         self._sender = sender
         self._headers: dict[tuple[str, str], Any] = {}
         self._cancel_url = cancel_url
+        self._smtputf8 = smtputf8
 
     @property
     def sender(self) -> Address:
         return self._sender
+
+    def address(self, recipient: Recipient) -> Address:
+        """Where the mail goes, as the envelope and the To header carry it (see `deliverable_address`)."""
+        return deliverable_address(recipient.email, smtputf8=self._smtputf8, display_name=recipient.name)
 
     def compose(
         self,
@@ -125,7 +152,8 @@ class Composer:
         message = EmailMessage(policy=HEADERS_POLICY)
         message["Subject"] = self._header("Subject", subject)
         message["From"] = self._header("From", self._sender)
-        message["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
+        to = self.address(recipient)
+        message["To"] = to
         if session.organiser and session.organiser.email:
             organiser = Address(display_name=session.organiser.name, addr_spec=session.organiser.email)
             message["Reply-To"] = self._header("Reply-To", organiser)
@@ -142,7 +170,7 @@ class Composer:
             ics = calendar.ics(
                 session,
                 recipient.registration_id,
-                attendee=recipient.email,
+                attendee=to.addr_spec,
                 stamp=now,
                 cancel=method == "CANCEL",
                 description=context["cancel_url"] if method == "REQUEST" else "",

@@ -17,11 +17,11 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup import outbox, privacy, reminders
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.mailcap import MailCap
-from signup.mails import Composer, Recipient
+from signup.mailcap import MailCap, mailbox
+from signup.mails import Composer, Recipient, UnreachableAddressError
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
 from signup.sessions import SESSIONS, Session, SessionStore
-from signup.smtp import Connection, PermanentError, SmtpTransport, TransientError
+from signup.smtp import Connection, InsecureServerError, PermanentError, SmtpTransport, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class Notifier:
         for snapshot in snapshots:
             self._mend_due(snapshot, now)
         started = self._clock()
-        allowed: Counter[str] = Counter()  # mails each address may still get today, kept up to date as we go
+        allowed: Counter[str] = Counter()  # mails each mailbox may still get today, kept up to date as we go
         unfinished: list[list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]]] = []
         with self._transport.connect() as connection, ThreadPoolExecutor(1, thread_name_prefix="smtp") as smtp:
             try:
@@ -153,7 +153,7 @@ class Notifier:
                     if (self._clock() - started).total_seconds() > SWEEP_SECONDS:
                         break  # the next tick goes on: a run must end well inside the function's timeout
                     claims = self._outbox.claim(snapshots[start : start + CHUNK], now, leased_at=self._clock())
-                    new = {claim.registration.get("email", "") for claim in claims} - set(allowed)
+                    new = {mailbox(claim.registration.get("email", "")) for claim in claims} - set(allowed)
                     allowed.update(self._cap.remaining(new, now))
                     sending: list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]] = []
                     unfinished.append(sending)
@@ -179,7 +179,7 @@ class Notifier:
         ]
         self._outbox.record(outcomes, now)
         sent = Counter(
-            claim.registration["email"]
+            mailbox(claim.registration["email"])
             for claim, results in outcomes
             for outcome in results.values()
             if outcome.state == outbox.SENT
@@ -206,21 +206,25 @@ class Notifier:
             return _done(outbox.SKIPPED, "the personal data was erased")
         if kind is None:
             return _done(outbox.SKIPPED, f"no longer applies: the registration is {registration.get('status')}")
-        if allowed[address] <= 0:
+        if allowed[mailbox(address)] <= 0:
             log.warning("mail %s for id=%s over the daily cap of its address", key, claim.ref.id)
             return _done(outbox.SKIPPED, f"over the cap of {self._cap.per_day} mails a day to this address")
-        allowed[address] -= 1
+        allowed[mailbox(address)] -= 1
         try:
             if session_id not in sessions:
                 sessions[session_id] = self._sessions.get(session_id)
             session = sessions[session_id]
             recipient = Recipient.from_document(session_id, claim.ref.id, registration)
+            to = self._composer.address(recipient)
             hours = reminders.hours_of(key) if kind == "reminder" else None
             message = self._composer.compose(
                 kind, session, recipient, message_id=claim.mail(key)["message_id"], now=now, hours=hours
             )
         except NotFoundError:
             return _done(outbox.SKIPPED, "the session no longer exists")
+        except UnreachableAddressError as error:
+            log.warning("mail %s for id=%s can never reach its address", key, claim.ref.id)
+            return _done(outbox.FAILED, str(error))
         except (MisconfiguredError, jinja2.TemplateError, ValueError, google_errors.GoogleAPIError) as error:
             # One mail that cannot be made (a session field that cannot work, the database away) must not stop
             # the others: it is tried again later, with the reason in last_error. The log gets the kind only,
@@ -229,7 +233,7 @@ class Notifier:
             return _done(outbox.PENDING, f"{type(error).__name__}: {error}")
         connection, smtp = sender
         lease_until = claim.mail(key)["lease_until"]
-        return smtp.submit(self._send, connection, message, recipient.email, key, claim.ref.id, lease_until)
+        return smtp.submit(self._send, connection, message, to.addr_spec, key, claim.ref.id, lease_until)
 
     def _send(
         self,
@@ -246,6 +250,10 @@ class Notifier:
             return outbox.Outcome(outbox.PENDING, "not sent before its claim ran out")
         try:
             connection.send(message, self._composer.sender.addr_spec, recipient)
+        except InsecureServerError as error:
+            # The operator's to fix, not the person's: the mail waits (pending, with the cause) and goes once fixed.
+            log.error("mail %s for id=%s not sent, the mail server needs attention: %s", key, registration_id, error)
+            return outbox.Outcome(outbox.PENDING, str(error))
         except TransientError as error:
             log.warning("mail %s for id=%s not sent, will retry: %s", key, registration_id, type(error).__name__)
             return outbox.Outcome(outbox.PENDING, str(error))

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from signup.deliverability import Deliverability
 from signup.formtokens import FormTokens
 from signup.mailcap import MailCap
 from signup.mails import Composer, parse_sender
@@ -50,11 +51,14 @@ def build(settings: Settings, client: Any = None) -> Service:
         forms=FormTokens(settings.signing_key),
         turnstile=Turnstile(settings.turnstile_secret_key, settings.turnstile_verify_url),
         clock=utc_now,
+        deliverability=Deliverability() if settings.check_deliverability else None,
     )
 
 
-def build_notifier(settings: Settings, client: Any = None, lease: timedelta | None = None) -> Notifier:
-    """Wire `notify`: Firestore, the outbox, templates and the SMTP transport."""
+def build_notifier(
+    settings: Settings, client: Any = None, lease: timedelta | None = None, transport: SmtpTransport | None = None
+) -> Notifier:
+    """Wire `notify`: Firestore, the outbox, templates and the SMTP transport (SMTP_URL's, unless one is given)."""
     mail_from, smtp_url = settings.require_mail()
     client = client or firestore_client(settings)
     sender = parse_sender(mail_from)
@@ -70,9 +74,12 @@ def build_notifier(settings: Settings, client: Any = None, lease: timedelta | No
             message_domain=sender.domain,
         ),
         composer=Composer(
-            sender, lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id)
+            sender,
+            lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id),
+            smtputf8=settings.smtp_utf8,
         ),
-        transport=SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
+        transport=transport
+        or SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
         cap=MailCap(client, settings.signing_key, settings.mail_cap_per_day),
         clock=utc_now,
         sweep_limit=settings.sweep_limit,

@@ -28,6 +28,7 @@ class Settings:
     smtp_url: str | None = None
     smtp_password: str | None = None
     smtp_timeout: float = 20.0
+    smtp_utf8: bool = False
     sweep_limit: int = 500
     rate_limit_per_session: int = 20
     rate_limit_overall: int = 60
@@ -72,6 +73,7 @@ class Settings:
             smtp_url=env.get("SMTP_URL", "").strip() or None,
             smtp_password=env.get("SMTP_PASSWORD") or None,
             smtp_timeout=_number(env, "SMTP_TIMEOUT_SECONDS", default=20.0),
+            smtp_utf8=_flag(env, "SMTP_UTF8", default=False),
             sweep_limit=int(_number(env, "SWEEP_LIMIT", default=500)),
             rate_limit_per_session=int(_number(env, "RATE_LIMIT_PER_SESSION", default=20)),
             rate_limit_overall=int(_number(env, "RATE_LIMIT_OVERALL", default=60)),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import smtplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,25 @@ class TransientError(Exception):
 
 class PermanentError(Exception):
     """Never try again: a 5xx reply about this message or recipient."""
+
+
+class InsecureServerError(Exception):
+    """The mail server offers no TLS and is not on this machine: nothing is sent and no password goes out.
+
+    Not the mail's fault, and not a passing one: the operator must act (SMTP_URL), and the mail waits for that."""
+
+
+def is_loopback(peer: str) -> bool:
+    """True for a peer address on this machine's loopback (127.0.0.0/8, ::1, ::ffff:127.x.x.x).
+
+    Decided on the address the connection reached, not on the host name: a name can resolve anywhere."""
+    try:
+        address = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 @dataclass(frozen=True)
@@ -50,9 +70,13 @@ class SmtpServer:
 
 
 class SmtpTransport:
-    def __init__(self, server: SmtpServer, timeout: float) -> None:
+    def __init__(
+        self, server: SmtpServer, timeout: float, *, clear_text_allowed: Callable[[str], bool] = is_loopback
+    ) -> None:
+        """`clear_text_allowed(peer address)`: whether a server without STARTTLS may be used (a local relay)."""
         self._server = server
         self._timeout = timeout
+        self._clear_text_allowed = clear_text_allowed
 
     @property
     def timeout_margin(self) -> timedelta:
@@ -82,22 +106,44 @@ class SmtpTransport:
                 if client.has_extn("starttls"):
                     client.starttls(context=ssl.create_default_context())
                     client.ehlo()
+                else:
+                    self._refuse_clear_text(client)
             if server.username:
                 client.login(server.username, server.password or "")
         except (smtplib.SMTPException, OSError) as error:
             raise TransientError(f"cannot connect to the mail server: {_describe(error)}") from error
         return client
 
+    def _refuse_clear_text(self, client: smtplib.SMTP) -> None:
+        """Without STARTTLS (none offered, or a man in the middle took it out) only a loopback relay will do."""
+        peer = str(client.sock.getpeername()[0]) if client.sock else ""
+        if self._clear_text_allowed(peer):
+            return
+        client.close()
+        raise InsecureServerError(
+            f"the mail server {self._server.host}:{self._server.port} ({peer}) offers no STARTTLS: nothing is sent "
+            "and no password goes out in clear text; use a server that offers STARTTLS, smtps://, or a relay on "
+            "this machine (loopback)"
+        )
+
 
 class Connection:
     def __init__(self, transport: SmtpTransport) -> None:
         self._transport = transport
         self._client: smtplib.SMTP | None = None
+        self._insecure: InsecureServerError | None = None
 
     def send(self, message: EmailMessage, sender: str, recipient: str) -> None:
-        """Send to exactly one recipient; raise TransientError or PermanentError when it does not go."""
+        """Send to exactly one recipient; raise TransientError, PermanentError or InsecureServerError when it does
+        not go."""
+        if self._insecure is not None:
+            raise self._insecure  # one refusal a batch: the server will not have grown TLS in between
         if self._client is None:
-            self._client = self._transport.open()
+            try:
+                self._client = self._transport.open()
+            except InsecureServerError as error:
+                self._insecure = error
+                raise
         try:
             refused = self._client.send_message(message, from_addr=sender, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as error:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import email_validator
 
 from signup.errors import ValidationError
 from signup.texts import text
+
+if TYPE_CHECKING:
+    from signup.deliverability import Deliverability
 
 # Longest value per field, in characters after NFC normalisation.
 MAX_LENGTH: Mapping[str, int] = {
@@ -20,6 +25,8 @@ MAX_LENGTH: Mapping[str, int] = {
     "email": 254,
 }
 REQUIRED = frozenset({"first_name", "last_name", "email"})
+# Fields whose text we put into mails that go out under our name: no web addresses in them (see `_has_web_address`).
+NAMES = ("organisation", "first_name", "infix", "last_name")
 HONEYPOT = "website"
 CONSENT = "consent"
 
@@ -29,6 +36,14 @@ _CONSENT_YES = {"on", "true", "1", "yes", "ja"}
 # private-use characters and the bidirectional overrides used to spoof text.
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Zl", "Zp"})
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+# A web address in a name, as a mail program would make a link of it: a scheme, `www.`, or a host name (labels joined
+# by dots, ending in a top-level domain of letters). Matched on the NFKC case-folded text, so that full-width
+# letters and dots count too; the ideographic full stop is a dot in host names as well.
+_SCHEME = re.compile(r"[^\W\d_][\w+.-]*://")
+_WWW = re.compile(r"(?<![\w.-])www\.")
+_HOST = re.compile(r"(?<![\w.-])((?:[\w-]+\.)+[^\W\d_]{2,63})(?![\w-])(/|:\d)?")
+_IP = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.]*\w)")
+_IDEOGRAPHIC_DOTS = str.maketrans("\u3002\uff61", "..")
 
 
 @dataclass(frozen=True)
@@ -58,9 +73,12 @@ def validate(
     *,
     language: str,
     consent_required: bool,
-    check_deliverability: bool,
+    smtputf8: bool,
+    deliverability: Deliverability | None,
 ) -> SignUp:
-    """Validate every field at once, so that a person sees all their mistakes together."""
+    """Validate every field at once, so that a person sees all their mistakes together.
+
+    `smtputf8`: the relay takes non-ASCII local parts; `deliverability`: the DNS check, or None for none."""
     errors: dict[str, str] = {}
     values: dict[str, str] = {}
     for name, limit in MAX_LENGTH.items():
@@ -71,10 +89,14 @@ def validate(
             key, params = error
             errors[name] = text(language, key, **params)
         values[name] = value
+    for name in NAMES:
+        if name not in errors and _has_web_address(values[name]):
+            errors[name] = text(language, "error.web_address")
     if "email" not in errors:
         try:
-            checked = email_validator.validate_email(values["email"], check_deliverability=check_deliverability)
-            values["email"] = checked.normalized
+            values["email"] = _check_email(values["email"], smtputf8=smtputf8, deliverability=deliverability)
+        except _UnreachableError:
+            errors["email"] = text(language, "error.email_ascii")
         except email_validator.EmailNotValidError:
             errors["email"] = text(language, "error.email")
     consent = _consented(fields.get(CONSENT, ()))
@@ -107,6 +129,34 @@ def _clean_text(raw: Sequence[object], limit: int) -> tuple[str, tuple[str, dict
     if len(value) > limit:
         return value, ("error.too_long", {"max": limit})
     return value, None
+
+
+class _UnreachableError(Exception):
+    """A non-ASCII local part, which only a relay that speaks SMTPUTF8 can carry."""
+
+
+def _check_email(address: str, *, smtputf8: bool, deliverability: Deliverability | None) -> str:
+    """The address, normalised; raise when it is invalid or our mail cannot reach it."""
+    checked = email_validator.validate_email(address, check_deliverability=False, allow_smtputf8=True)
+    if checked.smtputf8 and not smtputf8:
+        raise _UnreachableError
+    if deliverability is not None:
+        deliverability.check(checked.ascii_domain, checked.domain)
+    return str(checked.normalized)
+
+
+def _has_web_address(value: str) -> bool:
+    """True for a scheme (`https://`), `www.` or a host name (`evil.example`); initials such as `J.Th.` pass."""
+    folded = unicodedata.normalize("NFKC", value).casefold().translate(_IDEOGRAPHIC_DOTS)
+    if _SCHEME.search(folded) or _WWW.search(folded) or _IP.search(folded):
+        return True
+    return any(match[2] or not _initials(match[1]) for match in _HOST.finditer(folded))
+
+
+def _initials(host: str) -> bool:
+    """`j.th`, `m.sc`: short labels, one of them a single letter; a host followed by a path never passes."""
+    labels = host.split(".")
+    return all(len(label) <= 3 for label in labels) and any(len(label) == 1 for label in labels)
 
 
 def _forbidden(ch: str) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import flask
@@ -42,6 +42,9 @@ from signup.sessions import Session, SessionStore, normalise_origin
 from signup.settings import Settings
 from signup.texts import DEFAULT_LANGUAGE, text
 from signup.tokens import CancelTokens
+
+if TYPE_CHECKING:
+    from signup.deliverability import Deliverability
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,7 @@ class Service:
     turnstile: turnstile.Turnstile
     tokens: CancelTokens
     clock: Callable[[], datetime]
+    deliverability: Deliverability | None = None  # the DNS check of addresses; None: none
 
 
 @dataclass
@@ -264,7 +268,8 @@ def _register(exchange: _Exchange) -> flask.Response:
         exchange.fields,
         language=session.language,
         consent_required=session.privacy_url is not None,
-        check_deliverability=service.settings.check_deliverability,
+        smtputf8=service.settings.smtp_utf8,
+        deliverability=service.deliverability,
     )
     try:
         registration = service.registrar.register(session, signup, origin=origin, form_nonce=nonce)
