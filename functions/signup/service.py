@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from signup.errors import MisconfiguredError
 from signup.formtokens import FormTokens
 from signup.mailcap import MailCap
 from signup.mails import Composer, parse_sender
@@ -58,7 +59,6 @@ def build_notifier(settings: Settings, client: Any = None, lease: timedelta | No
     mail_from, smtp_url = settings.require_mail()
     client = client or firestore_client(settings)
     sender = parse_sender(mail_from)
-    tokens = CancelTokens(settings.signing_key)
     return Notifier(
         client=client,
         sessions=SessionStore(client, ttl=settings.session_cache_seconds),
@@ -69,13 +69,22 @@ def build_notifier(settings: Settings, client: Any = None, lease: timedelta | No
             lease=lease or timedelta(seconds=max(300.0, 10 * settings.smtp_timeout)),
             message_domain=sender.domain,
         ),
-        composer=Composer(
-            sender, lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id)
-        ),
+        composer=build_composer(settings),
         transport=SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
         cap=MailCap(client, settings.signing_key, settings.mail_cap_per_day),
         clock=utc_now,
         sweep_limit=settings.sweep_limit,
+    )
+
+
+def build_composer(settings: Settings) -> Composer:
+    """The mails as `notify` writes them (MAIL_FROM, cancel links signed with SIGNING_KEY)."""
+    if not settings.mail_from:
+        raise MisconfiguredError("Missing required setting MAIL_FROM")
+    tokens = CancelTokens(settings.signing_key)
+    return Composer(
+        parse_sender(settings.mail_from),
+        lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id),
     )
 
 
