@@ -71,5 +71,6 @@ def _preview(session: Session, snapshot: Any, text: messages.Message) -> str:
 
 
 def _text(mail: EmailMessage) -> str:
-    part = mail.get_body(("plain",))
-    return str(part.get_content()) if part is not None else ""
+    part = next(part for part in mail.walk() if part.get_content_type() == "text/plain")
+    payload = part.get_payload(decode=True)
+    return payload.decode("utf-8") if isinstance(payload, bytes) else ""

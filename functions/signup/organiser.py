@@ -100,12 +100,13 @@ def session_counts(client: Any) -> Iterator[Counts]:
         taken = int(snapshot.reference.collection(SEATS).count().get()[0][0].value)
         left = None if session.capacity is None else max(session.capacity - taken, 0)
         yield Counts(
-            session, counts[CONFIRMED], counts[WAITLISTED], counts[CANCELLED], left, *mail_counts(registrations)
+            session, counts[CONFIRMED], counts[WAITLISTED], counts[CANCELLED], left, *mail_counts(snapshot.reference)
         )
 
 
-def mail_counts(registrations: Any) -> tuple[int, int]:
+def mail_counts(session_ref: Any) -> tuple[int, int]:
     """Registrations with mail waiting to go out (pending, or being sent), and mails that failed for good."""
+    registrations = session_ref.collection(REGISTRATIONS)
     waiting = registrations.where(filter=FieldFilter("mail_due_at", ">", EPOCH))
     queued = int(waiting.count().get()[0][0].value)
     failed = registrations.sum("mails_failed").get()[0][0].value
