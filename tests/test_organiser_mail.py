@@ -357,3 +357,22 @@ def test_a_body_file_that_is_not_utf8_or_missing_is_named(
 )
 def test_links_are_made_clickable_and_nothing_else_is_html(typed: str, html: str) -> None:
     assert str(paragraphs.linkify(typed)) == html
+
+
+def test_sessions_list_shows_the_mail_still_queued_and_the_mail_that_failed_per_session(
+    client: Any, notifier: Any, inbox: Mailbox, make_session: Callable[..., str]
+) -> None:
+    session_id = make_session()
+    jan = sign_up(client, session_id, "Jan", "", "Berg", "jan@example.nl")
+    inbox.refuse_always("550 5.1.1 Mailbox does not exist")
+    notifier.registration_created(session_id, jan["id"])
+    inbox.refuse_always(None)
+    piet = sign_up(client, session_id, "Piet", "", "Jansen", "piet@example.nl")
+
+    _, while_queued = run("sessions", "list")
+    notifier.registration_created(session_id, piet["id"])
+    _, once_sent = run("sessions", "list")
+
+    assert while_queued.splitlines()[0].split()[-4:] == ["mail", "queued", "mail", "failed"]
+    assert while_queued.splitlines()[1].split()[-2:] == ["1", "1"]
+    assert once_sent.splitlines()[1].split()[-2:] == ["0", "1"]
