@@ -274,3 +274,25 @@ class TestDaily:
         assert to_organiser(inbox) == []
         for session_id in (asks_none, over):
             assert list(db.collection("sessions").document(session_id).collection("digests").stream()) == []
+
+
+@pytest.mark.parametrize(
+    ("zone", "now", "cutoff"),
+    [
+        ("Europe/Amsterdam", datetime(2026, 12, 2, 7, 30, tzinfo=UTC), datetime(2026, 12, 2, 7, 0, tzinfo=UTC)),
+        ("Europe/Amsterdam", datetime(2026, 12, 2, 6, 59, tzinfo=UTC), datetime(2026, 12, 1, 7, 0, tzinfo=UTC)),
+        # The night summer time begins: 08:00 is 07:00 UTC the day before, 06:00 UTC that day.
+        ("Europe/Amsterdam", datetime(2026, 3, 29, 5, 30, tzinfo=UTC), datetime(2026, 3, 28, 7, 0, tzinfo=UTC)),
+        ("Europe/Amsterdam", datetime(2026, 3, 29, 6, 0, tzinfo=UTC), datetime(2026, 3, 29, 6, 0, tzinfo=UTC)),
+        ("America/New_York", datetime(2026, 12, 2, 12, 59, tzinfo=UTC), datetime(2026, 12, 1, 13, 0, tzinfo=UTC)),
+        ("America/New_York", datetime(2026, 12, 2, 13, 0, tzinfo=UTC), datetime(2026, 12, 2, 13, 0, tzinfo=UTC)),
+    ],
+)
+def test_the_digest_window_ends_at_the_latest_eight_oclock_in_the_sessions_own_time_zone(
+    zone: str, now: datetime, cutoff: datetime
+) -> None:
+    from signup.digest import cutoff as window_end
+
+    session = parse_session("s", session_fields(timezone=zone))
+
+    assert window_end(session, now) == cutoff
