@@ -82,7 +82,6 @@ class Notifier:
         cap: MailCap,
         clock: Callable[[], datetime],
         sweep_limit: int,
-        extras: MailExtras | None = None,
     ) -> None:
         self._client = client
         self._sessions = sessions
@@ -93,7 +92,7 @@ class Notifier:
         self._cap = cap
         self._clock = clock
         self._limit = sweep_limit
-        self._extras = extras or MailExtras(client, registrar.seats_left)
+        self._extras = MailExtras(client, registrar.seats_left)
 
     def registration_created(self, session_id: str, registration_id: str) -> Report:
         """Send the new registration's confirmation (and whatever else of it is due)."""
@@ -126,7 +125,10 @@ class Notifier:
                 continue
             report.reminders_queued += reminders.queue_due(self._client, session, now, self._limit)
             report.promoted += len(self._registrar.promote(session))
-        report.digests_queued = digest.queue_due(self._client, now)
+        try:
+            report.digests_queued = digest.queue_due(self._client, now)
+        except google_errors.GoogleAPIError as error:  # nor must the organiser's digest: the next tick makes it
+            log.error("digests failed, the next sweep tries again: %s", error)
         due = (
             self._client.collection_group(REGISTRATIONS)
             .where(filter=FieldFilter("mail_due_at", "<=", now))
