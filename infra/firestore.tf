@@ -50,6 +50,10 @@ resource "google_firebaserules_release" "firestore" {
 #   erasure (privacy.py)        group registrations: email == address -> collection-group index on email
 #   waiting list (registrations.py)  sessions/{id}/registrations: status == "waitlisted", order by created_at
 #                               -> composite index (status, created_at)
+#   digests (digest.py)         group digests: mail_due_at <= now, order by mail_due_at
+#                               -> collection-group index on mail_due_at
+#   digest windows, last digest, daily sessions, mail counts (digest.py, organiser.py): single field, one
+#                               collection -> automatic
 #   sessions by date, registrations by status: single field, one collection -> automatic
 
 resource "google_firestore_index" "registrations_waiting_list" {
@@ -191,4 +195,48 @@ resource "google_firestore_field" "mailcaps_expire" {
   index_config {}
 
   depends_on = [google_firestore_field.formtokens_expire]
+}
+
+# The organiser's daily digests (`sessions/{id}/digests/{day}`, made by the sweep at 08:00 in the session's time
+# zone) carry a mail as registrations do: the sweep finds the due ones across sessions by `mail_due_at`. They and
+# the organiser's messages (`sessions/{id}/messages/{digest}`, stored by `signup mail`) leave with the session's
+# personal data, by `expires_at`.
+resource "google_firestore_field" "digests_mail_due_at" {
+  project    = var.project
+  database   = google_firestore_database.main.name
+  collection = "digests"
+  field      = "mail_due_at"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
+
+  depends_on = [google_firestore_field.mailcaps_expire]
+}
+
+resource "google_firestore_field" "digests_expire" {
+  project    = var.project
+  database   = google_firestore_database.main.name
+  collection = "digests"
+  field      = "expires_at"
+
+  ttl_config {}
+  index_config {}
+
+  depends_on = [google_firestore_field.digests_mail_due_at]
+}
+
+resource "google_firestore_field" "messages_expire" {
+  project    = var.project
+  database   = google_firestore_database.main.name
+  collection = "messages"
+  field      = "expires_at"
+
+  ttl_config {}
+  index_config {}
+
+  depends_on = [google_firestore_field.digests_expire]
 }

@@ -21,7 +21,9 @@ from typing import Any, TypeGuard
 import hcl2
 import pytest
 from signup import events
+from signup.digest import DIGESTS
 from signup.mailcap import MAILCAPS
+from signup.messages import MESSAGES
 from signup.ratelimit import RATELIMITS
 from signup.registrations import FORM_TOKENS, REGISTRATIONS, SEATS
 from signup.sessions import SESSIONS
@@ -758,13 +760,13 @@ def test_every_query_of_the_code_has_its_index(query: Query) -> None:
         assert (direction, query.scope) in indexes, f"no {query.scope} index on {name} for {query}"
 
 
-@pytest.mark.parametrize("collection", [REGISTRATIONS, SEATS, RATELIMITS, FORM_TOKENS, MAILCAPS])
+@pytest.mark.parametrize("collection", [REGISTRATIONS, SEATS, RATELIMITS, FORM_TOKENS, MAILCAPS, DIGESTS, MESSAGES])
 def test_personal_data_leaves_by_itself_after_the_retention_period(collection: str) -> None:
     ttl = [key for key, body in field_overrides().items() if "ttl_config" in body and key[0] == collection]
     assert ttl == [(collection, TTL_FIELD)]
 
 
-@pytest.mark.parametrize("module", ["registrations.py", "ratelimit.py", "mailcap.py"])
+@pytest.mark.parametrize("module", ["registrations.py", "ratelimit.py", "mailcap.py", "digest.py", "messages.py"])
 def test_the_ttl_field_is_one_the_code_writes(module: str) -> None:
     tree = ast.parse((SIGNUP / module).read_text(encoding="utf-8"))
     keys = {

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from signup import dates, export, organiser, outbox, privacy
 from signup.errors import MisconfiguredError, NotFoundError
+from signup.messages import AUDIENCES
 from signup.registrations import REGISTRATIONS, Registrar
 from signup.sessions import SESSIONS, SessionStore
 
@@ -40,14 +41,18 @@ def sessions_create(client: Any, options: argparse.Namespace, out: TextIO) -> No
 
 
 def sessions_list(client: Any, options: argparse.Namespace, out: TextIO) -> None:
-    print(f"{'id':<24} {'date':<44} {'confirmed':>9} {'waitlisted':>10} {'cancelled':>9} {'seats left':>10}", file=out)
+    print(
+        f"{'id':<24} {'date':<44} {'confirmed':>9} {'waitlisted':>10} {'cancelled':>9} {'seats left':>10} "
+        f"{'mail queued':>11} {'mail failed':>11}",
+        file=out,
+    )
     for counts in organiser.session_counts(client):
         session = counts.session
         when = dates.span(session.starts_at, session.ends_at, session.zone, session.language)
         left = "unlimited" if counts.seats_left is None else str(counts.seats_left)
         print(
             f"{session.id:<24} {when:<44} {counts.confirmed:>9} {counts.waitlisted:>10} {counts.cancelled:>9} "
-            f"{left:>10}",
+            f"{left:>10} {counts.mails_queued:>11} {counts.mails_failed:>11}",
             file=out,
         )
 
@@ -112,6 +117,12 @@ def sweep(client: Any, options: argparse.Namespace, out: TextIO) -> None:
     )
 
 
+def mail(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+    from signup import mailing
+
+    mailing.run(client, options, out, sys.stdin)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="signup", description=__doc__)
     top.add_argument("--project", help="Google Cloud project (default: GOOGLE_CLOUD_PROJECT)")
@@ -145,6 +156,14 @@ def parser() -> argparse.ArgumentParser:
     erasing = commands.add_parser("erase", help="remove one person's personal data from every session")
     erasing.add_argument("email")
     erasing.set_defaults(run=erase)
+    mailing = commands.add_parser("mail", help="write to everyone signed up: one mail each, exactly once")
+    mailing.add_argument("session")
+    mailing.add_argument("--subject", required=True)
+    mailing.add_argument("--body-file", required=True, type=Path, help="UTF-8 text; blank lines part paragraphs")
+    mailing.add_argument("--to", required=True, choices=tuple(AUDIENCES))
+    mailing.add_argument("--dry-run", action="store_true", help="send nothing; show who would get it, and what")
+    mailing.add_argument("--yes", action="store_true", help="do not ask before sending")
+    mailing.set_defaults(run=mail)
     sweeping = commands.add_parser("sweep", help="run notify's sweep once now (needs MAIL_FROM and SMTP_URL)")
     sweeping.set_defaults(run=sweep)
     return top

@@ -19,7 +19,7 @@ from typing import Any
 import email_validator
 import jinja2
 
-from signup import calendar, dates, texts
+from signup import calendar, dates, paragraphs, texts
 from signup.pages import TEMPLATES
 from signup.sessions import Session
 
@@ -30,6 +30,11 @@ KINDS: Mapping[str, str | None] = {
     "promoted": "REQUEST",
     "reminder": None,
     "cancelled": "CANCEL",
+    # The organiser's message to everyone, and the organiser's own mails about sign-ups.
+    "message": None,
+    "organiser_created": None,
+    "organiser_cancelled": None,
+    "organiser_digest": None,
 }
 
 
@@ -117,6 +122,8 @@ class Composer:
         }
         self._html = jinja2.Environment(autoescape=True, **common)
         self._text = jinja2.Environment(autoescape=False, **common)  # noqa: S701 - plain text, never HTML
+        self._html.filters.update(linkify=paragraphs.linkify, lines=paragraphs.lines)
+        self._text.filters.update(linkify=paragraphs.plain, lines=paragraphs.plain)
         self._sender = sender
         self._headers: dict[tuple[str, str], Any] = {}
         self._cancel_url = cancel_url
@@ -139,11 +146,14 @@ class Composer:
         message_id: str,
         now: datetime,
         hours: float | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> EmailMessage:
+        """One mail of `kind`; `extra` adds to (or overrides) what the templates read."""
         context = {
             **self._context(session, recipient, hours),
             "show_calendar": kind in ("confirmed", "promoted", "reminder"),
             "show_cancel": kind != "cancelled",
+            **(extra or {}),
         }
         content = f"mail/{session.language}/{kind}.txt"
         text_module = self._text.get_template(content).make_module({**context, "layout": "mail/layout.txt"})

@@ -15,10 +15,12 @@ import jinja2
 from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import outbox, privacy, reminders
+from signup import digest, notifications, outbox, privacy, reminders
 from signup.errors import MisconfiguredError, NotFoundError
 from signup.mailcap import MailCap, mailbox
-from signup.mails import Composer, Recipient, UnreachableAddressError
+from signup.mailextras import MailExtras
+from signup.mails import Composer, UnreachableAddressError
+from signup.messages import KEY_PREFIX as MESSAGE_PREFIX
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
 from signup.sessions import SESSIONS, Session, SessionStore
 from signup.smtp import Connection, InsecureServerError, PermanentError, SmtpTransport, TransientError
@@ -42,6 +44,7 @@ class Report:
     reminders_queued: int = 0
     promoted: int = 0
     purged: int = 0
+    digests_queued: int = 0
 
 
 def mail_kind(key: str, status: str) -> str | None:
@@ -54,6 +57,10 @@ def mail_kind(key: str, status: str) -> str | None:
         return "cancelled" if status == CANCELLED else None
     if key.startswith("reminder_"):
         return "reminder" if status == CONFIRMED else None
+    if key.startswith(MESSAGE_PREFIX):
+        return "message" if status in (CONFIRMED, WAITLISTED) else None
+    if notifications.to_organiser(key):
+        return key  # the organiser hears of it whatever became of the registration since
     return None
 
 
@@ -85,6 +92,7 @@ class Notifier:
         self._cap = cap
         self._clock = clock
         self._limit = sweep_limit
+        self._extras = MailExtras(client, registrar.seats_left)
 
     def registration_created(self, session_id: str, registration_id: str) -> Report:
         """Send the new registration's confirmation (and whatever else of it is due)."""
@@ -117,13 +125,17 @@ class Notifier:
                 continue
             report.reminders_queued += reminders.queue_due(self._client, session, now, self._limit)
             report.promoted += len(self._registrar.promote(session))
+        try:
+            report.digests_queued = digest.queue_due(self._client, now)
+        except google_errors.GoogleAPIError as error:  # nor must the organiser's digest: the next tick makes it
+            log.error("digests failed, the next sweep tries again: %s", error)
         due = (
             self._client.collection_group(REGISTRATIONS)
             .where(filter=FieldFilter("mail_due_at", "<=", now))
             .order_by("mail_due_at")
             .limit(self._limit)
         )
-        delivered = self._deliver(list(due.stream()), now, sessions)
+        delivered = self._deliver([*due.stream(), *digest.due(self._client, now, self._limit)], now, sessions)
         report.outcomes = delivered.outcomes
         log.info(
             "sweep at %s: %s, reminders queued %d, promoted %d, purged %d",
@@ -181,8 +193,8 @@ class Notifier:
         sent = Counter(
             mailbox(claim.registration["email"])
             for claim, results in outcomes
-            for outcome in results.values()
-            if outcome.state == outbox.SENT
+            for key, outcome in results.items()
+            if outcome.state == outbox.SENT and not notifications.to_organiser(key)
         )
         self._cap.spend(sent, now)
         for _, results in outcomes:
@@ -201,24 +213,27 @@ class Notifier:
         registration = claim.registration
         session_id = claim.ref.parent.parent.id
         kind = mail_kind(key, registration.get("status", CONFIRMED))
-        address = registration.get("email")
-        if not address:
+        address = str(registration.get("email") or "")
+        # The organiser's mails go to the organiser, and do not count against the cap (see README).
+        capped = not notifications.to_organiser(key)
+        if not address and key != notifications.DIGEST:
             return _done(outbox.SKIPPED, "the personal data was erased")
         if kind is None:
             return _done(outbox.SKIPPED, f"no longer applies: the registration is {registration.get('status')}")
-        if allowed[mailbox(address)] <= 0:
+        if capped and allowed[mailbox(address)] <= 0:
             log.warning("mail %s for id=%s over the daily cap of its address", key, claim.ref.id)
             return _done(outbox.SKIPPED, f"over the cap of {self._cap.per_day} mails a day to this address")
-        allowed[mailbox(address)] -= 1
+        if capped:
+            allowed[mailbox(address)] -= 1
         try:
             if session_id not in sessions:
                 sessions[session_id] = self._sessions.get(session_id)
             session = sessions[session_id]
-            recipient = Recipient.from_document(session_id, claim.ref.id, registration)
+            recipient, extra = self._extras.addressing(kind, key, session, claim.ref.id, registration)
             to = self._composer.address(recipient)
             hours = reminders.hours_of(key) if kind == "reminder" else None
             message = self._composer.compose(
-                kind, session, recipient, message_id=claim.mail(key)["message_id"], now=now, hours=hours
+                kind, session, recipient, message_id=claim.mail(key)["message_id"], now=now, hours=hours, extra=extra
             )
         except NotFoundError:
             return _done(outbox.SKIPPED, "the session no longer exists")

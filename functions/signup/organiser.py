@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,10 @@ SESSION_FIELDS = frozenset(
         "thank_you_url",
         "privacy_url",
         "retention_days",
+        "organiser_notifications",
     }
 )
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Fields the functions keep on a session: an update from a file leaves them be.
 MANAGED_FIELDS = ("reminders_queued",)
 
@@ -79,6 +81,8 @@ class Counts:
     waitlisted: int
     cancelled: int
     seats_left: int | None
+    mails_queued: int = 0
+    mails_failed: int = 0
 
 
 def session_counts(client: Any) -> Iterator[Counts]:
@@ -95,4 +99,15 @@ def session_counts(client: Any) -> Iterator[Counts]:
         }
         taken = int(snapshot.reference.collection(SEATS).count().get()[0][0].value)
         left = None if session.capacity is None else max(session.capacity - taken, 0)
-        yield Counts(session, counts[CONFIRMED], counts[WAITLISTED], counts[CANCELLED], left)
+        yield Counts(
+            session, counts[CONFIRMED], counts[WAITLISTED], counts[CANCELLED], left, *mail_counts(snapshot.reference)
+        )
+
+
+def mail_counts(session_ref: Any) -> tuple[int, int]:
+    """Registrations with mail waiting to go out (pending, or being sent), and mails that failed for good."""
+    registrations = session_ref.collection(REGISTRATIONS)
+    waiting = registrations.where(filter=FieldFilter("mail_due_at", ">", EPOCH))
+    queued = int(waiting.count().get()[0][0].value)
+    failed = registrations.sum("mails_failed").get()[0][0].value
+    return queued, int(failed or 0)

@@ -235,7 +235,12 @@ def _still_ours(current: Mapping[str, Any] | None, claimed: Mapping[str, Any]) -
 
 
 def _record_update(emails: Mapping[str, Any], results: Mapping[str, Outcome], now: datetime) -> dict[str, Any]:
-    return {**{f"emails.{key}": emails[key] for key in results}, "mail_due_at": next_due(emails, now)}
+    return {
+        **{f"emails.{key}": emails[key] for key in results},
+        "mail_due_at": next_due(emails, now),
+        # Summed per session by `signup sessions list`: the map's keys vary, so no query could count its states.
+        "mails_failed": sum(1 for mail in emails.values() if mail.get("state") == FAILED),
+    }
 
 
 def pending_update(key: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import outbox
+from signup import notifications, outbox
 from signup.deadlines import ON_REQUEST
 from signup.errors import FormReplayedError, NotFoundError
 from signup.sessions import SESSIONS, Session
@@ -216,6 +216,7 @@ class Registrar:
                     "seat": None,
                     "cancelled_at": firestore.SERVER_TIMESTAMP,
                     **outbox.pending_update("cancellation"),
+                    **notifications.queued_update(session, notifications.CANCELLED),
                 },
                 option=self._client.write_option(last_update_time=snapshot.update_time),
             )
@@ -320,7 +321,7 @@ def _document(session: Session, signup: SignUp, origin: str | None, now: datetim
         "last_name": signup.last_name,
         "email": signup.email,
         "created_at": firestore.SERVER_TIMESTAMP,
-        "emails": {"confirmation": outbox.new_mail()},
+        "emails": {"confirmation": outbox.new_mail(), **notifications.queued(session, notifications.CREATED)},
         "mail_due_at": now,
         # Firestore's TTL policy on this field deletes the registration, and its personal data, by itself.
         "expires_at": session.expires_at,

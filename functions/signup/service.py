@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from signup.deliverability import Deliverability
+from signup.errors import MisconfiguredError
 from signup.formtokens import FormTokens
 from signup.mailcap import MailCap
 from signup.mails import Composer, parse_sender
@@ -62,7 +63,6 @@ def build_notifier(
     mail_from, smtp_url = settings.require_mail()
     client = client or firestore_client(settings)
     sender = parse_sender(mail_from)
-    tokens = CancelTokens(settings.signing_key)
     return Notifier(
         client=client,
         sessions=SessionStore(client, ttl=settings.session_cache_seconds),
@@ -73,16 +73,24 @@ def build_notifier(
             lease=lease or timedelta(seconds=max(300.0, 10 * settings.smtp_timeout)),
             message_domain=sender.domain,
         ),
-        composer=Composer(
-            sender,
-            lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id),
-            smtputf8=settings.smtp_utf8,
-        ),
+        composer=build_composer(settings),
         transport=transport
         or SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
         cap=MailCap(client, settings.signing_key, settings.mail_cap_per_day),
         clock=utc_now,
         sweep_limit=settings.sweep_limit,
+    )
+
+
+def build_composer(settings: Settings) -> Composer:
+    """The mails as `notify` writes them (MAIL_FROM, cancel links signed with SIGNING_KEY)."""
+    if not settings.mail_from:
+        raise MisconfiguredError("Missing required setting MAIL_FROM")
+    tokens = CancelTokens(settings.signing_key)
+    return Composer(
+        parse_sender(settings.mail_from),
+        lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id),
+        smtputf8=settings.smtp_utf8,
     )
 
 

@@ -23,6 +23,8 @@ SESSIONS = "sessions"
 # Personal data is kept this many days after a session ends, unless the session says otherwise.
 DEFAULT_RETENTION_DAYS = 90
 MAX_RETENTION_DAYS = 730
+# What the organiser hears of sign-ups: nothing, a mail for each sign-up and cancellation, or a daily digest.
+ORGANISER_NOTIFICATIONS = ("none", "each", "daily")
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
@@ -60,6 +62,7 @@ class Session:
     retention_days: int = DEFAULT_RETENTION_DAYS
     require_form_token: bool = False
     turnstile_site_key: str | None = None
+    organiser_notifications: str = "none"
 
     @property
     def expires_at(self) -> datetime:
@@ -143,7 +146,19 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         retention_days=_retention(session_id, data.get("retention_days")),
         require_form_token=data.get("require_form_token") is True,
         turnstile_site_key=_text(data, "turnstile_site_key") or None,
+        organiser_notifications=_notifications(session_id, data, organiser),
     )
+
+
+def _notifications(session_id: str, data: Mapping[str, Any], organiser: Mapping[str, Any] | None) -> str:
+    value = _text(data, "organiser_notifications") or "none"
+    if value not in ORGANISER_NOTIFICATIONS:
+        raise MisconfiguredError(
+            f"session {session_id}: organiser_notifications must be one of {', '.join(ORGANISER_NOTIFICATIONS)}"
+        )
+    if value != "none" and not _text(organiser or {}, "email"):
+        raise MisconfiguredError(f"session {session_id}: organiser_notifications {value!r} needs organiser.email")
+    return value
 
 
 def _url(session_id: str, data: Mapping[str, Any], name: str) -> str | None:

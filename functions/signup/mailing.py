@@ -1,0 +1,76 @@
+"""`signup mail`: the organiser writes to everyone signed up. The command stores the message and queues one mail
+per person; `notify` composes and sends them like any other mail, each exactly once."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any, TextIO
+
+from signup import messages
+from signup.errors import MisconfiguredError
+from signup.mails import Recipient
+from signup.sessions import Session, SessionStore
+
+
+def run(client: Any, options: argparse.Namespace, out: TextIO, answers: TextIO) -> None:
+    session = SessionStore(client, ttl=0).get(options.session)
+    text = messages.message(options.subject, _read(options.body_file), options.to)
+    recipients = list(messages.recipients(client, session, text))
+    if options.dry_run:
+        print(f"dry run, nothing sent: {len(recipients)} would get “{text.subject}”", file=out)
+        if recipients:
+            print(_preview(session, recipients[0], text), file=out)
+        return
+    if not recipients:
+        print("nobody to send it to: everyone it is for has it already, or nobody is signed up", file=out)
+        return
+    if not options.yes and not _agreed(session, text, len(recipients), out, answers):
+        print("nothing sent", file=out)
+        return
+    messages.store(client, session, text, datetime.now(UTC))
+    queued = messages.queue(client, text, recipients)
+    print(f"queued {queued} mails; notify sends them within minutes (`signup sessions list` shows progress)", file=out)
+
+
+def _read(path: Any) -> str:
+    try:
+        body: str = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise MisconfiguredError(f"{path}: cannot be read as UTF-8 text: {error}") from None
+    return body
+
+
+def _agreed(session: Session, text: messages.Message, count: int, out: TextIO, answers: TextIO) -> bool:
+    if not answers.isatty():
+        raise MisconfiguredError("not sending without --yes: there is no terminal to ask for confirmation")
+    print(f"Send “{text.subject}” to {count} people of {session.id}? [y/N] ", end="", file=out, flush=True)
+    return answers.readline().strip().lower() in ("y", "yes", "j", "ja")
+
+
+def _preview(session: Session, snapshot: Any, text: messages.Message) -> str:
+    """What the first person would get, as the plain-text part reads, with the headers that matter."""
+    from signup.service import build_composer
+    from signup.settings import Settings
+
+    composer = build_composer(Settings.from_env())
+    recipient = Recipient.from_document(session.id, snapshot.id, snapshot.to_dict() or {})
+    mail = composer.compose(
+        "message",
+        session,
+        recipient,
+        message_id=make_msgid(domain=composer.sender.domain),
+        now=datetime.now(UTC),
+        extra=text.context(),
+    )
+    return "\n".join(
+        [*(f"{name}: {mail[name]}" for name in ("From", "Reply-To", "To", "Subject") if mail[name]), "", _text(mail)]
+    )
+
+
+def _text(mail: EmailMessage) -> str:
+    part = next(part for part in mail.walk() if part.get_content_type() == "text/plain")
+    payload = part.get_payload(decode=True)
+    return payload.decode("utf-8") if isinstance(payload, bytes) else ""
