@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from signup import cli
+from signup import cli, organiser
+from signup.sessions import parse_session
 
 from tests.conftest import ROOT
 
@@ -65,6 +68,128 @@ def test_a_session_from_a_toml_file_works_for_sign_ups_and_can_be_updated(
     assert db.collection("sessions").document(example).get().get("capacity") == 25
 
 
+def documented_session_fields() -> dict[str, tuple[str, str]]:
+    """The table "The data, as organisers see it in the console" of the README: field -> (type, meaning)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The data, as organisers see it in the console", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| field | type | meaning |", 1)[1].split("\n\n", 1)[0]
+    fields = {}
+    for row in table.strip().splitlines()[1:]:
+        names, kind, meaning = (cell.strip() for cell in row.strip("|").split("|"))
+        for name in re.findall(r"`([a-z_]+)`", names):
+            fields[name] = (kind, meaning)
+    return fields
+
+
+# A value for each documented type, as a TOML value; a field whose type is new here names itself in a KeyError.
+# Strings and map entries that must be of a kind (a zone, a language, an address) have a value of their own.
+SAMPLE_BY_TYPE = {
+    "integer": "7",
+    "number": "1.5",
+    "boolean": "true",
+    "array of strings": '["https://www.example.nl", "https://example.org"]',
+    "array of numbers": "[48, 2.5]",
+}
+SAMPLE_BY_NAME = {
+    "starts_at": "2027-06-08T16:00:00+02:00",
+    "ends_at": "2027-06-08T18:00:00+02:00",
+    "timezone": '"Europe/London"',
+    "language": '"en"',
+    "email": '"anna@example.nl"',
+}
+
+
+def sample(name: str, kind: str) -> str:
+    """A TOML value for a documented field (or map entry) that the functions accept."""
+    if name in SAMPLE_BY_NAME:
+        return SAMPLE_BY_NAME[name]
+    if kind == "timestamp":
+        return "2027-06-01T12:00:00+02:00"
+    if kind == "string":
+        return f'"https://www.example.nl/{name}"' if name.endswith("_url") else f'"{name} value"'
+    if kind.startswith("map "):
+        entries = ", ".join(f"{key} = {sample(key, 'string')}" for key in re.findall(r"`([a-z_]+)`", kind))
+        return "{ " + entries + " }"
+    return SAMPLE_BY_TYPE[kind]
+
+
+def stored(db: Any, session_id: str) -> dict[str, Any]:
+    document: dict[str, Any] = db.collection("sessions").document(session_id).get().to_dict()
+    return document
+
+
+def test_the_command_accepts_exactly_the_fields_the_readme_documents() -> None:
+    assert set(documented_session_fields()) == organiser.SESSION_FIELDS
+
+
+def test_every_documented_field_goes_through_the_command_stays_on_update_and_can_be_removed(
+    tmp_path: Path, db: Any, make_session: Callable[..., str]
+) -> None:
+    documented = documented_session_fields()
+    lines = [f"{name} = {sample(name, kind)}" for name, (kind, _) in documented.items()]
+    expected = tomllib.loads("\n".join(lines))
+    optional = sorted(name for name, (_, meaning) in documented.items() if meaning != "required")
+
+    created = run("sessions", "create", str(session_file(tmp_path, 'id = "alles"\n' + "\n".join(lines))))
+    after_create = stored(db, "alles")
+    kept = run("sessions", "create", str(session_file(tmp_path, 'id = "alles"\ntitle = "Nieuwe titel"\n')))
+    after_update = stored(db, "alles")
+    removing = f'id = "alles"\nremove = {optional!r}\n'.replace("'", '"')
+    removed = run("sessions", "create", str(session_file(tmp_path, removing)))
+    after_remove = stored(db, "alles")
+
+    assert created == (0, "created session alles\n")
+    assert after_create == expected
+    assert parse_session("alles", after_create).require_form_token is True
+    assert kept == (0, "updated session alles\n")
+    assert after_update == {**expected, "title": "Nieuwe titel"}
+    assert removed == (0, "updated session alles\n")
+    assert set(after_remove) == set(documented) - set(optional)
+
+
+def test_an_update_keeps_what_the_console_and_the_functions_set_on_the_session(
+    tmp_path: Path, db: Any, example: str
+) -> None:
+    ref = db.collection("sessions").document(example)
+    ref.update({"require_form_token": True, "turnstile_site_key": "0x4AAAAAAA", "reminders_queued": {"24.0": True}})
+
+    code, _ = run("sessions", "create", str(session_file(tmp_path, **{"capacity = 20": "capacity = 25"})))
+
+    session = ref.get().to_dict()
+    assert code == 0
+    assert session["capacity"] == 25
+    assert session["require_form_token"] is True
+    assert session["turnstile_site_key"] == "0x4AAAAAAA"
+    assert session["reminders_queued"] == {"24.0": True}
+    assert session["location"]["name"] == "Grand Café Genieten bij stadsdeelkantoor Oost"
+
+
+def test_a_file_removes_a_field_only_by_naming_it_under_remove(tmp_path: Path, db: Any, example: str) -> None:
+    ref = db.collection("sessions").document(example)
+    without_capacity = session_file(tmp_path, **{"capacity = 20\n": "", "retention_days = 90": 'remove = ["capacity"]'})
+
+    code, said = run("sessions", "create", str(without_capacity))
+    _, listing = run("sessions", "list")
+
+    session = ref.get().to_dict()
+    assert (code, said) == (0, f"updated session {example}\n")
+    assert "capacity" not in session
+    assert session["retention_days"] == 90  # left out of the file: kept
+    assert listing.splitlines()[1].split()[-1] == "unlimited"
+
+
+def test_removing_a_required_field_is_refused_and_nothing_changes(
+    tmp_path: Path, db: Any, example: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = stored(db, example)
+
+    code, _ = run("sessions", "create", str(session_file(tmp_path, f'id = "{example}"\nremove = ["title"]\n')))
+
+    assert code == 2
+    assert "title" in capsys.readouterr().err
+    assert stored(db, example) == before
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [
@@ -81,6 +206,13 @@ def test_a_session_from_a_toml_file_works_for_sign_ups_and_can_be_updated(
         ({"retention_days = 90": "retention_days = 5000"}, "retention_days"),
         ({"capacity = 20": "capacity = 20\ncapacaty = 30"}, "capacaty"),
         ({"capacity = 20": "capacity = = 20"}, "TOML"),
+        ({"capacity = 20": 'remove = ["capacaty"]'}, "capacaty"),
+        ({"capacity = 20": 'capacity = 20\nremove = ["capacity"]'}, "capacity"),
+        ({"capacity = 20": 'remove = "capacity"'}, "remove"),
+        ({"capacity = 20": 'remove = ["reminders_queued"]'}, "reminders_queued"),
+        ({"capacity = 20": 'reminders_queued = ["24.0"]'}, "reminders_queued"),
+        ({"capacity = 20": 'require_form_token = "yes"'}, "require_form_token"),
+        ({"capacity = 20": "turnstile_site_key = 12345"}, "turnstile_site_key"),
     ],
 )
 def test_an_invalid_file_is_refused_naming_the_field_and_nothing_is_written(
