@@ -282,6 +282,49 @@ def test_export_is_csv_that_dutch_excel_opens_sorted_the_dutch_way_with_formulas
     assert by_name["Jan"][rows[0].index("Mail: confirmation")] == "pending"
 
 
+# Formulas hidden behind a separator other than the file's own: each is inert only if no reader can start a cell
+# at its formula sign.
+HIDDEN_FORMULAS = [
+    {"last_name": "Berg,=cmd|' /C calc'!A0,", "first_name": "Komma"},
+    {"last_name": "Berg;=cmd|' /C calc'!A0;", "first_name": "Puntkomma"},
+    {"last_name": "Tab", "organisation": "Org\t@SUM(1+1)*cmd|' /C calc'!A0"},
+    {"last_name": "Pijp", "infix": "x| -2+3+cmd|' /C calc'!A0"},
+    {"last_name": "Spatie", "first_name": "Jan +cmd|' /C calc'!A0"},
+    {"last_name": 'Quote,"=HYPERLINK(""https://evil.example"")"', "first_name": "Aanhalingsteken"},
+    {"last_name": "Regel", "organisation": "Eerste regel\r\n=cmd|' /C calc'!A0"},
+]
+READER_SEPARATORS = [",", ";", "\t", "|", " "]
+
+
+def cells_as_read(text: str, separator: str) -> list[str]:
+    """Every cell a spreadsheet could see: split on `separator` honouring quotes, and naively, line by line."""
+    quoted = [cell for row in csv.reader(io.StringIO(text), delimiter=separator) for cell in row]
+    naive = [cell for line in text.splitlines() for cell in line.split(separator)]
+    return quoted + naive
+
+
+@pytest.mark.parametrize("delimiter", [";", ",", "\t"])
+def test_no_cell_of_the_export_starts_a_formula_whatever_separator_the_reader_splits_on(
+    db: Any, example: str, tmp_path: Path, delimiter: str
+) -> None:
+    registrations = db.collection("sessions").document(example).collection("registrations")
+    for n, fields in enumerate(HIDDEN_FORMULAS):  # as stored, whatever the form lets through
+        registrations.document(f"r{n}").set(
+            {"first_name": "Iemand", "email": f"r{n}@example.nl", "status": "confirmed", **fields}
+        )
+    output = tmp_path / "aanmeldingen.csv"
+
+    code, said = run("export", example, "--output", str(output), "--delimiter", delimiter)
+
+    text = output.read_text(encoding="utf-8-sig")
+    assert (code, said) == (0, f"wrote {len(HIDDEN_FORMULAS)} registrations to {output}\n")
+    for separator in READER_SEPARATORS:
+        live = [cell for cell in cells_as_read(text, separator) if cell.lstrip(' \t\r\n"')[:1] in ("=", "+", "-", "@")]
+        assert live == [], f"split on {separator!r}"
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    assert "Berg,'=cmd|' /C calc'!A0," in [row[0] for row in rows]
+
+
 def test_cancel_resend_and_promote_go_the_functions_way(
     client: Any, tmp_path: Path, db: Any, registrations: Registrations, make_session: Any
 ) -> None:
