@@ -6,16 +6,17 @@ import csv
 import io
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from signup import cli, organiser
+from signup import cli, formtokens, organiser
 from signup.sessions import parse_session
 
 from tests.conftest import ROOT
+from tests.test_formtokens import Clock, register, token_on
 
 Registrations = Callable[[str], list[dict[str, Any]]]
 EXAMPLE = (ROOT / "examples/session.toml").read_text()
@@ -392,6 +393,47 @@ def test_erase_removes_a_persons_data_from_every_session_and_keeps_the_counts(
     assert [line.split()[-4:] for line in listing.splitlines()[1:]] == [["1", "0", "0", "1"], ["2", "0", "0", "18"]]
     again = sign_up(client, other, "Quirijn", "", "Vlasblom", "quirijn.vlasblom@example.nl")
     assert not again.startswith("erased-")
+
+
+def every_document(parent: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, fields) of every document in the database, at any depth."""
+    for collection in parent.collections():
+        for ref in collection.list_documents():
+            snapshot = ref.get()
+            yield ref.path, (snapshot.to_dict() or {}) if snapshot.exists else {}
+            yield from every_document(ref)
+
+
+def test_after_erasure_no_document_anywhere_holds_the_old_registration_id(
+    db: Any, tmp_path: Path, make_session: Any
+) -> None:
+    run("sessions", "create", str(session_file(tmp_path)))
+    clock = Clock()
+    register_ = register(db, clock)
+    token = token_on(register_.get("/sessions/strategiesessie-juni").get_data(as_text=True))
+    clock.wait(formtokens.MIN_SECONDS + 1)
+    signed_up = register_.post(
+        "/sessions/strategiesessie-juni/registrations",
+        json={
+            "first_name": "Quirijn",
+            "last_name": "Vlasblom",
+            "email": "quirijn@example.nl",
+            "consent": "on",
+            "form_token": token,
+        },
+    )
+    old_id = signed_up.get_json()["id"]
+    before = [path for path, fields in every_document(db) if old_id in path or old_id in repr(fields)]
+
+    code, _ = run("erase", "quirijn@example.nl")
+
+    after = [path for path, fields in every_document(db) if old_id in path or old_id in repr(fields)]
+    [used_token] = [fields for path, fields in every_document(db) if path.startswith("formtokens/")]
+    assert signed_up.status_code == 201
+    assert any(path.startswith("formtokens/") for path in before)  # the trace this test looks for was there
+    assert code == 0
+    assert after == []
+    assert used_token["registration_id"].startswith("erased-")
 
 
 def test_erase_needs_the_signing_key(monkeypatch: Any, capsys: pytest.CaptureFixture[str], make_session: Any) -> None:
