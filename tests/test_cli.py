@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from signup import cli, formtokens, organiser
+from signup.errors import MisconfiguredError
 from signup.sessions import parse_session
 
 from tests.conftest import ROOT
@@ -83,8 +84,8 @@ def documented_session_fields() -> dict[str, tuple[str, str]]:
 
 
 # A value for each documented type, as a TOML value; a field whose type is new here names itself in a KeyError.
-# Strings and map entries that must be of a kind (a zone, a language, an address) have a value of their own.
 SAMPLE_BY_TYPE = {
+    "timestamp": "2027-06-01T12:00:00+02:00",
     "integer": "7",
     "number": "1.5",
     "boolean": "true",
@@ -94,24 +95,41 @@ SAMPLE_BY_TYPE = {
 SAMPLE_BY_NAME = {
     "starts_at": "2027-06-08T16:00:00+02:00",
     "ends_at": "2027-06-08T18:00:00+02:00",
-    "timezone": '"Europe/London"',
-    "language": '"en"',
     "email": '"anna@example.nl"',
+}
+# The least a session needs, to try a field's value on.
+MINIMAL_SESSION = {
+    "title": "Sessie",
+    "starts_at": datetime(2027, 6, 8, 14, tzinfo=UTC),
+    "ends_at": datetime(2027, 6, 8, 16, tzinfo=UTC),
+    "organiser": {"name": "Anna", "email": "anna@example.nl"},
 }
 
 
-def sample(name: str, kind: str) -> str:
-    """A TOML value for a documented field (or map entry) that the functions accept."""
+def sample(name: str, kind: str, meaning: str = "") -> str:
+    """A TOML value for a documented field (or map entry) that the functions accept.
+
+    A string is the first the functions take of: an address (for a `..._url`), a plain text, and each value that
+    the README's meaning names in backticks (a time zone, a language, a choice of words).
+    """
     if name in SAMPLE_BY_NAME:
         return SAMPLE_BY_NAME[name]
-    if kind == "timestamp":
-        return "2027-06-01T12:00:00+02:00"
-    if kind == "string":
-        return f'"https://www.example.nl/{name}"' if name.endswith("_url") else f'"{name} value"'
     if kind.startswith("map "):
         entries = ", ".join(f"{key} = {sample(key, 'string')}" for key in re.findall(r"`([a-z_]+)`", kind))
         return "{ " + entries + " }"
-    return SAMPLE_BY_TYPE[kind]
+    if kind != "string":
+        return SAMPLE_BY_TYPE[kind]
+    candidates = [f'"https://www.example.nl/{name}"'] if name.endswith("_url") else []
+    candidates += [f'"{name} value"', *(f'"{word}"' for word in re.findall(r"`([^`]+)`", meaning))]
+    return next(value for value in candidates if accepted(name, value))
+
+
+def accepted(name: str, value: str) -> bool:
+    try:
+        parse_session("sample", {**MINIMAL_SESSION, name: tomllib.loads(f"v = {value}")["v"]})
+    except MisconfiguredError:
+        return False
+    return True
 
 
 def stored(db: Any, session_id: str) -> dict[str, Any]:
@@ -127,7 +145,7 @@ def test_every_documented_field_goes_through_the_command_stays_on_update_and_can
     tmp_path: Path, db: Any, make_session: Callable[..., str]
 ) -> None:
     documented = documented_session_fields()
-    lines = [f"{name} = {sample(name, kind)}" for name, (kind, _) in documented.items()]
+    lines = [f"{name} = {sample(name, kind, meaning)}" for name, (kind, meaning) in documented.items()]
     expected = tomllib.loads("\n".join(lines))
     optional = sorted(name for name, (_, meaning) in documented.items() if meaning != "required")
 

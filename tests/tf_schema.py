@@ -72,7 +72,6 @@ class Schema:
 
 @dataclass(frozen=True)
 class TypeSchema:
-    tf_type: str
     schema: Schema
     readable: frozenset[str]  # what a reference may read: every argument and every computed attribute
     version: str
@@ -142,9 +141,9 @@ def load_type(directory: Path) -> TypeSchema:
     """The schema of the one type whose generated code is in `directory` (lib/<name>/)."""
     js = (directory / "index.js").read_text(encoding="utf-8")
     dts = (directory / "index.d.ts").read_text(encoding="utf-8")
-    named = re.search(r'^(\w+)\.tfResourceType = "([^"]+)";', js, re.M)
+    named = re.search(r"^(\w+)\.tfResourceType = ", js, re.M)
     assert named is not None, directory
-    class_name, tf_type = named[1], named[2]
+    class_name = named[1]
     version = re.search(r"providerVersion: '([^']+)'", js)
     class_body = braced(js, js.index(f"class {class_name} extends"))
     top = re.search(r"synthesizeHclAttributes\(\) \{\s*const attrs = \{", class_body)
@@ -179,7 +178,7 @@ def load_type(directory: Path) -> TypeSchema:
     schema = build(class_name, _entries(braced(class_body, top.end() - 1)), config[1] if config else "", ())
     computed = re.findall(r"""(?:get\w*Attribute|interpolationForAttribute)\('(\w+)'\)|\(this, "(\w+)\"""", class_body)
     readable = frozenset(schema.fields) | {name for pair in computed for name in pair if name}
-    return TypeSchema(tf_type, schema, readable, version[1] if version else "?")
+    return TypeSchema(schema, readable, version[1] if version else "?")
 
 
 class Packages:
