@@ -32,7 +32,7 @@ SCHEMA_STAMP := $(SCHEMA)/node_modules/.installed
 # The Google and archive providers' schemas, as the npm packages generated from them (versions pinned in
 # infra/schema/package-lock.json); `terraform validate` would need the providers themselves, which are not at hand.
 $(SCHEMA_STAMP): $(SCHEMA)/package.json $(SCHEMA)/package-lock.json
-	@command -v npm >/dev/null || { echo "npm is not installed (Debian package npm)"; exit 1; }
+	@command -v npm >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; } || { echo "Install Node.js with npm (Debian packages nodejs npm)"; exit 1; }
 	cd $(SCHEMA) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $(SCHEMA_STAMP)
 
