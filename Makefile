@@ -26,11 +26,23 @@ $(INFRA_STAMP): requirements-infra.txt
 
 install: $(STAMP)
 
-# infra/: Terraform's own formatting, and checkov's security checks (offline: no providers, no cloud, no network).
-infra-check: $(INFRA_STAMP)
+SCHEMA := infra/schema
+SCHEMA_STAMP := $(SCHEMA)/node_modules/.installed
+
+# The Google and archive providers' schemas, as the npm packages generated from them (versions pinned in
+# infra/schema/package-lock.json); `terraform validate` would need the providers themselves, which are not at hand.
+$(SCHEMA_STAMP): $(SCHEMA)/package.json $(SCHEMA)/package-lock.json
+	@command -v npm >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; } || { echo "Install Node.js with npm (Debian packages nodejs npm)"; exit 1; }
+	cd $(SCHEMA) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(SCHEMA_STAMP)
+
+# infra/: Terraform's own formatting, checkov's security checks, and every block against the providers' schemas
+# (offline: no providers, no cloud, no network).
+infra-check: $(INFRA_STAMP) $(STAMP) $(SCHEMA_STAMP)
 	@command -v terraform >/dev/null || { echo "Terraform 1.11 or newer is not installed: https://developer.hashicorp.com/terraform/install"; exit 1; }
 	terraform fmt -check -recursive infra
 	$(INFRA_VENV)/bin/checkov -d infra --framework terraform --quiet --compact --skip-download
+	$(BIN)/python -m tests.tf_schema
 
 dev: install
 	$(BIN)/python -m dev.run

@@ -29,6 +29,7 @@ resource "google_cloudfunctions2_function" "register" {
     entry_point           = "register"
     environment_variables = local.build_env
     service_account       = google_service_account.build.id
+    docker_repository     = google_artifact_registry_repository.functions.id
 
     source {
       storage_source {
@@ -72,8 +73,9 @@ resource "google_cloudfunctions2_function" "register" {
     google_secret_manager_secret_iam_member.register_reads_signing_key,
     google_project_iam_member.register_uses_firestore,
     google_project_iam_member.build_writes_logs,
-    google_project_iam_member.build_pushes_images,
-    google_project_iam_member.build_reads_sources,
+    google_artifact_registry_repository_iam_member.build_pushes_images,
+    google_storage_bucket_iam_member.build_reads_sources,
+    google_project_iam_member.build_reads_staged_sources,
   ]
 }
 
@@ -87,6 +89,7 @@ resource "google_cloudfunctions2_function" "notify" {
     entry_point           = "notify"
     environment_variables = local.build_env
     service_account       = google_service_account.build.id
+    docker_repository     = google_artifact_registry_repository.functions.id
 
     source {
       storage_source {
@@ -152,8 +155,9 @@ resource "google_cloudfunctions2_function" "notify" {
     google_project_iam_member.notify_uses_firestore,
     google_project_iam_member.events_receive,
     google_project_iam_member.build_writes_logs,
-    google_project_iam_member.build_pushes_images,
-    google_project_iam_member.build_reads_sources,
+    google_artifact_registry_repository_iam_member.build_pushes_images,
+    google_storage_bucket_iam_member.build_reads_sources,
+    google_project_iam_member.build_reads_staged_sources,
   ]
 }
 
@@ -167,6 +171,7 @@ resource "google_cloudfunctions2_function" "notify_tick" {
     entry_point           = "notify"
     environment_variables = local.build_env
     service_account       = google_service_account.build.id
+    docker_repository     = google_artifact_registry_repository.functions.id
 
     source {
       storage_source {
@@ -221,7 +226,8 @@ resource "google_cloudfunctions2_function" "notify_tick" {
     google_project_iam_member.notify_uses_firestore,
     google_project_iam_member.events_receive,
     google_project_iam_member.build_writes_logs,
-    google_project_iam_member.build_pushes_images,
-    google_project_iam_member.build_reads_sources,
+    google_artifact_registry_repository_iam_member.build_pushes_images,
+    google_storage_bucket_iam_member.build_reads_sources,
+    google_project_iam_member.build_reads_staged_sources,
   ]
 }

@@ -114,8 +114,10 @@ resource "google_pubsub_topic_iam_member" "scheduler_publishes_ticks" {
   member = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
 }
 
-# Building the functions (Cloud Build, on the functions' behalf): write logs, push the image, read the source.
-# These three are what Google's own example for a custom build service account grants.
+# Building the functions (Cloud Build, on the functions' behalf): write the build's logs, read the source, push the
+# image. The roles are those Google documents for a custom build service account, each granted on the one resource
+# it concerns: the logs per project (Cloud Logging has nothing finer), the images on the functions' repository
+# (registry.tf), the source on the buckets that hold it, to read only.
 
 resource "google_project_iam_member" "build_writes_logs" {
   project = var.project
@@ -123,14 +125,36 @@ resource "google_project_iam_member" "build_writes_logs" {
   member  = google_service_account.build.member
 }
 
-resource "google_project_iam_member" "build_pushes_images" {
-  project = var.project
-  role    = "roles/artifactregistry.writer"
-  member  = google_service_account.build.member
+resource "google_artifact_registry_repository_iam_member" "build_pushes_images" {
+  project    = google_artifact_registry_repository.functions.project
+  location   = google_artifact_registry_repository.functions.location
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = google_service_account.build.member
 }
 
-resource "google_project_iam_member" "build_reads_sources" {
+resource "google_storage_bucket_iam_member" "build_reads_sources" {
+  bucket = google_storage_bucket.source.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.build.member
+}
+
+# Cloud Functions copies each function's archive into a staging bucket of its own, gcf-v2-sources-<project
+# number>-<region>, and the build fetches it from there (a build without this grant fails with "Access to bucket
+# gcf-v2-sources-… denied"). That bucket only appears with the first deploy, so it cannot be granted on directly:
+# this grant is made on the project, and its condition narrows it to that one bucket and its objects.
+locals {
+  staging_bucket = "gcf-v2-sources-${data.google_project.this.number}-${var.region}"
+}
+
+resource "google_project_iam_member" "build_reads_staged_sources" {
   project = var.project
-  role    = "roles/storage.objectAdmin"
+  role    = "roles/storage.objectViewer"
   member  = google_service_account.build.member
+
+  condition {
+    title       = "cloud-functions-staging-bucket-only"
+    description = "Only the bucket where Cloud Functions stages the sources of this region"
+    expression  = "resource.name == \"projects/_/buckets/${local.staging_bucket}\" || resource.name.startsWith(\"projects/_/buckets/${local.staging_bucket}/\")"
+  }
 }

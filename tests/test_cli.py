@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+import re
+import tomllib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from signup import cli
+from signup import cli, formtokens, organiser
+from signup.errors import MisconfiguredError
+from signup.sessions import parse_session
 
 from tests.conftest import ROOT
+from tests.test_formtokens import Clock, register, token_on
 
 Registrations = Callable[[str], list[dict[str, Any]]]
 EXAMPLE = (ROOT / "examples/session.toml").read_text()
@@ -65,6 +70,145 @@ def test_a_session_from_a_toml_file_works_for_sign_ups_and_can_be_updated(
     assert db.collection("sessions").document(example).get().get("capacity") == 25
 
 
+def documented_session_fields() -> dict[str, tuple[str, str]]:
+    """The table "The data, as organisers see it in the console" of the README: field -> (type, meaning)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The data, as organisers see it in the console", 1)[1].split("\n## ", 1)[0]
+    table = section.split("| field | type | meaning |", 1)[1].split("\n\n", 1)[0]
+    fields = {}
+    for row in table.strip().splitlines()[1:]:
+        names, kind, meaning = (cell.strip() for cell in row.strip("|").split("|"))
+        for name in re.findall(r"`([a-z_]+)`", names):
+            fields[name] = (kind, meaning)
+    return fields
+
+
+# A value for each documented type, as a TOML value; a field whose type is new here names itself in a KeyError.
+SAMPLE_BY_TYPE = {
+    "timestamp": "2027-06-01T12:00:00+02:00",
+    "integer": "7",
+    "number": "1.5",
+    "boolean": "true",
+    "array of strings": '["https://www.example.nl", "https://example.org"]',
+    "array of numbers": "[48, 2.5]",
+}
+SAMPLE_BY_NAME = {
+    "starts_at": "2027-06-08T16:00:00+02:00",
+    "ends_at": "2027-06-08T18:00:00+02:00",
+    "email": '"anna@example.nl"',
+}
+# The least a session needs, to try a field's value on.
+MINIMAL_SESSION = {
+    "title": "Sessie",
+    "starts_at": datetime(2027, 6, 8, 14, tzinfo=UTC),
+    "ends_at": datetime(2027, 6, 8, 16, tzinfo=UTC),
+    "organiser": {"name": "Anna", "email": "anna@example.nl"},
+}
+
+
+def sample(name: str, kind: str, meaning: str = "") -> str:
+    """A TOML value for a documented field (or map entry) that the functions accept.
+
+    A string is the first the functions take of: an address (for a `..._url`), a plain text, and each value that
+    the README's meaning names in backticks (a time zone, a language, a choice of words).
+    """
+    if name in SAMPLE_BY_NAME:
+        return SAMPLE_BY_NAME[name]
+    if kind.startswith("map "):
+        entries = ", ".join(f"{key} = {sample(key, 'string')}" for key in re.findall(r"`([a-z_]+)`", kind))
+        return "{ " + entries + " }"
+    if kind != "string":
+        return SAMPLE_BY_TYPE[kind]
+    candidates = [f'"https://www.example.nl/{name}"'] if name.endswith("_url") else []
+    candidates += [f'"{name} value"', *(f'"{word}"' for word in re.findall(r"`([^`]+)`", meaning))]
+    return next(value for value in candidates if accepted(name, value))
+
+
+def accepted(name: str, value: str) -> bool:
+    try:
+        parse_session("sample", {**MINIMAL_SESSION, name: tomllib.loads(f"v = {value}")["v"]})
+    except MisconfiguredError:
+        return False
+    return True
+
+
+def stored(db: Any, session_id: str) -> dict[str, Any]:
+    document: dict[str, Any] = db.collection("sessions").document(session_id).get().to_dict()
+    return document
+
+
+def test_the_command_accepts_exactly_the_fields_the_readme_documents() -> None:
+    assert set(documented_session_fields()) == organiser.SESSION_FIELDS
+
+
+def test_every_documented_field_goes_through_the_command_stays_on_update_and_can_be_removed(
+    tmp_path: Path, db: Any, make_session: Callable[..., str]
+) -> None:
+    documented = documented_session_fields()
+    lines = [f"{name} = {sample(name, kind, meaning)}" for name, (kind, meaning) in documented.items()]
+    expected = tomllib.loads("\n".join(lines))
+    optional = sorted(name for name, (_, meaning) in documented.items() if meaning != "required")
+
+    created = run("sessions", "create", str(session_file(tmp_path, 'id = "alles"\n' + "\n".join(lines))))
+    after_create = stored(db, "alles")
+    kept = run("sessions", "create", str(session_file(tmp_path, 'id = "alles"\ntitle = "Nieuwe titel"\n')))
+    after_update = stored(db, "alles")
+    removing = f'id = "alles"\nremove = {optional!r}\n'.replace("'", '"')
+    removed = run("sessions", "create", str(session_file(tmp_path, removing)))
+    after_remove = stored(db, "alles")
+
+    assert created == (0, "created session alles\n")
+    assert after_create == expected
+    assert parse_session("alles", after_create).require_form_token is True
+    assert kept == (0, "updated session alles\n")
+    assert after_update == {**expected, "title": "Nieuwe titel"}
+    assert removed == (0, "updated session alles\n")
+    assert set(after_remove) == set(documented) - set(optional)
+
+
+def test_an_update_keeps_what_the_console_and_the_functions_set_on_the_session(
+    tmp_path: Path, db: Any, example: str
+) -> None:
+    ref = db.collection("sessions").document(example)
+    ref.update({"require_form_token": True, "turnstile_site_key": "0x4AAAAAAA", "reminders_queued": {"24.0": True}})
+
+    code, _ = run("sessions", "create", str(session_file(tmp_path, **{"capacity = 20": "capacity = 25"})))
+
+    session = ref.get().to_dict()
+    assert code == 0
+    assert session["capacity"] == 25
+    assert session["require_form_token"] is True
+    assert session["turnstile_site_key"] == "0x4AAAAAAA"
+    assert session["reminders_queued"] == {"24.0": True}
+    assert session["location"]["name"] == "Grand Café Genieten bij stadsdeelkantoor Oost"
+
+
+def test_a_file_removes_a_field_only_by_naming_it_under_remove(tmp_path: Path, db: Any, example: str) -> None:
+    ref = db.collection("sessions").document(example)
+    without_capacity = session_file(tmp_path, **{"capacity = 20\n": "", "retention_days = 90": 'remove = ["capacity"]'})
+
+    code, said = run("sessions", "create", str(without_capacity))
+    _, listing = run("sessions", "list")
+
+    session = ref.get().to_dict()
+    assert (code, said) == (0, f"updated session {example}\n")
+    assert "capacity" not in session
+    assert session["retention_days"] == 90  # left out of the file: kept
+    assert listing.splitlines()[1].split()[-1] == "unlimited"
+
+
+def test_removing_a_required_field_is_refused_and_nothing_changes(
+    tmp_path: Path, db: Any, example: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = stored(db, example)
+
+    code, _ = run("sessions", "create", str(session_file(tmp_path, f'id = "{example}"\nremove = ["title"]\n')))
+
+    assert code == 2
+    assert "title" in capsys.readouterr().err
+    assert stored(db, example) == before
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [
@@ -81,6 +225,13 @@ def test_a_session_from_a_toml_file_works_for_sign_ups_and_can_be_updated(
         ({"retention_days = 90": "retention_days = 5000"}, "retention_days"),
         ({"capacity = 20": "capacity = 20\ncapacaty = 30"}, "capacaty"),
         ({"capacity = 20": "capacity = = 20"}, "TOML"),
+        ({"capacity = 20": 'remove = ["capacaty"]'}, "capacaty"),
+        ({"capacity = 20": 'capacity = 20\nremove = ["capacity"]'}, "capacity"),
+        ({"capacity = 20": 'remove = "capacity"'}, "remove"),
+        ({"capacity = 20": 'remove = ["reminders_queued"]'}, "reminders_queued"),
+        ({"capacity = 20": 'reminders_queued = ["24.0"]'}, "reminders_queued"),
+        ({"capacity = 20": 'require_form_token = "yes"'}, "require_form_token"),
+        ({"capacity = 20": "turnstile_site_key = 12345"}, "turnstile_site_key"),
     ],
 )
 def test_an_invalid_file_is_refused_naming_the_field_and_nothing_is_written(
@@ -152,6 +303,49 @@ def test_export_is_csv_that_dutch_excel_opens_sorted_the_dutch_way_with_formulas
     assert by_name["Jan"][rows[0].index("Mail: confirmation")] == "pending"
 
 
+# Formulas hidden behind a separator other than the file's own: each is inert only if no reader can start a cell
+# at its formula sign.
+HIDDEN_FORMULAS = [
+    {"last_name": "Berg,=cmd|' /C calc'!A0,", "first_name": "Komma"},
+    {"last_name": "Berg;=cmd|' /C calc'!A0;", "first_name": "Puntkomma"},
+    {"last_name": "Tab", "organisation": "Org\t@SUM(1+1)*cmd|' /C calc'!A0"},
+    {"last_name": "Pijp", "infix": "x| -2+3+cmd|' /C calc'!A0"},
+    {"last_name": "Spatie", "first_name": "Jan +cmd|' /C calc'!A0"},
+    {"last_name": 'Quote,"=HYPERLINK(""https://evil.example"")"', "first_name": "Aanhalingsteken"},
+    {"last_name": "Regel", "organisation": "Eerste regel\r\n=cmd|' /C calc'!A0"},
+]
+READER_SEPARATORS = [",", ";", "\t", "|", " "]
+
+
+def cells_as_read(text: str, separator: str) -> list[str]:
+    """Every cell a spreadsheet could see: split on `separator` honouring quotes, and naively, line by line."""
+    quoted = [cell for row in csv.reader(io.StringIO(text), delimiter=separator) for cell in row]
+    naive = [cell for line in text.splitlines() for cell in line.split(separator)]
+    return quoted + naive
+
+
+@pytest.mark.parametrize("delimiter", [";", ",", "\t"])
+def test_no_cell_of_the_export_starts_a_formula_whatever_separator_the_reader_splits_on(
+    db: Any, example: str, tmp_path: Path, delimiter: str
+) -> None:
+    registrations = db.collection("sessions").document(example).collection("registrations")
+    for n, fields in enumerate(HIDDEN_FORMULAS):  # as stored, whatever the form lets through
+        registrations.document(f"r{n}").set(
+            {"first_name": "Iemand", "email": f"r{n}@example.nl", "status": "confirmed", **fields}
+        )
+    output = tmp_path / "aanmeldingen.csv"
+
+    code, said = run("export", example, "--output", str(output), "--delimiter", delimiter)
+
+    text = output.read_text(encoding="utf-8-sig")
+    assert (code, said) == (0, f"wrote {len(HIDDEN_FORMULAS)} registrations to {output}\n")
+    for separator in READER_SEPARATORS:
+        live = [cell for cell in cells_as_read(text, separator) if cell.lstrip(' \t\r\n"')[:1] in ("=", "+", "-", "@")]
+        assert live == [], f"split on {separator!r}"
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    assert "Berg,'=cmd|' /C calc'!A0," in [row[0] for row in rows]
+
+
 def test_cancel_resend_and_promote_go_the_functions_way(
     client: Any, tmp_path: Path, db: Any, registrations: Registrations, make_session: Any
 ) -> None:
@@ -219,6 +413,47 @@ def test_erase_removes_a_persons_data_from_every_session_and_keeps_the_counts(
     assert [line.split()[-6:-2] for line in listing.splitlines()[1:]] == [["1", "0", "0", "1"], ["2", "0", "0", "18"]]
     again = sign_up(client, other, "Quirijn", "", "Vlasblom", "quirijn.vlasblom@example.nl")
     assert not again.startswith("erased-")
+
+
+def every_document(parent: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(path, fields) of every document in the database, at any depth."""
+    for collection in parent.collections():
+        for ref in collection.list_documents():
+            snapshot = ref.get()
+            yield ref.path, (snapshot.to_dict() or {}) if snapshot.exists else {}
+            yield from every_document(ref)
+
+
+def test_after_erasure_no_document_anywhere_holds_the_old_registration_id(
+    db: Any, tmp_path: Path, make_session: Any
+) -> None:
+    run("sessions", "create", str(session_file(tmp_path)))
+    clock = Clock()
+    register_ = register(db, clock)
+    token = token_on(register_.get("/sessions/strategiesessie-juni").get_data(as_text=True))
+    clock.wait(formtokens.MIN_SECONDS + 1)
+    signed_up = register_.post(
+        "/sessions/strategiesessie-juni/registrations",
+        json={
+            "first_name": "Quirijn",
+            "last_name": "Vlasblom",
+            "email": "quirijn@example.nl",
+            "consent": "on",
+            "form_token": token,
+        },
+    )
+    old_id = signed_up.get_json()["id"]
+    before = [path for path, fields in every_document(db) if old_id in path or old_id in repr(fields)]
+
+    code, _ = run("erase", "quirijn@example.nl")
+
+    after = [path for path, fields in every_document(db) if old_id in path or old_id in repr(fields)]
+    [used_token] = [fields for path, fields in every_document(db) if path.startswith("formtokens/")]
+    assert signed_up.status_code == 201
+    assert any(path.startswith("formtokens/") for path in before)  # the trace this test looks for was there
+    assert code == 0
+    assert after == []
+    assert used_token["registration_id"].startswith("erased-")
 
 
 def test_erase_needs_the_signing_key(monkeypatch: Any, capsys: pytest.CaptureFixture[str], make_session: Any) -> None:

@@ -28,6 +28,8 @@ from signup.ratelimit import RATELIMITS
 from signup.registrations import FORM_TOKENS, REGISTRATIONS, SEATS
 from signup.sessions import SESSIONS
 
+from tests import tf_schema
+
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 MAIN = ROOT / "functions/main.py"
@@ -808,3 +810,189 @@ def test_the_outputs_give_the_form_and_the_embed_snippet() -> None:
     assert re.search(rf'<noscript><a href="{re.escape(base)}/sessions/SESSION_ID">[^<]+</a></noscript>', snippet)
     assert terraform().outputs["form_url"]["value"] == f"{base}/sessions/SESSION_ID"
     assert (ROOT / "templates/embed.js").is_file(), "the script the snippet loads is one register serves"
+
+
+# --- The build account: each grant on the one resource it concerns ----------------------------------------------
+
+
+def build_grants(prefix: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The build account's bindings whose role starts with `prefix`."""
+    return [
+        (address, role, body)
+        for address, role, body in iam_members()
+        if refers_to(body.get("member"), "google_service_account") == "build" and role.startswith(prefix)
+    ]
+
+
+def test_the_build_account_reads_only_the_buckets_that_hold_the_source() -> None:
+    source = {
+        refers_to(only(only(only(f["build_config"])["source"])["storage_source"])["bucket"], "google_storage_bucket")
+        for f in functions().values()
+    }
+    buckets: set[str | None] = set()
+    for address, role, body in build_grants("roles/storage."):
+        assert role == "roles/storage.objectViewer", f"{address}: {role}: the build only reads"
+        if address.startswith("google_storage_bucket_iam_member."):
+            buckets.add(refers_to(body["bucket"], "google_storage_bucket"))
+        else:  # only with a condition that names one bucket and its objects
+            expression = terraform().expand_locals(only(body["condition"])["expression"])
+            named = set(re.findall(r"projects/_/buckets/([^/\"]+)", expression))
+            assert len(named) == 1, f"{address}: {expression}"
+            buckets |= named
+    assert buckets == source | {"gcf-v2-sources-${data.google_project.this.number}-${var.region}"}
+
+
+def test_the_build_account_pushes_images_only_to_the_repository_the_functions_are_built_into() -> None:
+    grants = build_grants("roles/artifactregistry.")
+    [(address, role, body)] = grants
+    repository = refers_to(body["repository"], "google_artifact_registry_repository")
+    assert address.startswith("google_artifact_registry_repository_iam_member.")
+    assert role == "roles/artifactregistry.writer"
+    assert repository in terraform().of_type("google_artifact_registry_repository")
+    for name in function_names():
+        built_into = only(functions()[name]["build_config"]).get("docker_repository")
+        assert refers_to(built_into, "google_artifact_registry_repository") == repository, name
+
+
+# --- The providers: the versions admitted, and the schema every block is held against ------------------------------
+
+# The first major of each provider that nobody has held these files against (infra/versions.tf says why).
+UNTESTED_MAJOR = {"google": 8, "archive": 3}
+
+
+def required_providers() -> dict[str, dict[str, str]]:
+    with (INFRA / "versions.tf").open(encoding="utf-8") as handle:
+        parsed = hcl2.load(handle, serialization_options=_OPTIONS)
+    providers: dict[str, dict[str, str]] = only(only(parsed["terraform"])["required_providers"])
+    return providers
+
+
+def admits(constraint: str, version: tuple[int, ...]) -> bool:
+    """Whether a Terraform version constraint of `>=`, `<` and `=` parts admits a version."""
+    checks = {">=": tuple.__ge__, "<": tuple.__lt__, "=": tuple.__eq__, ">": tuple.__gt__, "<=": tuple.__le__}
+    for part in constraint.split(","):
+        match = re.fullmatch(r"\s*(>=|<=|>|<|=)?\s*([\d.]+)\s*", part)
+        assert match, f"{part!r}: not a constraint this test reads"
+        bound = tuple(int(n) for n in match[2].split("."))
+        if not checks[match[1] or "="](version[: len(bound)], bound):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("provider", sorted(UNTESTED_MAJOR))
+def test_each_provider_is_capped_below_its_next_untested_major_and_admits_the_version_checked(provider: str) -> None:
+    constraint = required_providers()[provider]["version"]
+    _, types = tf_schema.check(INFRA)
+    checked = {version for _, tf_type, version in types if tf_type.split("_", 1)[0] == provider}
+    untested = UNTESTED_MAJOR[provider]
+
+    assert len(checked) == 1, checked
+    assert admits(constraint, tuple(int(n) for n in checked.pop().split(".")))
+    assert admits(constraint, (untested - 1, 99, 99))
+    assert not admits(constraint, (untested, 0, 0))
+
+
+def test_every_block_holds_to_the_providers_schemas() -> None:
+    findings, types = tf_schema.check(INFRA)
+
+    used = {("resource", kind) for kind in terraform().resources} | {("data", kind) for kind in terraform().data}
+    assert [str(finding) for finding in findings] == []
+    assert {(kind, tf_type) for kind, tf_type, _ in types} == used | {
+        ("provider", name) for name in terraform().providers
+    }
+
+
+# Mistakes the schema check must catch: (file, text, replacement, the argument or attribute named, the message).
+MISTAKES = [
+    (
+        "functions.tf",
+        '    entry_point           = "register"',
+        '    entry_pont = "register"',
+        "entry_pont",
+        "unsupported",
+    ),
+    (
+        "source.tf",
+        'resource "google_storage_bucket" "source"',
+        'resource "google_storage_bukket" "source"',
+        "",
+        "not exist",
+    ),
+    ("registry.tf", '  format        = "DOCKER"\n', "", "format", "required argument `format` is missing"),
+    (
+        "source.tf",
+        "  versioning {\n    enabled = true\n  }",
+        "  versioning = { enabled = true }",
+        "versioning",
+        "a block",
+    ),
+    ("source.tf", "  versioning {", "  versioning {\n    enabled = false\n  }\n  versioning {", "versioning", "once"),
+    (
+        "functions.tf",
+        '    ingress_settings      = "ALLOW_ALL"',
+        '    ingress_settings = ["ALLOW_ALL"]',
+        "ingress_settings",
+        "single",
+    ),
+    ("functions.tf", "google_storage_bucket.source.name", "google_storage_bucket.source.nam", "nam", "no attribute"),
+    (
+        "iam.tf",
+        "google_service_account.build.member",
+        "google_service_account.builder.member",
+        "member",
+        "not declared",
+    ),
+    (
+        "source.tf",
+        "  force_destroy = true\n",
+        "  force_destroy = true\n  lifecycle {\n    keep = true\n  }\n",
+        "keep",
+        "lifecycle",
+    ),
+]
+
+
+@pytest.mark.parametrize(("file", "text", "replacement", "named", "message"), MISTAKES)
+def test_the_schema_check_catches_a_mistake(
+    tmp_path: Path, file: str, text: str, replacement: str, named: str, message: str
+) -> None:
+    for path in INFRA.glob("*.tf"):
+        content = path.read_text(encoding="utf-8")
+        if path.name == file:
+            assert text in content, f"{file} no longer holds {text!r}: pick another mistake"
+            content = content.replace(text, replacement, 1)
+        (tmp_path / path.name).write_text(content, encoding="utf-8")
+
+    findings, _ = tf_schema.check(tmp_path)
+
+    caught = [finding for finding in findings if finding.file == file and message in finding.message]
+    assert caught, [str(finding) for finding in findings]
+    assert all(finding.path.endswith(named) for finding in caught)
+
+
+def test_the_make_step_fails_naming_file_line_object_and_argument(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bucket = 'resource "google_storage_bucket" "b" {\n  name    = "b"\n  locaton = "EU"\n}\n'
+    (tmp_path / "bucket.tf").write_text(bucket)
+
+    code = tf_schema.main(["--infra", str(tmp_path)])
+
+    said = capsys.readouterr().out
+    assert code == 1
+    assert "bucket.tf:1: google_storage_bucket.b locaton: unsupported argument or block `locaton`" in said
+    assert "bucket.tf:1: google_storage_bucket.b location: required argument `location` is missing" in said
+
+
+def test_an_argument_the_provider_deprecates_is_a_finding(tmp_path: Path) -> None:
+    """Most of what a major removes, the releases before it deprecated: a deprecated argument is a finding."""
+    (tmp_path / "mesh.tf").write_text(
+        'resource "google_gke_hub_feature_membership" "m" {\n  feature    = "servicemesh"\n  location   = "global"\n'
+        '  membership = "m"\n\n  mesh {\n    control_plane = "AUTOMATIC"\n  }\n}\n'
+    )
+
+    findings, _ = tf_schema.check(tmp_path)
+
+    assert [(f.path, f.message) for f in findings] == [
+        ("mesh.control_plane", "`control_plane` is deprecated in the provider")
+    ]

@@ -35,9 +35,9 @@ def _key() -> bytes:
 
 
 def sessions_create(client: Any, options: argparse.Namespace, out: TextIO) -> None:
-    session_id, data = organiser.session_from_toml(options.file)
-    created = organiser.save_session(client, session_id, data)
-    print(f"{'created' if created else 'updated'} session {session_id}", file=out)
+    file = organiser.session_from_toml(options.file)
+    created = organiser.save_session(client, file)
+    print(f"{'created' if created else 'updated'} session {file.id}", file=out)
 
 
 def sessions_list(client: Any, options: argparse.Namespace, out: TextIO) -> None:
@@ -131,7 +131,11 @@ def parser() -> argparse.ArgumentParser:
     sessions = commands.add_parser("sessions", help="create and list sessions").add_subparsers(
         dest="action", required=True
     )
-    create = sessions.add_parser("create", help="create or update a session from a TOML file")
+    create = sessions.add_parser(
+        "create",
+        help=f"create a session from a TOML file, or merge the file into it (fields listed under {organiser.REMOVE} "
+        "= [...] are taken off)",
+    )
     create.add_argument("file", type=Path)
     create.set_defaults(run=sessions_create)
     listing = sessions.add_parser("list", help="each session with its date and counts")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
@@ -51,6 +52,8 @@ _HEADERS = {
     "en": ("Last name", "Name prefix", "First name", "Organisation", "Email address", "Status", "Signed up at"),
 }
 _MAIL = {"nl": "Mail", "en": "Mail"}
+# A formula sign where some reader starts a cell: at the start, or after a separator, past spaces and quotes.
+_FORMULA_AT_A_CELL_START = re.compile(r"""((?:^|[,;|\s])[\s"]*)(?=[=+\-@])""")
 
 
 def sort_key(row: Mapping[str, Any]) -> tuple[str, str]:
@@ -70,8 +73,15 @@ def _folded(text: str) -> str:
 
 
 def defuse(value: str) -> str:
-    """A cell a spreadsheet would run as a formula (=, +, -, @, or a tab or return first) is kept as text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """Keep as text what a spreadsheet would run as a formula, whatever separator it splits the file on.
+
+    A cell starts a formula with =, +, - or @ (or a tab or return first). The file is written with one separator,
+    but a reader may split it on another (a comma, a semicolon, a tab, a pipe, a space), or on line breaks
+    inside quotes, so every place where such a reader starts a cell counts as a start: the text's own start, and
+    the place after any of those characters, past spaces and quotes. A `'` goes before each formula sign there.
+    """
+    value = "'" + value if value[:1] in ("\t", "\r") else value
+    return _FORMULA_AT_A_CELL_START.sub("\\1'", value)
 
 
 def write(

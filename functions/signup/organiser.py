@@ -2,45 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
-from collections.abc import Iterator, Mapping
+import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup.errors import MisconfiguredError
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, SEATS, WAITLISTED
 from signup.sessions import SESSIONS, Session, parse_session, valid_session_id
 
-# The fields an organiser may write; anything else in a file is a typo worth naming.
-SESSION_FIELDS = frozenset(
-    {
-        "title",
-        "starts_at",
-        "ends_at",
-        "timezone",
-        "location",
-        "capacity",
-        "registration_closes_at",
-        "allowed_origins",
-        "language",
-        "reminder_hours",
-        "organiser",
-        "thank_you_url",
-        "privacy_url",
-        "retention_days",
-        "organiser_notifications",
-    }
-)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Fields the functions keep on a session: an update from a file leaves them be.
+# Fields the functions keep on a session: a file may neither set nor remove them.
 MANAGED_FIELDS = ("reminders_queued",)
+# The fields an organiser may write are those the functions read (a session field added there is writable here
+# at once); anything else in a file is a typo worth naming.
+SESSION_FIELDS = frozenset(field.name for field in dataclasses.fields(Session)) - {"id", *MANAGED_FIELDS}
+# A file's top-level key that lists the fields to take off the session; TOML has no null to say it with.
+REMOVE = "remove"
+# Fields whose wrong type the functions would read as "not set" rather than refuse: checked here instead.
+_TYPES: dict[Any, tuple[type, str]] = {
+    bool: (bool, "true or false"),
+    str: (str, "a string"),
+    str | None: (str, "a string"),
+}
 
 
-def session_from_toml(path: Path) -> tuple[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class SessionFile:
+    """A checked session file: the fields it sets, and those it removes."""
+
+    id: str
+    fields: dict[str, Any]
+    remove: frozenset[str]
+
+
+def session_from_toml(path: Path) -> SessionFile:
     """Read and check a session file; any problem is a MisconfiguredError that names the field."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -51,26 +54,49 @@ def session_from_toml(path: Path) -> tuple[str, dict[str, Any]]:
     session_id = data.pop("id", None)
     if not isinstance(session_id, str) or not valid_session_id(session_id):
         raise MisconfiguredError(f"{path}: id is missing or not a valid id (letters, digits, - and _, at most 128)")
-    unknown = sorted(set(data) - SESSION_FIELDS)
+    remove = data.pop(REMOVE, [])
+    if not isinstance(remove, list) or not all(isinstance(name, str) for name in remove):
+        raise MisconfiguredError(f'{path}: {REMOVE} must be an array of field names, like {REMOVE} = ["capacity"]')
+    unknown = sorted((set(data) | set(remove)) - SESSION_FIELDS)
     if unknown:
         raise MisconfiguredError(f"{path}: unknown field {', '.join(unknown)}")
+    both = sorted(set(data) & set(remove))
+    if both:
+        raise MisconfiguredError(f"{path}: {', '.join(both)} is both set and in {REMOVE}")
+    hints = typing.get_type_hints(Session)
     for name, value in data.items():
         if isinstance(value, date | datetime) and not (isinstance(value, datetime) and value.tzinfo is not None):
             raise MisconfiguredError(
                 f"{path}: {name} must be a date and time with an offset, like 2026-06-09T16:00:00+02:00"
             )
-    parse_session(session_id, data)  # the functions' own reading: what it refuses, they could not use
-    return session_id, data
+        kind, described = _TYPES.get(hints[name], (object, ""))
+        if not isinstance(value, kind):
+            raise MisconfiguredError(f"{path}: {name} must be {described}")
+    return SessionFile(session_id, data, frozenset(remove))
 
 
-def save_session(client: Any, session_id: str, data: Mapping[str, Any]) -> bool:
-    """Create or replace a session, keeping what the functions keep on it; True when it was new."""
-    ref = client.collection(SESSIONS).document(session_id)
-    existing = ref.get()
-    kept = {
-        name: existing.get(name) for name in MANAGED_FIELDS if existing.exists and name in (existing.to_dict() or {})
-    }
-    ref.set({**data, **kept})
+def save_session(client: Any, file: SessionFile) -> bool:
+    """Create the session, or merge the file into it; True when it was new.
+
+    A field the file leaves out keeps the value it has (one set in the console, one the functions keep); a field
+    the file names under `remove` is taken off. The session as it will be is checked before anything is written,
+    in one transaction with the writing, so a change made in the console meanwhile is not overwritten unseen.
+    """
+    ref = client.collection(SESSIONS).document(file.id)
+    created: bool = _merge(client.transaction(), ref, file)
+    return created
+
+
+@firestore.transactional
+def _merge(transaction: Any, ref: Any, file: SessionFile) -> bool:
+    existing = ref.get(transaction=transaction)
+    current = (existing.to_dict() or {}) if existing.exists else {}
+    merged = {name: value for name, value in {**current, **file.fields}.items() if name not in file.remove}
+    parse_session(file.id, merged)  # the functions' own reading: what it refuses, they could not use
+    if existing.exists:
+        transaction.update(ref, {**file.fields, **dict.fromkeys(file.remove, firestore.DELETE_FIELD)})
+    else:
+        transaction.create(ref, file.fields)
     return not existing.exists
 
 

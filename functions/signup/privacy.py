@@ -12,7 +12,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup import outbox
-from signup.registrations import CANCELLED, REGISTRATIONS, SEATS, WAITLISTED, registration_id
+from signup.registrations import CANCELLED, FORM_TOKENS, REGISTRATIONS, SEATS, WAITLISTED, registration_id
 from signup.sessions import SESSIONS
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ def erase(client: Any, key: bytes, address: str) -> list[str]:
 
     Each registration is replaced by one under a random id holding only its status, seat and times, so the
     counts stay right, the address cannot be derived from the id any more, and the person may sign up afresh.
+    Whatever named the old id (the seat, the form token it was sent with) names the new one: the old id is kept
+    nowhere.
     """
     try:
         address = email_validator.validate_email(address, check_deliverability=False).normalized
@@ -86,7 +88,11 @@ def _erase(client: Any, snapshot: Any) -> None:
         erased_at=firestore.SERVER_TIMESTAMP,
     )
     replacement = snapshot.reference.parent.document(f"erased-{secrets.token_hex(10)}")
+    # A used form token stays, so that the form cannot be replayed; it names the registration it made.
+    tokens = client.collection(FORM_TOKENS).where(filter=FieldFilter("registration_id", "==", snapshot.id))
     batch = client.batch()
+    for token in tokens.stream():
+        batch.update(token.reference, {"registration_id": replacement.id})
     batch.create(replacement, kept)
     batch.delete(snapshot.reference, option=client.write_option(last_update_time=snapshot.update_time))
     if data.get("seat") is not None:
