@@ -136,7 +136,7 @@ def test_a_full_session_thanks_the_visitor_with_the_waiting_list_text(fresh: Sta
     take_time(page)
     page.get_by_role("button", name="Aanmelden voor de wachtlijst").click()
 
-    expect(page.locator(".signup-thanks")).to_contain_text("je staat op de wachtlijst")
+    expect(page.locator(".signup-thanks")).to_contain_text("nieuwe aanmeldingen komen op de wachtlijst")
     shot(page, "07-waiting-list")
     assert [r["status"] for r in stored(fresh)] == ["waitlisted"]
 

@@ -10,17 +10,14 @@ from typing import Any
 import icalendar
 import itsdangerous
 import pytest
-from signup.tokens import CancelTokens, RegistrationRef
+from signup.keys import KeyRing
 
 from dev.mailbox import Mailbox
-from tests.conftest import SIGNING_KEY
+from tests.conftest import cancel_token as token
 from tests.test_notify import calendar_of, sign_up
 
 Registrations = Callable[[str], list[dict[str, Any]]]
-
-
-def token(session_id: str, registration_id: str, key: str = SIGNING_KEY) -> str:
-    return CancelTokens(key.encode()).make(RegistrationRef(session_id, registration_id))
+ANOTHER_KEY = KeyRing.parse(b"another key, not ours, 32 bytes long".hex())
 
 
 def by_email(stored: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -62,9 +59,11 @@ class TestTheCancelPage:
     @pytest.mark.parametrize(
         "forge",
         [
-            lambda s, r: token(s, r, key="another-signing-key-0123456789"),
+            lambda s, r: token(s, r, keys=ANOTHER_KEY),
+            lambda s, r: ANOTHER_KEY.current.id + token(s, r)[8:],
             lambda s, r: token(s, r)[:-2] + ("AA" if not token(s, r).endswith("AA") else "BB"),
             lambda s, r: itsdangerous.URLSafeSerializer("x" * 32).dumps([s, r]),
+            lambda s, r: token(s, r).split(".", 1)[1],
             lambda s, r: "not-a-token",
         ],
     )

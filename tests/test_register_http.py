@@ -269,13 +269,11 @@ class TestTheSamePersonAgain:
         capacity: int | None,
         again: str,
     ) -> None:
-        from signup.tokens import CancelTokens, RegistrationRef
-
-        from tests.conftest import SIGNING_KEY
+        from tests.conftest import cancel_token
 
         session_id = make_session(capacity=capacity)
         first = post_json(client, session_id, GOOD).get_json()
-        client.post(f"/cancel/{CancelTokens(SIGNING_KEY.encode()).make(RegistrationRef(session_id, first['id']))}")
+        client.post(f"/cancel/{cancel_token(session_id, first['id'])}")
 
         rejoined = post_json(client, session_id, {**GOOD, "first_name": "Johannes"})
         page = post_form(client, session_id, GOOD)
@@ -284,7 +282,7 @@ class TestTheSamePersonAgain:
         assert rejoined.status_code == 201
         assert rejoined.get_json() == {"id": first["id"], "status": again}
         assert page.headers["Location"].endswith(f"status={again}")
-        assert (stored["status"], stored["first_name"]) == (again, "Johannes")
+        assert (stored["status"], stored["first_name"], stored["generation"]) == (again, "Johannes", 1)
         assert stored["emails"] == {"confirmation": {"state": "pending"}}
         assert "cancelled_at" not in stored
         seats = [
