@@ -99,7 +99,7 @@ class TestAKeyIs32RandomBytes:
 
 class TestTheKeyRing:
     def test_makes_new_things_with_the_current_key_and_keeps_the_previous_ones(self) -> None:
-        ring = KeyRing.parse(KEY_2, f"{KEY_1}, {KEY_2}")
+        ring = KeyRing.parse(f"{KEY_2}, {KEY_1} ,{KEY_2}")
 
         assert ring.current.root == bytes.fromhex(KEY_2)
         assert [key.root for key in ring.previous] == [base64.b64decode(KEY_1)]  # the current one is not repeated
@@ -133,7 +133,7 @@ def test_a_key_rotates_without_breaking_links_or_losing_registrations(
     db: Any, inbox: Mailbox, make_session: Callable[..., str], registrations: Registrations
 ) -> None:
     session_id = make_session(capacity=5)
-    one, two = KeyRing.parse(KEY_1), KeyRing.parse(KEY_2, KEY_1)
+    one, two = KeyRing.parse(KEY_1), KeyRing.parse(f"{KEY_2},{KEY_1}")
     before = register_app(db, {"SIGNING_KEY": KEY_1})
     jan = before.post(f"/sessions/{session_id}/registrations", json=JAN).get_json()
     service.build_notifier(Settings.from_env({**os.environ, "SIGNING_KEY": KEY_1}), client=db).sweep(
@@ -142,13 +142,13 @@ def test_a_key_rotates_without_breaking_links_or_losing_registrations(
     old_link = token_in(inbox, "jan@example.nl")
     inbox.clear()
 
-    # Rotation: key 2 makes everything new, key 1 is kept as the previous one.
-    after = register_app(db, {"SIGNING_KEY": KEY_2, "SIGNING_KEY_PREVIOUS": KEY_1})
+    # Rotation: key 2 makes everything new, key 1 is kept after it as the previous one.
+    after = register_app(db, {"SIGNING_KEY": f"{KEY_2},{KEY_1}"})
     again = after.post(f"/sessions/{session_id}/registrations", json=JAN)
     piet = after.post(f"/sessions/{session_id}/registrations", json=PIET).get_json()
-    service.build_notifier(
-        Settings.from_env({**os.environ, "SIGNING_KEY": KEY_2, "SIGNING_KEY_PREVIOUS": KEY_1}), client=db
-    ).sweep(datetime.now(UTC) + timedelta(seconds=5))
+    service.build_notifier(Settings.from_env({**os.environ, "SIGNING_KEY": f"{KEY_2},{KEY_1}"}), client=db).sweep(
+        datetime.now(UTC) + timedelta(seconds=5)
+    )
     new_link = token_in(inbox, "piet@example.nl")
 
     # The repeat found Jan's registration under the id key 1 made; Piet's is under key 2's.

@@ -28,11 +28,11 @@ def _client(project: str | None) -> Any:
 
 
 def _id_keys() -> tuple[bytes, ...]:
-    """The functions' registration-id subkeys (SIGNING_KEY and SIGNING_KEY_PREVIOUS, as the functions have them)."""
-    key = os.environ.get("SIGNING_KEY", "").strip()
-    if not key:
+    """The registration-id subkeys of every key in SIGNING_KEY, as the functions have it."""
+    keys = os.environ.get("SIGNING_KEY", "").strip()
+    if not keys:
         raise MisconfiguredError("Missing required setting SIGNING_KEY (the functions' key)")
-    return KeyRing.parse(key, os.environ.get("SIGNING_KEY_PREVIOUS", "")).subkeys(REGISTRATION_IDS)
+    return KeyRing.parse(keys).subkeys(REGISTRATION_IDS)
 
 
 def sessions_create(client: Any, options: argparse.Namespace, out: TextIO) -> None:

@@ -1,9 +1,11 @@
-"""The signing keys: a subkey per purpose from each root key (HKDF, RFC 5869), and the versions that rotation keeps.
+"""The signing keys: a subkey per purpose from each root key (HKDF, RFC 5869), and the versions a rotation keeps.
 
-Each root key is at least 32 random bytes. Nothing is keyed with a root key itself: registration ids, cancel links,
-form tokens, rate-limit and mail-cap hashes each get their own subkey, so that one purpose's outputs say nothing
-about another's. A key's version is its id, a short fingerprint derived from it: a cancel link names the version it
-was signed with, and stays good for as long as that key is kept as a previous one.
+SIGNING_KEY holds the keys, separated by commas: the first is the current one, which makes everything new; the
+others are previous ones, still accepted while a rotation runs. Each is at least 32 random bytes. Nothing is keyed
+with a root key itself: registration ids, cancel links, form tokens, rate-limit and mail-cap hashes each get their
+own subkey, so that one purpose's outputs say nothing about another's. A key's version is its id, a short
+fingerprint derived from it: a cancel link names the version it was signed with, and stays good for as long as that
+key is kept.
 """
 
 from __future__ import annotations
@@ -87,10 +89,15 @@ class KeyRing:
     previous: tuple[SigningKey, ...] = ()
 
     @classmethod
-    def parse(cls, current: str, previous: str = "") -> KeyRing:
-        """The ring from SIGNING_KEY and SIGNING_KEY_PREVIOUS (any number of keys, separated by commas)."""
-        now = SigningKey(decode_key(current, "SIGNING_KEY"))
-        older = [SigningKey(decode_key(part, "SIGNING_KEY_PREVIOUS")) for part in previous.split(",") if part.strip()]
+    def parse(cls, text: str) -> KeyRing:
+        """The ring from SIGNING_KEY: the current key, then any previous ones, separated by commas."""
+        parts = text.split(",")
+        named = (
+            ["SIGNING_KEY"]
+            if len(parts) == 1
+            else [f"SIGNING_KEY (key {n} of {len(parts)})" for n in range(1, len(parts) + 1)]
+        )
+        now, *older = (SigningKey(decode_key(part, name)) for part, name in zip(parts, named, strict=True))
         return cls(now, tuple({key.id: key for key in older if key.id != now.id}.values()))
 
     @property

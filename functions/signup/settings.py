@@ -63,7 +63,7 @@ class Settings:
         return cls(
             project=_required(env, "GOOGLE_CLOUD_PROJECT"),
             public_base_url=base_url,
-            keys=KeyRing.parse(_required(env, "SIGNING_KEY"), env.get("SIGNING_KEY_PREVIOUS", "")),
+            keys=KeyRing.parse(_required(env, "SIGNING_KEY")),
             check_deliverability=_flag(env, "EMAIL_CHECK_DELIVERABILITY", default=True),
             session_cache_seconds=_number(env, "SESSION_CACHE_SECONDS", default=5.0),
             mail_from=env.get("MAIL_FROM", "").strip() or None,
