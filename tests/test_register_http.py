@@ -645,7 +645,8 @@ class TestCors:
 
 
 class TestHeaders:
-    """No page hands a cancel token on through the Referer; our own pages are never framed by another site."""
+    """No page hands a cancel token on to another site through the Referer; our own pages are never framed by another
+    site."""
 
     @pytest.mark.parametrize(
         ("request_", "own_page"),
@@ -661,7 +662,7 @@ class TestHeaders:
             (("GET", "/healthz"), False),
         ],
     )
-    def test_every_answer_sends_no_referrer_and_our_pages_refuse_frames(
+    def test_every_answer_sends_no_referrer_elsewhere_and_our_pages_refuse_frames(
         self, client: Any, make_session: Callable[..., str], request_: tuple[str, str], own_page: bool
     ) -> None:
         from tests.conftest import cancel_token
@@ -673,12 +674,14 @@ class TestHeaders:
 
         response = client.open(path, method=method, data=GOOD if method == "POST" else None)
 
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"
         assert response.headers.get("Content-Security-Policy") == ("frame-ancestors 'none'" if own_page else None)
 
-    def test_json_answers_send_no_referrer_either(self, client: Any, make_session: Callable[..., str]) -> None:
+    def test_json_answers_send_no_referrer_elsewhere_either(
+        self, client: Any, make_session: Callable[..., str]
+    ) -> None:
         session_id = make_session()
 
         response = post_json(client, session_id, GOOD)
 
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"

@@ -135,8 +135,10 @@ def handle(request: flask.Request, service: Callable[[], Service]) -> flask.Resp
         response = _error(exchange, error)
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["X-Content-Type-Options"] = "nosniff"
-    # A cancel link's token is in the URL: no page of ours may hand it on to another site.
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # A cancel link's token is in the URL: no page of ours may hand it on to another site. Not `no-referrer`:
+    # under it browsers send `Origin: null` on our own pages' posts, which could then not be told from another
+    # site's sandboxed frame.
+    response.headers["Referrer-Policy"] = "same-origin"
     if response.mimetype == "text/html" and not exchange.embedded:
         # Our own pages are never shown inside another site's frame, where a click could be stolen.
         response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
