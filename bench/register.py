@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import load
+from bench import BENCH_SIGNING_KEY, load
 from dev import emulator, processes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,7 +143,7 @@ def main() -> int:
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "FIRESTORE_EMULATOR_HOST": firestore.host,
             "PUBLIC_BASE_URL": "http://127.0.0.1",
-            "SIGNING_KEY": "bench-signing-key-0123456789",
+            "SIGNING_KEY": BENCH_SIGNING_KEY,
             "EMAIL_CHECK_DELIVERABILITY": "false",
         }
         os.environ.update(env)

@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from bench import BENCH_SIGNING_KEY
 from dev import emulator, processes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +57,7 @@ def main() -> int:
             GOOGLE_CLOUD_PROJECT=PROJECT,
             FIRESTORE_EMULATOR_HOST=firestore.host,
             PUBLIC_BASE_URL="http://127.0.0.1:8080",
-            SIGNING_KEY="bench-signing-key-0123456789",
+            SIGNING_KEY=BENCH_SIGNING_KEY,
             EMAIL_CHECK_DELIVERABILITY="false",
             MAIL_FROM="Strategiesessies <sessies@example.nl>",
             SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",

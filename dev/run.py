@@ -38,7 +38,8 @@ def environment(firestore_host: str) -> dict[str, str]:
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "FIRESTORE_EMULATOR_HOST": firestore_host,
         "PUBLIC_BASE_URL": f"http://localhost:{REGISTER_PORT}",
-        "SIGNING_KEY": os.environ.get("SIGNING_KEY", "dev-only-signing-key-not-secret"),
+        # base64 of "signup dev: a key that is no secret at all": 32 bytes and more, as a real key must be
+        "SIGNING_KEY": os.environ.get("SIGNING_KEY", "c2lnbnVwIGRldjogYSBrZXkgdGhhdCBpcyBubyBzZWNyZXQgYXQgYWxs"),
         "EMAIL_CHECK_DELIVERABILITY": "false",
         "MAIL_FROM": "Strategiesessies (demo) <sessies@example.nl>",
         "SMTP_URL": f"smtp://127.0.0.1:{SMTP_PORT}",

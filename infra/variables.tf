@@ -34,14 +34,14 @@ variable "labels" {
 # *_version below goes up (write-only arguments cannot be compared with what is stored).
 
 variable "signing_key" {
-  description = "SIGNING_KEY: keys registration ids and signs cancel links. Changing it breaks earlier links and duplicate detection for earlier sign-ups."
+  description = "SIGNING_KEY: at least 32 random bytes as base64 or hex; to rotate, the new key, a comma, the old one (README: Keys and rotation)."
   type        = string
   sensitive   = true
   ephemeral   = true
 
   validation {
-    condition     = length(var.signing_key) >= 16
-    error_message = "signing_key must be at least 16 characters long (the functions refuse a shorter one)."
+    condition     = length(var.signing_key) >= 43
+    error_message = "signing_key must be at least 32 random bytes as base64 or hex, e.g. from `openssl rand -base64 32` (the functions refuse less)."
   }
 }
 

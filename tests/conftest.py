@@ -19,7 +19,8 @@ from dev import mailbox, processes, site, triggers
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "demo-signup-test"
-SIGNING_KEY = "test-signing-key-0123456789abcdef"
+# base64 of "signup tests: a key that is no secret": a key must be at least 32 bytes, written as base64 or hex.
+SIGNING_KEY = "c2lnbnVwIHRlc3RzOiBhIGtleSB0aGF0IGlzIG5vIHNlY3JldA=="
 PUBLIC_BASE_URL = "http://signup.test"
 
 # The functions read their settings from the environment; set them before anything imports them.
@@ -35,6 +36,15 @@ os.environ.update(
     RATE_LIMIT_PER_SESSION="100000",
     RATE_LIMIT_OVERALL="100000",
 )
+
+
+def cancel_token(session_id: str, registration_id: str, generation: int = 0, keys: Any = None) -> str:
+    """A cancel link's token as the mails carry it, signed with the test environment's key (or `keys`)."""
+    from signup.keys import KeyRing
+    from signup.tokens import CancelTokens, RegistrationRef
+
+    ring = keys or KeyRing.parse(SIGNING_KEY)
+    return CancelTokens(ring).make(RegistrationRef(session_id, registration_id, generation))
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -136,7 +138,7 @@ def test_a_full_session_thanks_the_visitor_with_the_waiting_list_text(fresh: Sta
     take_time(page)
     page.get_by_role("button", name="Aanmelden voor de wachtlijst").click()
 
-    expect(page.locator(".signup-thanks")).to_contain_text("je staat op de wachtlijst")
+    expect(page.locator(".signup-thanks")).to_contain_text("nieuwe aanmeldingen komen op de wachtlijst")
     shot(page, "07-waiting-list")
     assert [r["status"] for r in stored(fresh)] == ["waitlisted"]
 
@@ -226,3 +228,51 @@ def test_a_bot_that_posts_the_moment_the_form_appears_is_told_so_and_nothing_is_
     page.get_by_role("button", name="Aanmelden").click()  # a person who tries again a moment later is welcome
     expect(page.locator(".signup-thanks")).to_be_visible()
     assert len(stored(fresh)) == 1
+
+
+def test_another_site_can_neither_post_a_cancel_link_nor_frame_the_cancel_page(
+    fresh: Stack, inbox: Mailbox, page: Page
+) -> None:
+    fresh.create_session(STACK_SESSION)
+    signed_up = urllib.request.Request(
+        f"{fresh.register_url}/sessions/{STACK_SESSION}/registrations",
+        data=json.dumps({"first_name": "Jan", "last_name": "Berg", "email": "jan@example.nl"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(signed_up, timeout=10) as answer:
+        assert answer.status == 201
+    [mail] = inbox.wait_for(1)
+    text = mail.message.get_body(("plain",))
+    assert text is not None
+    match = re.search(r"http://127\.0\.0\.1:\d+/cancel/\S+", text.get_content())
+    assert match is not None
+    link = match.group(0)
+
+    # A page on another site that knows the link (say, from a forwarded mail) posts it as soon as it is opened.
+    page.goto(fresh.foreign_site_url)
+    with page.expect_navigation():
+        page.evaluate(
+            """link => {
+                const form = Object.assign(document.createElement("form"), {method: "post", action: link});
+                document.body.append(form);
+                form.submit();
+            }""",
+            link,
+        )
+    expect(page.get_by_text("Annuleren kan alleen via de link in je e-mail.")).to_be_visible()
+    shot(page, "13-cancel-from-another-site")
+    assert stored(fresh)[0]["status"] == "confirmed"
+
+    # Nor may it show the cancel page in a frame, under a decoy that takes the click.
+    page.goto(fresh.foreign_site_url)
+    page.evaluate(
+        """link => new Promise(loaded => {
+            const frame = Object.assign(document.createElement("iframe"), {src: link});
+            frame.onload = loaded;
+            document.body.append(frame);
+        })""",
+        link,
+    )
+    [framed] = [frame for frame in page.frames if frame != page.main_frame]
+    expect(framed.get_by_role("button", name="Ja, annuleer mijn aanmelding")).to_have_count(0)
+    assert stored(fresh)[0]["status"] == "confirmed"

@@ -10,17 +10,15 @@ from typing import Any
 import icalendar
 import itsdangerous
 import pytest
-from signup.tokens import CancelTokens, RegistrationRef
+from signup.keys import KeyRing
 
 from dev.mailbox import Mailbox
-from tests.conftest import SIGNING_KEY
+from tests.conftest import cancel_token as token
 from tests.test_notify import calendar_of, sign_up
 
 Registrations = Callable[[str], list[dict[str, Any]]]
-
-
-def token(session_id: str, registration_id: str, key: str = SIGNING_KEY) -> str:
-    return CancelTokens(key.encode()).make(RegistrationRef(session_id, registration_id))
+JSON = {"Accept": "application/json"}
+ANOTHER_KEY = KeyRing.parse(b"another key, not ours, 32 bytes long".hex())
 
 
 def by_email(stored: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -62,9 +60,11 @@ class TestTheCancelPage:
     @pytest.mark.parametrize(
         "forge",
         [
-            lambda s, r: token(s, r, key="another-signing-key-0123456789"),
+            lambda s, r: token(s, r, keys=ANOTHER_KEY),
+            lambda s, r: ANOTHER_KEY.current.id + token(s, r)[8:],
             lambda s, r: token(s, r)[:-2] + ("AA" if not token(s, r).endswith("AA") else "BB"),
             lambda s, r: itsdangerous.URLSafeSerializer("x" * 32).dumps([s, r]),
+            lambda s, r: token(s, r).split(".", 1)[1],
             lambda s, r: "not-a-token",
         ],
     )
@@ -213,6 +213,164 @@ class TestCancelling:
 
         assert response.status_code == 409
         assert registrations(session_id)[0]["status"] == "confirmed"
+
+
+def token_in(inbox: Mailbox, address: str) -> str:
+    """The token of the cancel link in the one mail to this address."""
+    [mail] = [r.message for r in inbox.received if r.recipients == [address]]
+    body = mail.get_body(("plain",))
+    assert body is not None
+    [link] = [word for word in str(body.get_content()).split() if "/cancel/" in word]
+    return link.split("/cancel/", 1)[1]
+
+
+class TestAnOldLink:
+    def test_does_not_cancel_the_next_sign_up_and_says_it_no_longer_applies(
+        self, client: Any, notifier: Any, inbox: Mailbox, make_session: Callable[..., str], db: Any
+    ) -> None:
+        session_id = make_session(capacity=3)
+        answer = sign_up(client, session_id)
+        notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
+        old_link = f"/cancel/{token_in(inbox, 'jan@example.nl')}"
+        client.post(old_link)
+        inbox.clear()
+        assert sign_up(client, session_id)["id"] == answer["id"]  # the same person, afresh
+        notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
+        new_link = f"/cancel/{token_in(inbox, 'jan@example.nl')}"
+
+        looked, posted = client.get(old_link), client.post(old_link)
+
+        stored = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
+        for response in (looked, posted):
+            page = response.get_data(as_text=True)
+            assert response.status_code == 410
+            assert "Deze link hoort bij een eerdere aanmelding en geldt niet meer" in page
+            assert "Strategiesessie" in page  # which session, so that the person knows what it is about
+            assert 'method="post"' not in page
+        assert (stored.get().get("status"), stored.get().get("generation")) == ("confirmed", 1)
+        assert list(seats(db, session_id).values()) == [answer["id"]]
+        # The link in the newest mail is the one that works.
+        assert client.post(new_link).status_code == 200
+        assert stored.get().get("status") == "cancelled"
+
+    def test_cannot_cancel_the_next_sign_up_even_when_it_comes_between_reading_and_cancelling(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations, db: Any
+    ) -> None:
+        from signup.errors import SupersededError
+        from signup.registrations import Registrar
+        from signup.sessions import SessionStore
+
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        client.post(f"/cancel/{token(session_id, answer['id'])}")
+        sign_up(client, session_id)  # afresh: generation 1
+        session = SessionStore(db, ttl=0).get(session_id)
+
+        with pytest.raises(SupersededError):
+            Registrar(db, id_keys=()).cancel(session, answer["id"], generation=0)
+
+        assert [(doc["status"], doc["generation"]) for doc in registrations(session_id)] == [("confirmed", 1)]
+
+    def test_asked_for_as_json_says_so_too(self, client: Any, make_session: Callable[..., str]) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+
+        response = client.post(f"/cancel/{token(session_id, answer['id'], generation=1)}", headers=JSON)
+
+        assert response.status_code == 410
+        assert response.get_json()["error"] == "link_superseded"
+
+    def test_for_an_erased_registration_says_it_no_longer_applies(
+        self, client: Any, make_session: Callable[..., str], db: Any
+    ) -> None:
+        from signup import privacy
+        from signup.keys import REGISTRATION_IDS
+        from signup.settings import Settings
+
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        privacy.erase(db, Settings.from_env().keys.subkeys(REGISTRATION_IDS), "jan@example.nl")
+
+        response = client.get(f"/cancel/{token(session_id, answer['id'])}")
+
+        assert response.status_code == 410
+        assert "geldt niet meer" in response.get_data(as_text=True)
+
+    @pytest.mark.parametrize("cancelled", [False, True])
+    @pytest.mark.parametrize("method", ["GET", "POST"])
+    def test_stops_working_once_the_session_has_ended(
+        self, client: Any, make_session: Callable[..., str], db: Any, cancelled: bool, method: str
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        link = f"/cancel/{token(session_id, answer['id'])}"
+        if cancelled:
+            client.post(link)
+        past = datetime.now(UTC) - timedelta(days=1)
+        db.collection("sessions").document(session_id).update({"starts_at": past, "ends_at": past + timedelta(hours=2)})
+
+        response = client.open(link, method=method)
+
+        page = response.get_data(as_text=True)
+        assert response.status_code == 409
+        assert "Deze sessie heeft al plaatsgevonden." in page
+        assert "al geannuleerd" not in page
+        assert 'method="post"' not in page
+        stored = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
+        assert stored.get().get("status") == ("cancelled" if cancelled else "confirmed")
+
+
+class TestFromAnotherSite:
+    @pytest.mark.parametrize(
+        ("headers", "allowed"),
+        [
+            ({"Origin": "https://evil.example"}, False),
+            ({"Origin": "https://www.example.nl"}, False),  # a site the session allows to post sign-ups, not this
+            ({"Origin": "null"}, False),  # a sandboxed frame
+            ({"Sec-Fetch-Site": "cross-site"}, False),
+            ({"Sec-Fetch-Site": "same-site"}, False),  # a neighbouring subdomain is another site's page, too
+            ({"Origin": "http://signup.test", "Sec-Fetch-Site": "cross-site"}, False),
+            ({"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"}, False),
+            ({"Origin": "http://signup.test", "Sec-Fetch-Site": "same-origin"}, True),  # our own cancel page
+            ({"Origin": "http://signup.test"}, True),
+            ({"Sec-Fetch-Site": "same-origin"}, True),
+            ({"Sec-Fetch-Site": "none"}, True),
+            ({}, True),  # curl, a script, an old browser
+        ],
+    )
+    def test_a_post_is_refused_unless_it_comes_from_our_own_page_or_says_nothing(
+        self,
+        client: Any,
+        full_session: tuple[str, dict[str, Any]],
+        registrations: Registrations,
+        headers: Any,
+        allowed: bool,
+    ) -> None:
+        session_id, people = full_session
+
+        response = client.post(f"/cancel/{token(session_id, people['ann']['id'])}", headers=headers)
+
+        page = response.get_data(as_text=True)
+        status = by_email(registrations(session_id))["ann@example.nl"]["status"]
+        if allowed:
+            assert (response.status_code, status) == (200, "cancelled")
+        else:
+            assert (response.status_code, status) == (403, "confirmed")
+            assert "Annuleren kan alleen via de link in je e-mail" in page
+
+    def test_looking_at_the_page_from_another_site_is_harmless(
+        self, client: Any, full_session: tuple[str, dict[str, Any]], registrations: Registrations
+    ) -> None:
+        session_id, people = full_session
+
+        response = client.get(
+            f"/cancel/{token(session_id, people['ann']['id'])}",
+            headers={"Sec-Fetch-Site": "cross-site", "Referer": "https://mail.example/inbox"},
+        )
+
+        assert response.status_code == 200
+        assert 'method="post"' in response.get_data(as_text=True)
+        assert by_email(registrations(session_id))["ann@example.nl"]["status"] == "confirmed"
 
 
 def test_a_cancel_calendar_is_valid_rfc5545() -> None:

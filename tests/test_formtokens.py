@@ -11,6 +11,7 @@ from typing import Any
 import flask
 import pytest
 from signup import formtokens, service, web
+from signup.keys import FORMS
 from signup.settings import Settings
 
 Registrations = Callable[[str], list[dict[str, Any]]]
@@ -132,7 +133,7 @@ def test_a_forged_token_is_refused(
 ) -> None:
     client = register(db, clock)
     session_id, other = make_session(), "s-other-session"
-    issued = formtokens.FormTokens(Settings.from_env().signing_key).issue(
+    issued = formtokens.FormTokens(Settings.from_env().keys.subkey(FORMS)).issue(
         other if forge == "other-session" else session_id, clock()
     )
     token = {"not-a-token": "abc", "other-session": issued, "tampered": issued[:-3] + "AAA"}[forge]

@@ -12,8 +12,7 @@ import pytest
 from signup import cli
 
 from dev.mailbox import Mailbox
-from tests.conftest import Stack
-from tests.test_cancel import token
+from tests.conftest import Stack, cancel_token
 
 PERSON = {
     "organisation": "Zwanenburg Adviesbureau",
@@ -45,7 +44,7 @@ def test_the_flows_log_no_address_name_or_token(
         f"/sessions/{session_id}/registrations", json={**PERSON, "email": "q.vlasblom@example.nl", "consent": "on"}
     ).get_json()
     notifier.registration_created(session_id, first["id"])
-    link = token(session_id, first["id"])
+    link = cancel_token(session_id, first["id"])
     client.get(f"/cancel/{link}")
     client.post(f"/cancel/{link}")
     client.post(f"/cancel/{link}x")

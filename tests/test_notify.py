@@ -339,11 +339,9 @@ def _registration(db: Any, session_id: str, registration_id: str) -> dict[str, A
 
 
 def _token(registration_id: str, session_id: str) -> str:
-    from signup.tokens import CancelTokens, RegistrationRef
+    from tests.conftest import cancel_token
 
-    from tests.conftest import SIGNING_KEY
-
-    return CancelTokens(SIGNING_KEY.encode()).make(RegistrationRef(session_id, registration_id))
+    return cancel_token(session_id, registration_id)
 
 
 class TestTheDailyCapPerAddress:

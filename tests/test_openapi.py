@@ -18,9 +18,8 @@ from hypothesis import strategies as st
 from schemathesis.specs.openapi import checks as conformance
 from signup import errors, web
 from signup.sessions import valid_session_id
-from signup.tokens import CancelTokens, RegistrationRef
 
-from tests.conftest import SIGNING_KEY, session_fields
+from tests.conftest import cancel_token, session_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
@@ -71,13 +70,9 @@ def world(app: Any, db: Any) -> Iterator[World]:
     assert signed_up.status_code == 201
     over = db.collection("sessions").document("openapi-over").collection("registrations").document("r-over")
     over.set({"first_name": "Piet", "last_name": "Jansen", "email": "piet@example.nl", "status": "confirmed"})
-    tokens = CancelTokens(SIGNING_KEY.encode())
     yield World(
         session_ids=tuple(SESSIONS),
-        tokens=(
-            tokens.make(RegistrationRef(OPEN_SESSION, signed_up.get_json()["id"])),
-            tokens.make(RegistrationRef("openapi-over", "r-over")),
-        ),
+        tokens=(cancel_token(OPEN_SESSION, signed_up.get_json()["id"]), cancel_token("openapi-over", "r-over")),
     )
     for session_id in SESSIONS:
         db.recursive_delete(db.collection("sessions").document(session_id))

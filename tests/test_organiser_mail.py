@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from signup import cli, messages, paragraphs
+from signup.keys import KeyRing
 from signup.tokens import CancelTokens
 
 from dev.mailbox import Mailbox
@@ -110,7 +111,7 @@ class TestTheMessage:
             assert "Strategiesessie" in part
             assert "dinsdag 10 juni 2036, 16:00–18:00" in part
         [cancel_link] = re.findall(r"http://signup\.test/cancel/(\S+)", text)
-        named = CancelTokens(SIGNING_KEY.encode()).read(cancel_link)
+        named = CancelTokens(KeyRing.parse(SIGNING_KEY)).read(cancel_link)
         assert (named.session_id, named.registration_id) == (session["id"], session["people"]["jan@example.nl"]["id"])
         assert f'href="http://signup.test/cancel/{cancel_link}"' in html
         # Paragraphs as <p>, a line break as <br>, links clickable without the sentence's full stop, the rest escaped.

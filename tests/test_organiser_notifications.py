@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from signup import dates
 from signup.errors import MisconfiguredError
+from signup.keys import MAIL_CAPS, KeyRing
 from signup.mailcap import MailCap
 from signup.sessions import parse_session
 
@@ -147,7 +148,8 @@ class TestEach:
 
         assert len(to_organiser(inbox)) == 3
         assert report.outcomes == {"sent": 6}
-        assert MailCap(db, SIGNING_KEY.encode(), 1).remaining([ANNA], datetime.now(UTC))[ANNA] == 1
+        cap = MailCap(db, KeyRing.parse(SIGNING_KEY).subkey(MAIL_CAPS), 1)
+        assert cap.remaining([ANNA], datetime.now(UTC))[ANNA] == 1
 
     def test_nothing_is_queued_for_the_organiser_by_default(
         self, client: Any, notifier: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str]

@@ -269,13 +269,11 @@ class TestTheSamePersonAgain:
         capacity: int | None,
         again: str,
     ) -> None:
-        from signup.tokens import CancelTokens, RegistrationRef
-
-        from tests.conftest import SIGNING_KEY
+        from tests.conftest import cancel_token
 
         session_id = make_session(capacity=capacity)
         first = post_json(client, session_id, GOOD).get_json()
-        client.post(f"/cancel/{CancelTokens(SIGNING_KEY.encode()).make(RegistrationRef(session_id, first['id']))}")
+        client.post(f"/cancel/{cancel_token(session_id, first['id'])}")
 
         rejoined = post_json(client, session_id, {**GOOD, "first_name": "Johannes"})
         page = post_form(client, session_id, GOOD)
@@ -284,7 +282,7 @@ class TestTheSamePersonAgain:
         assert rejoined.status_code == 201
         assert rejoined.get_json() == {"id": first["id"], "status": again}
         assert page.headers["Location"].endswith(f"status={again}")
-        assert (stored["status"], stored["first_name"]) == (again, "Johannes")
+        assert (stored["status"], stored["first_name"], stored["generation"]) == (again, "Johannes", 1)
         assert stored["emails"] == {"confirmation": {"state": "pending"}}
         assert "cancelled_at" not in stored
         seats = [
@@ -304,6 +302,72 @@ class TestTheSamePersonAgain:
 
         assert first.get_json()["status"] == again.get_json()["status"] == "waitlisted"
         assert len(registrations(session_id)) == 2
+
+    @pytest.mark.parametrize("kind", ["json", "form"])
+    def test_in_a_full_session_is_answered_exactly_as_a_newcomer_at_that_moment(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations, kind: str
+    ) -> None:
+        session_id = make_session(capacity=1)
+        post = post_json if kind == "json" else post_form
+        seated = post(client, session_id, GOOD)  # Jan has the one seat
+
+        again = post(client, session_id, GOOD)
+        newcomer = post(client, session_id, {**GOOD, "email": "someone.else@example.nl"})
+
+        assert again.status_code == newcomer.status_code
+        assert again.headers.get("Location") == newcomer.headers.get("Location")
+        if kind == "json":
+            assert seated.get_json()["status"] == "confirmed"
+            assert (
+                {**again.get_json(), "id": "…"}
+                == {**newcomer.get_json(), "id": "…"}
+                == {
+                    "id": "…",
+                    "status": "waitlisted",
+                }
+            )
+        else:
+            assert seated.headers["Location"].endswith("status=confirmed")
+            assert again.headers["Location"].endswith("status=waitlisted")
+        stored = {doc["email"]: doc["status"] for doc in registrations(session_id)}
+        assert stored == {"Jan.van.der.Berg@example.nl": "confirmed", "someone.else@example.nl": "waitlisted"}
+
+    def test_on_the_waiting_list_gets_a_seat_that_a_newcomer_would_get(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations, db: Any
+    ) -> None:
+        session_id = make_session(capacity=1)
+        post_json(client, session_id, {**GOOD, "email": "first@example.nl"})
+        waiting = post_json(client, session_id, GOOD).get_json()
+        db.collection("sessions").document(session_id).update({"capacity": 2})  # the sweep would promote, later
+
+        again = post_json(client, session_id, GOOD)
+
+        stored = {doc["id"]: doc for doc in registrations(session_id)}[waiting["id"]]
+        assert again.get_json() == {"id": waiting["id"], "status": "confirmed"}
+        assert (stored["status"], stored["seat"]) == ("confirmed", 1)
+        assert stored["emails"]["promotion"]["state"] == "pending"
+
+    def test_gets_the_confirmation_again_by_mail_but_not_for_a_double_click(
+        self, client: Any, notifier: Any, inbox: Any, make_session: Callable[..., str], db: Any
+    ) -> None:
+        session_id = make_session(capacity=1)
+        jan = post_json(client, session_id, GOOD).get_json()
+        notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
+        post_json(client, session_id, GOOD)  # a double click, moments after the first
+        notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
+        first_mails = len(inbox.received)
+        registration = db.collection("sessions").document(session_id).collection("registrations").document(jan["id"])
+        registration.update({"emails.confirmation.sent_at": datetime.now(UTC) - timedelta(hours=1)})
+
+        later = post_json(client, session_id, GOOD)  # back an hour later, the session now full
+        notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
+
+        assert first_mails == 1
+        assert later.get_json()["status"] == "waitlisted"  # as a newcomer now; the mail tells the truth
+        [_, again] = [r.message for r in inbox.received]
+        assert again["To"].addresses[0].addr_spec == "Jan.van.der.Berg@example.nl"
+        assert again["Subject"].startswith("Bevestiging: ")  # a seat, not the waiting list
+        assert registration.get().get("emails")["confirmation"]["state"] == "sent"
 
 
 CONTROL_CHARACTERS = ["\r", "\n", "\r\n", "\x00", "\t", "\x0b", "\x0c", "\x85", "\u2028", "\u2029", "\x1b", "\u202e"]
@@ -485,6 +549,16 @@ class TestTheHoneypot:
         assert as_page.status_code == 303
         assert registrations(session_id) == []
 
+    def test_in_a_full_session_answers_as_a_newcomer_would_be(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations
+    ) -> None:
+        session_id = make_session(capacity=0)
+
+        answer = post_json(client, session_id, {**GOOD, "website": "http://spam.example"})
+
+        assert answer.get_json()["status"] == "waitlisted"
+        assert registrations(session_id) == []
+
 
 class TestConsent:
     def test_is_required_when_the_session_has_a_privacy_statement(
@@ -568,3 +642,46 @@ class TestCors:
 
         assert response.status_code == 303
         assert len(registrations(session_id)) == 1
+
+
+class TestHeaders:
+    """No page hands a cancel token on to another site through the Referer; our own pages are never framed by another
+    site."""
+
+    @pytest.mark.parametrize(
+        ("request_", "own_page"),
+        [
+            (("GET", "/sessions/{id}"), True),
+            (("GET", "/sessions/{id}/thanks?status=confirmed"), True),
+            (("GET", "/cancel/{token}"), True),
+            (("GET", "/cancel/not-a-token"), True),
+            (("GET", "/sessions/unknown"), True),
+            (("POST", "/sessions/{id}/registrations"), True),  # the redirect to our thank-you page
+            (("GET", "/sessions/{id}/form"), False),  # fetched by embed.js into another site's page
+            (("GET", "/embed.js"), False),
+            (("GET", "/healthz"), False),
+        ],
+    )
+    def test_every_answer_sends_no_referrer_elsewhere_and_our_pages_refuse_frames(
+        self, client: Any, make_session: Callable[..., str], request_: tuple[str, str], own_page: bool
+    ) -> None:
+        from tests.conftest import cancel_token
+
+        session_id = make_session()
+        jan = post_json(client, session_id, GOOD).get_json()
+        method, path = request_
+        path = path.format(id=session_id, token=cancel_token(session_id, jan["id"]))
+
+        response = client.open(path, method=method, data=GOOD if method == "POST" else None)
+
+        assert response.headers["Referrer-Policy"] == "same-origin"
+        assert response.headers.get("Content-Security-Policy") == ("frame-ancestors 'none'" if own_page else None)
+
+    def test_json_answers_send_no_referrer_elsewhere_either(
+        self, client: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+
+        response = post_json(client, session_id, GOOD)
+
+        assert response.headers["Referrer-Policy"] == "same-origin"

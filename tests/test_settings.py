@@ -9,7 +9,7 @@ from signup.settings import Settings
 COMPLETE = {
     "GOOGLE_CLOUD_PROJECT": "demo-project",
     "PUBLIC_BASE_URL": "https://europe-west4-demo.cloudfunctions.net/register/",
-    "SIGNING_KEY": "a-long-enough-signing-key",
+    "SIGNING_KEY": "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=",  # 32 bytes, base64
 }
 
 
@@ -37,6 +37,13 @@ def test_a_missing_setting_names_itself(name: str) -> None:
     [
         ({"PUBLIC_BASE_URL": "localhost:8080"}, "PUBLIC_BASE_URL"),
         ({"SIGNING_KEY": "short"}, "SIGNING_KEY"),
+        # Long enough as text, but no 32 bytes of key: a passphrase, 31 bytes, and not base64 or hex at all.
+        ({"SIGNING_KEY": "a-long-enough-signing-key-0123456789"}, "SIGNING_KEY"),
+        ({"SIGNING_KEY": "ab" * 31}, "SIGNING_KEY"),
+        ({"SIGNING_KEY": "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeA=="}, "SIGNING_KEY"),
+        ({"SIGNING_KEY": "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=!"}, "SIGNING_KEY"),
+        ({"SIGNING_KEY": "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=,short"}, r"SIGNING_KEY \(key 2 of 2\)"),
+        ({"SIGNING_KEY": "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=,"}, r"SIGNING_KEY \(key 2 of 2\)"),
         ({"EMAIL_CHECK_DELIVERABILITY": "maybe"}, "EMAIL_CHECK_DELIVERABILITY"),
         ({"SESSION_CACHE_SECONDS": "soon"}, "SESSION_CACHE_SECONDS"),
         ({"SESSION_CACHE_SECONDS": "-1"}, "SESSION_CACHE_SECONDS"),

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from signup import dates, export, organiser, outbox, privacy
 from signup.errors import MisconfiguredError, NotFoundError
+from signup.keys import REGISTRATION_IDS, KeyRing
 from signup.messages import AUDIENCES
 from signup.registrations import REGISTRATIONS, Registrar
 from signup.sessions import SESSIONS, SessionStore
@@ -27,11 +28,12 @@ def _client(project: str | None) -> Any:
     return firestore.Client(project=project)
 
 
-def _key() -> bytes:
-    key = os.environ.get("SIGNING_KEY", "")
-    if len(key) < 16:
-        raise MisconfiguredError("Missing required setting SIGNING_KEY (the functions' key, at least 16 characters)")
-    return key.encode()
+def _id_keys() -> tuple[bytes, ...]:
+    """The registration-id subkeys of every key in SIGNING_KEY, as the functions have it."""
+    keys = os.environ.get("SIGNING_KEY", "").strip()
+    if not keys:
+        raise MisconfiguredError("Missing required setting SIGNING_KEY (the functions' key)")
+    return KeyRing.parse(keys).subkeys(REGISTRATION_IDS)
 
 
 def sessions_create(client: Any, options: argparse.Namespace, out: TextIO) -> None:
@@ -73,7 +75,7 @@ def export_registrations(client: Any, options: argparse.Namespace, out: TextIO) 
 
 def cancel(client: Any, options: argparse.Namespace, out: TextIO) -> None:
     session = SessionStore(client, ttl=0).get(options.session)
-    was = Registrar(client, key=b"").cancel(session, options.registration)  # only sign-ups need the key
+    was = Registrar(client, id_keys=()).cancel(session, options.registration)  # only sign-ups need the key
     print(
         "already cancelled" if was == "cancelled" else f"cancelled (was {was}); the mail goes with the next sweep",
         file=out,
@@ -91,7 +93,7 @@ def resend(client: Any, options: argparse.Namespace, out: TextIO) -> None:
 
 def promote(client: Any, options: argparse.Namespace, out: TextIO) -> None:
     session = SessionStore(client, ttl=0).get(options.session)
-    promoted = Registrar(client, key=b"").promote(session, options.registration)
+    promoted = Registrar(client, id_keys=()).promote(session, options.registration)
     if not promoted:
         raise MisconfiguredError(
             f"{options.registration} was not promoted: it is not on the waiting list, or no seat is free "
@@ -101,7 +103,7 @@ def promote(client: Any, options: argparse.Namespace, out: TextIO) -> None:
 
 
 def erase(client: Any, options: argparse.Namespace, out: TextIO) -> None:
-    erased = privacy.erase(client, _key(), options.email)
+    erased = privacy.erase(client, _id_keys(), options.email)
     print(f"erased the personal data of {len(erased)} registration(s)", file=out)
 
 

@@ -38,6 +38,18 @@ class OriginNotAllowedError(SignupError):
     code = "origin_not_allowed"
 
 
+class CrossSiteRequestError(SignupError):
+    """A browser on another site posting to a page that only our own pages may post to (a cancel link)."""
+
+    code = "cross_site"
+
+
+class SupersededError(SignupError):
+    """A cancel link for a sign-up that is no more: cancelled and signed up for afresh since, or erased."""
+
+    code = "link_superseded"
+
+
 class PayloadTooLargeError(SignupError):
     code = "payload_too_large"
 

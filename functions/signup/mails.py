@@ -22,6 +22,7 @@ import jinja2
 from signup import calendar, dates, paragraphs, texts
 from signup.pages import TEMPLATES
 from signup.sessions import Session
+from signup.tokens import RegistrationRef
 
 # What each kind of mail is, and whether it carries a calendar entry (and of which method).
 KINDS: Mapping[str, str | None] = {
@@ -88,6 +89,7 @@ class Recipient:
     last_name: str
     email: str
     had_seat: bool
+    generation: int = 0
 
     @classmethod
     def from_document(cls, session_id: str, registration_id: str, data: Mapping[str, Any]) -> Recipient:
@@ -99,6 +101,7 @@ class Recipient:
             last_name=data.get("last_name", ""),
             email=data["email"],
             had_seat=data.get("confirmed_at") is not None,
+            generation=int(data.get("generation") or 0),
         )
 
     @property
@@ -212,7 +215,9 @@ class Composer:
             "place": calendar.place(session),
             "map_url": calendar.map_link(session),
             "calendar_url": calendar.google_calendar_link(session),
-            "cancel_url": self._cancel_url(recipient.session_id, recipient.registration_id),
+            "cancel_url": self._cancel_url(
+                RegistrationRef(recipient.session_id, recipient.registration_id, recipient.generation)
+            ),
             "name": recipient.name,
             "first_name": recipient.first_name,
             "had_seat": recipient.had_seat,

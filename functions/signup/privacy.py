@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,13 +40,14 @@ def purge_expired(client: Any, now: datetime, limit: int) -> int:
     return purged
 
 
-def erase(client: Any, key: bytes, address: str) -> list[str]:
+def erase(client: Any, id_keys: Sequence[bytes], address: str) -> list[str]:
     """Remove one person's personal data from every session; return the paths of the registrations erased.
 
     Each registration is replaced by one under a random id holding only its status, seat and times, so the
     counts stay right, the address cannot be derived from the id any more, and the person may sign up afresh.
     Whatever named the old id (the seat, the form token it was sent with) names the new one: the old id is kept
     nowhere.
+    `id_keys` are the registration-id subkeys of every live signing key.
     """
     try:
         address = email_validator.validate_email(address, check_deliverability=False).normalized
@@ -53,11 +55,12 @@ def erase(client: Any, key: bytes, address: str) -> list[str]:
         address = address.strip()
     found: dict[str, Any] = {}
     for session in client.collection(SESSIONS).select([]).stream():
-        ref = session.reference.collection(REGISTRATIONS).document(registration_id(key, session.id, address.lower()))
-        snapshot = ref.get()
-        if snapshot.exists:
-            found[ref.path] = snapshot
-    # Copies kept under another id (say, from before a change of SIGNING_KEY) are found by the address itself.
+        registrations = session.reference.collection(REGISTRATIONS)
+        refs = [registrations.document(registration_id(key, session.id, address.lower())) for key in id_keys]
+        for snapshot in client.get_all(refs):
+            if snapshot.exists:
+                found[snapshot.reference.path] = snapshot
+    # Copies under the id of a key no longer kept are found by the address itself.
     for spelling in {address, address.lower()}:
         for snapshot in (
             client.collection_group(REGISTRATIONS).where(filter=FieldFilter("email", "==", spelling)).stream()

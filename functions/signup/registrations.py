@@ -7,8 +7,8 @@ capacity, created together with the registration in one batch. `create()` fails
 if the seat or the registration already exists, so two sign-ups can never hold
 the same seat (never oversold) and one person can never hold two registrations
 (the registration's id is derived from the address; a cancelled one is replaced under the same id, on condition
-that nobody changed it since it was read). Contention is spread over
-as many documents as there are seats.
+that nobody changed it since it was read, and its `generation` counts the replacements so that an old cancel link
+cannot cancel the new sign-up). Contention is spread over as many documents as there are seats.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import random
 import threading
 import time
 from base64 import b32encode
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as google_errors
@@ -31,7 +31,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup import notifications, outbox
 from signup.deadlines import ON_REQUEST
-from signup.errors import FormReplayedError, NotFoundError
+from signup.errors import FormReplayedError, MisconfiguredError, NotFoundError, SupersededError
 from signup.sessions import SESSIONS, Session
 from signup.validation import SignUp
 from signup.writes import CONFLICTS
@@ -51,6 +51,9 @@ CANCELLED = "cancelled"
 FULL_MEMORY_SECONDS = 5.0
 # A seat taken under our hands means the listing is stale: list again, at most this often.
 MAX_ATTEMPTS = 8
+# Someone who signs up again gets their confirmation again, but not for a double click: their first one is on its
+# way, or only just arrived. The daily mail cap bounds how often a stranger can make us resend.
+RESEND_AFTER = timedelta(minutes=10)
 
 
 class _CancelledBeforeError(Exception):
@@ -65,6 +68,8 @@ class _CancelledBeforeError(Exception):
 class Registration:
     id: str
     status: str
+    generation: int = 0
+    repeat: bool = False  # the person had this registration already
 
 
 def registration_id(key: bytes, session_id: str, email_key: str) -> str:
@@ -74,18 +79,22 @@ def registration_id(key: bytes, session_id: str, email_key: str) -> str:
 
 
 class Registrar:
-    """Writes registrations and hands out seats."""
+    """Writes registrations and hands out seats.
+
+    `id_keys` are the registration-id subkeys of every live signing key, the current one first: a new registration
+    gets its id from the current key, and a registration made under a previous key is still found under its id.
+    """
 
     def __init__(
         self,
         client: Any,
-        key: bytes,
+        id_keys: Sequence[bytes],
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client
-        self._key = key
+        self._id_keys = tuple(id_keys)
         self._monotonic = monotonic
         self._rng = rng or random.SystemRandom()
         self._clock = clock
@@ -99,9 +108,9 @@ class Registrar:
 
         With a form token's nonce, the nonce is stored in the same batch: a second registration from the same
         form (a bot replaying it) is refused with FormReplayedError, while the same person twice is not. Someone
-        who cancelled and signs up again gets a fresh registration under the same id.
+        who cancelled and signs up again gets a fresh registration under the same id, one generation on.
         """
-        ref = self._registrations(session.id).document(registration_id(self._key, session.id, signup.email_key))
+        ref = self._ref_for(session.id, signup.email_key)
         now = self._clock()
         document = _document(session, signup, origin, now)
         nonce = None
@@ -117,6 +126,19 @@ class Registrar:
             except _CancelledBeforeError as cancelled:
                 replacing = cancelled.snapshot
         raise google_errors.Aborted("the registration kept changing while it was being stored")  # type: ignore[no-untyped-call]
+
+    def _ref_for(self, session_id: str, email_key: str) -> Any:
+        """Where this person's registration is: under the current key's id, or under a previous key's if one was
+        made there (one read, only while a previous key is kept)."""
+        if not self._id_keys:
+            raise MisconfiguredError("Missing required setting SIGNING_KEY")
+        registrations = self._registrations(session_id)
+        refs = [registrations.document(registration_id(key, session_id, email_key)) for key in self._id_keys]
+        if len(refs) > 1:
+            for snapshot in self._client.get_all(refs[1:], **ON_REQUEST):
+                if snapshot.exists:
+                    return snapshot.reference
+        return refs[0]
 
     def _store(
         self,
@@ -169,6 +191,7 @@ class Registrar:
         if replacing is None:
             batch.create(ref, document)
         else:
+            document = {**document, "generation": _generation(replacing) + 1}
             gone = {field: firestore.DELETE_FIELD for field in (replacing.to_dict() or {}) if field not in document}
             batch.update(
                 ref, {**document, **gone}, option=self._client.write_option(last_update_time=replacing.update_time)
@@ -178,30 +201,71 @@ class Registrar:
         except (google_errors.AlreadyExists, google_errors.NotFound, *CONFLICTS):
             existing = ref.get(**ON_REQUEST)
             if existing.exists and existing.get("status") != CANCELLED:
-                return _registration(existing)  # the same person again, perhaps at the same moment
+                # The same person again, perhaps at the same moment.
+                self._resend_confirmation(existing)
+                return replace(_registration(existing), repeat=True)
             if nonce is not None and nonce[0].get(**ON_REQUEST).exists:
                 raise FormReplayedError(ref.id) from None
             if existing.exists or replacing is not None:
                 # Cancelled: replace it. Or the cancelled one was erased meanwhile: create afresh.
                 raise _CancelledBeforeError(existing if existing.exists else None) from None
             return None
-        return Registration(ref.id, document["status"])
+        return Registration(ref.id, document["status"], document.get("generation", 0))
 
-    def status_of(self, session: Session, registration_id: str) -> str:
+    def _resend_confirmation(self, snapshot: Any) -> None:
+        """Queue the confirmation of someone who signs up again, unless theirs is on its way or only just went."""
+        mail = (snapshot.to_dict() or {}).get("emails", {}).get("confirmation") or {}
+        sent_at = mail.get("sent_at")
+        if mail.get("state") in (outbox.PENDING, outbox.SENDING) or (
+            sent_at is not None and sent_at > self._clock() - RESEND_AFTER
+        ):
+            return
+        try:
+            snapshot.reference.update(
+                outbox.pending_update("confirmation"),
+                option=self._client.write_option(last_update_time=snapshot.update_time),
+                **ON_REQUEST,
+            )
+        except (google_errors.NotFound, *CONFLICTS):
+            pass  # changed meanwhile (cancelled, erased, or queued by a concurrent repeat): nothing to resend
+
+    def answer(self, session: Session, registration: Registration) -> str:
+        """The status a sign-up is answered with: that of a new sign-up made at this moment, so that the answer
+        never tells whether the address had signed up before. For a first sign-up that is its own status; the
+        person learns theirs by mail."""
+        if not registration.repeat:
+            return registration.status
+        if registration.status == WAITLISTED and session.capacity is not None:
+            # A newcomer would get a free seat now: so does this person, rather than be told of a seat they lack.
+            return CONFIRMED if self.promote(session, registration.id) else WAITLISTED
+        return self.newcomer_status(session)
+
+    def newcomer_status(self, session: Session) -> str:
+        """What a sign-up made at this moment gets: a seat while one is free."""
+        if session.capacity is None:
+            return CONFIRMED
+        return CONFIRMED if self._free_seats(self._registrations(session.id).parent, session.capacity) else WAITLISTED
+
+    def find(self, session: Session, registration_id: str) -> Registration | None:
+        """The registration under this id as it is now, if there is one."""
         snapshot = self._registrations(session.id).document(registration_id).get(**ON_REQUEST)
-        if not snapshot.exists:
-            raise NotFoundError(registration_id)
-        return str((snapshot.to_dict() or {}).get("status", CONFIRMED))
+        return _registration(snapshot) if snapshot.exists else None
 
     def _registrations(self, session_id: str) -> Any:
         return self._client.collection(SESSIONS).document(session_id).collection(REGISTRATIONS)
 
-    def cancel(self, session: Session, registration_id: str) -> str:
-        """Cancel a registration, free its seat for the waiting list; return the status it had. Twice is harmless."""
+    def cancel(self, session: Session, registration_id: str, generation: int | None = None) -> str:
+        """Cancel a registration, free its seat for the waiting list; return the status it had. Twice is harmless.
+
+        With a `generation` (a cancel link's), only that sign-up is cancelled: a later one under the same id, or
+        none at all, is SupersededError.
+        """
         ref = self._registrations(session.id).document(registration_id)
         session_ref = ref.parent.parent
         for _ in range(MAX_ATTEMPTS):
             snapshot = ref.get(**ON_REQUEST)
+            if generation is not None and (not snapshot.exists or _generation(snapshot) != generation):
+                raise SupersededError(registration_id)
             if not snapshot.exists:
                 raise NotFoundError(registration_id)
             data = snapshot.to_dict() or {}
@@ -343,4 +407,9 @@ def _seat(session: Session, registration_id: str, now: datetime) -> dict[str, An
 
 
 def _registration(snapshot: Any) -> Registration:
-    return Registration(snapshot.id, (snapshot.to_dict() or {}).get("status", CONFIRMED))
+    return Registration(snapshot.id, (snapshot.to_dict() or {}).get("status", CONFIRMED), _generation(snapshot))
+
+
+def _generation(snapshot: Any) -> int:
+    """How many times the registration under this id was cancelled and signed up for afresh (absent: never)."""
+    return int((snapshot.to_dict() or {}).get("generation") or 0)

@@ -9,6 +9,7 @@ from typing import Any
 from signup.deliverability import Deliverability
 from signup.errors import MisconfiguredError
 from signup.formtokens import FormTokens
+from signup.keys import FORMS, MAIL_CAPS, RATE_LIMITS, REGISTRATION_IDS
 from signup.mailcap import MailCap
 from signup.mails import Composer, parse_sender
 from signup.notifier import Notifier
@@ -39,17 +40,17 @@ def build(settings: Settings, client: Any = None) -> Service:
     return Service(
         settings=settings,
         sessions=SessionStore(client, ttl=settings.session_cache_seconds),
-        registrar=Registrar(client, settings.signing_key),
+        registrar=Registrar(client, settings.keys.subkeys(REGISTRATION_IDS)),
         limiter=RateLimiter(
             client,
-            settings.signing_key,
+            settings.keys.subkey(RATE_LIMITS),
             (
                 Limit("session", settings.rate_limit_per_session, settings.rate_limit_window, per_session=True),
                 Limit("overall", settings.rate_limit_overall, settings.rate_limit_window, per_session=False),
             ),
         ),
-        tokens=CancelTokens(settings.signing_key),
-        forms=FormTokens(settings.signing_key),
+        tokens=CancelTokens(settings.keys),
+        forms=FormTokens(settings.keys.subkey(FORMS)),
         turnstile=Turnstile(settings.turnstile_secret_key, settings.turnstile_verify_url),
         clock=utc_now,
         deliverability=Deliverability() if settings.check_deliverability else None,
@@ -66,7 +67,7 @@ def build_notifier(
     return Notifier(
         client=client,
         sessions=SessionStore(client, ttl=settings.session_cache_seconds),
-        registrar=Registrar(client, settings.signing_key),
+        registrar=Registrar(client, settings.keys.subkeys(REGISTRATION_IDS)),
         # A claim holds for five minutes (longer with slow mail servers); what it does not cover is not sent.
         mailbox=Outbox(
             client,
@@ -76,7 +77,7 @@ def build_notifier(
         composer=build_composer(settings),
         transport=transport
         or SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
-        cap=MailCap(client, settings.signing_key, settings.mail_cap_per_day),
+        cap=MailCap(client, settings.keys.subkey(MAIL_CAPS), settings.mail_cap_per_day),
         clock=utc_now,
         sweep_limit=settings.sweep_limit,
     )
@@ -86,16 +87,16 @@ def build_composer(settings: Settings) -> Composer:
     """The mails as `notify` writes them (MAIL_FROM, cancel links signed with SIGNING_KEY)."""
     if not settings.mail_from:
         raise MisconfiguredError("Missing required setting MAIL_FROM")
-    tokens = CancelTokens(settings.signing_key)
+    tokens = CancelTokens(settings.keys)
     return Composer(
         parse_sender(settings.mail_from),
-        lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id),
+        lambda ref: cancel_url(settings, tokens, ref),
         smtputf8=settings.smtp_utf8,
     )
 
 
-def cancel_url(settings: Settings, tokens: CancelTokens, session_id: str, registration_id: str) -> str:
-    return f"{settings.public_base_url}/cancel/{tokens.make(RegistrationRef(session_id, registration_id))}"
+def cancel_url(settings: Settings, tokens: CancelTokens, ref: RegistrationRef) -> str:
+    return f"{settings.public_base_url}/cancel/{tokens.make(ref)}"
 
 
 @cache

@@ -9,6 +9,7 @@ from functools import cached_property
 from urllib.parse import urlsplit
 
 from signup.errors import MisconfiguredError
+from signup.keys import KeyRing
 
 TURNSTILE_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
 _TRUE = {"1", "true", "yes", "on"}
@@ -21,7 +22,7 @@ class Settings:
 
     project: str
     public_base_url: str
-    signing_key: bytes
+    keys: KeyRing
     check_deliverability: bool = True
     session_cache_seconds: float = 5.0
     mail_from: str | None = None
@@ -60,13 +61,10 @@ class Settings:
         verify_url = env.get("TURNSTILE_VERIFY_URL", "").strip() or TURNSTILE_VERIFY_URL
         if urlsplit(verify_url).scheme not in ("http", "https"):
             raise MisconfiguredError("TURNSTILE_VERIFY_URL must be an http(s) URL")
-        key = _required(env, "SIGNING_KEY")
-        if len(key) < 16:
-            raise MisconfiguredError("SIGNING_KEY must be at least 16 characters long")
         return cls(
             project=_required(env, "GOOGLE_CLOUD_PROJECT"),
             public_base_url=base_url,
-            signing_key=key.encode(),
+            keys=KeyRing.parse(_required(env, "SIGNING_KEY")),
             check_deliverability=_flag(env, "EMAIL_CHECK_DELIVERABILITY", default=True),
             session_cache_seconds=_number(env, "SESSION_CACHE_SECONDS", default=5.0),
             mail_from=env.get("MAIL_FROM", "").strip() or None,

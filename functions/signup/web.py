@@ -20,6 +20,7 @@ from google.api_core import exceptions as google_errors
 
 from signup import bodies, formtokens, turnstile, validation
 from signup.errors import (
+    CrossSiteRequestError,
     FormReplayedError,
     MalformedBodyError,
     MethodNotAllowedError,
@@ -30,6 +31,7 @@ from signup.errors import (
     RateLimitedError,
     RegistrationClosedError,
     SignupError,
+    SupersededError,
     TurnstileUnavailableError,
     UnavailableError,
     UnsupportedMediaTypeError,
@@ -58,6 +60,8 @@ _ANSWERS: dict[type[SignupError], tuple[int, str, str]] = {
     NotFoundError: (404, "page.not_found_title", "page.not_found"),
     MethodNotAllowedError: (405, "page.error_title", "page.method"),
     OriginNotAllowedError: (403, "page.error_title", "page.origin"),
+    CrossSiteRequestError: (403, "cancel.title", "cancel.cross_site"),
+    SupersededError: (410, "cancel.title", "cancel.superseded"),
     PayloadTooLargeError: (413, "page.error_title", "page.too_large"),
     UnsupportedMediaTypeError: (415, "page.error_title", "page.media_type"),
     MalformedBodyError: (400, "page.error_title", "page.malformed"),
@@ -102,6 +106,8 @@ class _Exchange:
     service: Service = field(init=False)
     session: Session | None = None
     fields: bodies.Fields = field(default_factory=dict)
+    # Fetched by other sites' pages (the form fragment, embed.js), not shown as a page of ours.
+    embedded: bool = False
 
     @property
     def language(self) -> str:
@@ -133,6 +139,13 @@ def handle(request: flask.Request, service: Callable[[], Service]) -> flask.Resp
         response = _error(exchange, error)
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["X-Content-Type-Options"] = "nosniff"
+    # A cancel link's token is in the URL: no page of ours may hand it on to another site. Not `no-referrer`:
+    # under it browsers send `Origin: null` on our own pages' posts, which could then not be told from another
+    # site's sandboxed frame.
+    response.headers["Referrer-Policy"] = "same-origin"
+    if response.mimetype == "text/html" and not exchange.embedded:
+        # Our own pages are never shown inside another site's frame, where a click could be stolen.
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
     if exchange.session is not None:
         _allow_cors(exchange, response)
     return response
@@ -145,6 +158,7 @@ def _route(exchange: _Exchange) -> flask.Response:
         _require(method, "GET")
         return flask.Response("ok\n", mimetype="text/plain")
     if request.path == "/embed.js":
+        exchange.embedded = True
         _require(method, "GET")
         response = flask.Response(_embed_script(), mimetype="text/javascript")
         response.headers["Cache-Control"] = "public, max-age=300"
@@ -157,6 +171,7 @@ def _route(exchange: _Exchange) -> flask.Response:
     if match is None:
         raise NotFoundError(request.path)
     rest = match["rest"] or ""
+    exchange.embedded = rest == "/form"
     _require(
         method, *{"": ("GET",), "/form": ("GET",), "/thanks": ("GET",), "/registrations": ("POST", "OPTIONS")}[rest]
     )
@@ -204,19 +219,39 @@ def _thanks_page(exchange: _Exchange) -> flask.Response:
 
 
 def _cancel(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Response:
-    """GET asks (mail scanners open links, so it changes nothing); POST cancels. Twice is harmless."""
+    """GET asks (mail scanners open links, so it changes nothing); POST cancels. Twice is harmless.
+
+    A link works for the one sign-up it was made for (its generation), and only until the session has ended.
+    """
     service = exchange.service
+    if confirm:
+        _refuse_cross_site(exchange)
     ref = service.tokens.read(token)
     exchange.session = session = service.sessions.get(ref.session_id)
-    status = service.registrar.status_of(session, ref.registration_id)
-    if service.clock() >= session.ends_at and status != CANCELLED:
+    if service.clock() >= session.ends_at:
         return _cancel_page(exchange, "cancel.over", status=409)
-    if status == CANCELLED:
+    registration = service.registrar.find(session, ref.registration_id)
+    if registration is None or registration.generation != ref.generation:
+        raise SupersededError(ref.registration_id)
+    if registration.status == CANCELLED:
         return _cancel_page(exchange, "cancel.already", cancelled=True)
     if not confirm:
         return _cancel_page(exchange, "cancel.question", action=f"{service.settings.public_base_url}/cancel/{token}")
-    service.registrar.cancel(session, ref.registration_id)
+    service.registrar.cancel(session, ref.registration_id, generation=ref.generation)
     return _cancel_page(exchange, "cancel.done", cancelled=True)
+
+
+def _refuse_cross_site(exchange: _Exchange) -> None:
+    """Only our own page may post a cancellation. Browsers say where a post comes from (`Sec-Fetch-Site`, `Origin`);
+    a client that says neither (curl, a mail client's preview, an old browser) is let through: the token is what
+    grants the right, and these headers guard only against another site making a visitor's browser post it."""
+    request = exchange.request
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site.strip().lower() not in ("same-origin", "none"):
+        raise CrossSiteRequestError(site)
+    origin = exchange.origin
+    if origin is not None and normalise_origin(origin) != exchange.service.settings.public_origin:
+        raise CrossSiteRequestError(origin)
 
 
 def _cancel_page(
@@ -257,7 +292,9 @@ def _register(exchange: _Exchange) -> flask.Response:
         raise RegistrationClosedError(session.id)
     if validation.is_bot(exchange.fields):
         log.info("honeypot filled session=%s", session.id)
-        return _registered(exchange, b32encode(secrets.token_bytes(20)).decode().lower(), "confirmed")
+        return _registered(
+            exchange, b32encode(secrets.token_bytes(20)).decode().lower(), service.registrar.newcomer_status(session)
+        )
     nonce = _form_nonce(exchange)
     if session.turnstile_site_key:
         try:
@@ -276,8 +313,14 @@ def _register(exchange: _Exchange) -> flask.Response:
     except FormReplayedError:
         log.info("form token replayed session=%s", session.id)
         raise ValidationError({formtokens.FIELD: text(session.language, "error.form_replayed")}) from None
-    log.info("registration session=%s id=%s status=%s", session.id, registration.id, registration.status)
-    return _registered(exchange, registration.id, registration.status)
+    log.info(
+        "registration session=%s id=%s status=%s repeat=%s",
+        session.id,
+        registration.id,
+        registration.status,
+        registration.repeat,
+    )
+    return _registered(exchange, registration.id, service.registrar.answer(session, registration))
 
 
 def _form_nonce(exchange: _Exchange) -> str | None:
