@@ -91,21 +91,19 @@ class TestTheFormPage:
         assert "Deze sessie is vol" in page
         assert "Aanmelden voor de wachtlijst" in page
 
-    def test_the_embed_script_is_served_for_any_site_to_load(self, client: Any) -> None:
-        response = client.get("/embed.js")
+    @pytest.mark.parametrize(
+        ("path", "mimetype", "holds"),
+        [("/embed.js", "text/javascript", "data-session"), ("/signup.css", "text/css", ":where(.signup)")],
+    )
+    def test_the_embed_script_and_the_form_stylesheet_are_served_for_any_site_to_load(
+        self, client: Any, path: str, mimetype: str, holds: str
+    ) -> None:
+        response = client.get(path)
 
         assert response.status_code == 200
-        assert response.mimetype == "text/javascript"
+        assert response.mimetype == mimetype
         assert "max-age" in response.headers["Cache-Control"]
-        assert "data-session" in response.get_data(as_text=True)
-
-    def test_the_form_stylesheet_is_served_for_any_site_to_load(self, client: Any) -> None:
-        response = client.get("/signup.css")
-
-        assert response.status_code == 200
-        assert response.mimetype == "text/css"
-        assert "max-age" in response.headers["Cache-Control"]
-        assert ":where(.signup)" in response.get_data(as_text=True)
+        assert holds in response.get_data(as_text=True)
 
     def test_the_form_fragment_is_granted_only_to_allowed_sites(
         self, client: Any, make_session: Callable[..., str]
