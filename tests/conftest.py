@@ -268,3 +268,29 @@ def _ticks(notify_url: str) -> bool:
         return triggers.send_tick(notify_url, STACK_PROJECT) == 200
     except OSError:
         return False
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Flags for a machine without a network beyond loopback: no background traffic, no sandbox as root.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, one for every browser test of the run."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()

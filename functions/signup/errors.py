@@ -24,6 +24,10 @@ class NotFoundError(SignupError):
     code = "not_found"
 
 
+class PageNotFoundError(NotFoundError):
+    """No page at this path at all: no session was asked for, so none is said to be missing."""
+
+
 class MethodNotAllowedError(SignupError):
     code = "method_not_allowed"
 
