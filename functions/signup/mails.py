@@ -22,13 +22,15 @@ from signup import calendar, dates, texts
 from signup.pages import TEMPLATES
 from signup.sessions import Session
 
-# What each kind of mail is, and whether it carries a calendar entry (and of which method).
+# What each kind of mail is, and whether it carries a calendar entry (and of which method), for those with a seat.
 KINDS: Mapping[str, str | None] = {
     "confirmed": "REQUEST",
     "waitlisted": None,
     "promoted": "REQUEST",
     "reminder": None,
     "cancelled": "CANCEL",
+    "changed": "REQUEST",
+    "session_cancelled": "CANCEL",
 }
 
 
@@ -115,8 +117,8 @@ class Composer:
     ) -> EmailMessage:
         context = {
             **self._context(session, recipient, hours),
-            "show_calendar": kind in ("confirmed", "promoted", "reminder"),
-            "show_cancel": kind != "cancelled",
+            "show_calendar": kind in ("confirmed", "promoted", "reminder", "changed") and recipient.had_seat,
+            "show_cancel": kind not in ("cancelled", "session_cancelled"),
         }
         content = f"mail/{session.language}/{kind}.txt"
         text_module = self._text.get_template(content).make_module({**context, "layout": "mail/layout.txt"})
@@ -138,7 +140,8 @@ class Composer:
         parts: list[Message | str] = [*alternatives]
         content_type = "multipart/alternative"
         method = KINDS[kind]
-        if method and (method == "REQUEST" or recipient.had_seat):
+        # Only who holds a seat has the session in their calendar (a new confirmation or promotion always does).
+        if method and recipient.had_seat:
             ics = calendar.ics(
                 session,
                 recipient.registration_id,

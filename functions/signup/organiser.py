@@ -11,6 +11,7 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from signup import changes
 from signup.errors import MisconfiguredError
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, SEATS, WAITLISTED
 from signup.sessions import SESSIONS, Session, parse_session, valid_session_id
@@ -34,8 +35,9 @@ SESSION_FIELDS = frozenset(
         "retention_days",
     }
 )
-# Fields the functions keep on a session: an update from a file leaves them be.
-MANAGED_FIELDS = ("reminders_queued",)
+# Fields the functions keep on a session: an update from a file leaves them be (a file never calls a session off
+# nor back on: `signup sessions cancel` does the one).
+MANAGED_FIELDS = ("reminders_queued", *changes.MANAGED_FIELDS)
 
 
 def session_from_toml(path: Path) -> tuple[str, dict[str, Any]]:

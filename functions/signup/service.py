@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from signup.changes import Announcer
 from signup.formtokens import FormTokens
 from signup.mailcap import MailCap
 from signup.mails import Composer, parse_sender
@@ -76,6 +77,7 @@ def build_notifier(settings: Settings, client: Any = None, lease: timedelta | No
         cap=MailCap(client, settings.signing_key, settings.mail_cap_per_day),
         clock=utc_now,
         sweep_limit=settings.sweep_limit,
+        announcer=Announcer(client, utc_now, cache_seconds=settings.session_cache_seconds),
     )
 
 
