@@ -117,6 +117,23 @@ def test_a_cancellation_and_the_promotion_it_frees_are_mailed_within_seconds_wit
     assert stored["bram@example.nl"]["emails"]["promotion"]["state"] == "sent"
 
 
+def test_a_confirmation_after_signing_up_again_arrives_without_a_tick(live: Stack, inbox: Mailbox) -> None:
+    session_id = live.create_session("opnieuw")
+    first = join(live, session_id, "anna@example.nl", "Anna")
+    arrived(inbox, 1)
+    inbox.clear()
+    httpx.post(f"{live.register_url}/cancel/{token(session_id, first['id'])}")
+    arrived(inbox, 1)
+    inbox.clear()
+
+    again = join(live, session_id, "anna@example.nl", "Anna")
+    mails = arrived(inbox, 1)
+
+    assert again["id"] == first["id"]
+    assert mails["anna@example.nl"].message["Subject"].startswith("Bevestiging: Strategiesessie")
+    assert registration_docs(live.db, session_id)["anna@example.nl"]["emails"]["confirmation"]["state"] == "sent"
+
+
 def test_a_console_edit_of_the_start_reaches_everyone_once_with_an_updated_invitation(
     live: Stack, inbox: Mailbox
 ) -> None:
