@@ -279,6 +279,24 @@ def sent_confirmations(
     return make
 
 
+def test_an_event_is_judged_by_the_document_it_carries_so_notifys_own_writes_cost_no_read(
+    client: Any, db: Any, notify_app: Any, inbox: Mailbox, make_session: Callable[..., str]
+) -> None:
+    session_id = make_session()
+    person = sign_up(client, session_id, "a@example.nl")
+    path = f"sessions/{session_id}/registrations/{person['id']}"
+    stored = db.document(path).get().to_dict()
+    claimed = {**stored, "emails": {"confirmation": {"state": "sending", "lease_until": SUMMER, "attempts": 1}}}
+
+    as_claimed = deliver(notify_app, events.written(path, stored, claimed))  # what a claim's own event says
+    after_claim = len(inbox.received)
+    as_stored = deliver(notify_app, events.written(path, None, stored))
+
+    assert (as_claimed, as_stored) == (200, 200)
+    assert after_claim == 0, "the event said nothing was due: the registration was not even read"
+    assert [r.recipients[0] for r in inbox.received] == ["a@example.nl"]
+
+
 @pytest.mark.parametrize(
     ("fields", "told"),
     [
