@@ -334,6 +334,23 @@ def test_only_a_change_that_concerns_attendees_is_told_to_them(
     assert all(r.message["Subject"].startswith("Gewijzigd: ") for r in inbox.received)
 
 
+def test_more_seats_go_to_the_waiting_list_at_once_and_are_the_only_mail(
+    db: Any, notify_app: Any, inbox: Mailbox, registrations: Any, sent_confirmations: Callable[..., Any]
+) -> None:
+    session_id, people = sent_confirmations(count=3, capacity=1)
+
+    edit(db, notify_app, session_id, {"capacity": 2})
+    queued = {r["email"]: sorted(r["emails"]) for r in registrations(session_id)}
+
+    assert [p["status"] for p in people] == ["confirmed", "waitlisted", "waitlisted"]
+    assert queued == {
+        "p0@example.nl": ["confirmation"],
+        "p1@example.nl": ["confirmation", "promotion"],  # the earliest on the waiting list, now seated
+        "p2@example.nl": ["confirmation"],
+    }
+    assert session_doc(db, session_id).get("revision", 0) == 0
+
+
 def test_three_ticks_at_once_tell_everyone_once_of_a_change_whose_event_never_arrived(
     db: Any, notify_app: Any, inbox: Mailbox, sent_confirmations: Callable[..., tuple[str, list[dict[str, Any]]]]
 ) -> None:

@@ -22,7 +22,7 @@ from signup.events import Change
 from signup.mailcap import MailCap
 from signup.mails import Composer, Recipient
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
-from signup.sessions import SESSIONS, Session, SessionStore
+from signup.sessions import SESSIONS, Session, SessionStore, parse_session
 from signup.smtp import Connection, PermanentError, SmtpTransport, TransientError
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,17 @@ class Notifier:
 
     def session_written(self, session_id: str, change: Change) -> Report:
         """Announce an organiser's change of the session: one mail queued per person (each then sent by its own
-        registration's event)."""
-        return Report(announced=self._announcer.session_written(session_id, change))
+        registration's event); seats added go to the waiting list at once."""
+        report = Report(announced=self._announcer.session_written(session_id, change))
+        old, new = change.old, change.new
+        if old is not None and new is not None and old.get("capacity") != new.get("capacity"):
+            try:
+                session = parse_session(session_id, new)  # as the event has it: a cached one may be older
+            except MisconfiguredError as error:
+                log.error("session event for a session that cannot work: %s", error)
+            else:
+                report.promoted = len(self._registrar.promote(session))
+        return report
 
     def sweep(self, now: datetime) -> Report:
         """Purge what is past retention, queue due reminders, fill free seats from waiting lists, then send what
