@@ -62,8 +62,9 @@ def sessions_cancel(client: Any, options: argparse.Namespace, out: TextIO) -> No
         print(f"session {session.id} was already called off; nobody is mailed again", file=out)
         return
     when = dates.span(session.starts_at, session.ends_at, session.zone, session.language)
+    count = changes.people_to_tell(client, session.id)
     print(
-        f"{session.title}, {when}: {changes.people_to_tell(client, session.id)} people (confirmed or waitlisted) "
+        f"{session.title}, {when}: {count} {'person' if count == 1 else 'people'} (confirmed or waitlisted) "
         "will be told that it does not take place, with your message.",
         file=out,
     )
