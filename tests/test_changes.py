@@ -351,6 +351,29 @@ def test_more_seats_go_to_the_waiting_list_at_once_and_are_the_only_mail(
     assert session_doc(db, session_id).get("revision", 0) == 0
 
 
+def test_late_events_find_their_work_done(
+    db: Any, notify_app: Any, notifier: Any, inbox: Mailbox, sent_confirmations: Callable[..., Any]
+) -> None:
+    session_id, people = sent_confirmations(count=1)
+    ref = db.collection("sessions").document(session_id)
+    before = ref.get().to_dict()
+    ref.update({"title": "Nieuwe titel"})
+    change = events.written(f"sessions/{session_id}", before, ref.get().to_dict())
+    assert deliver(notify_app, change) == 200
+    path = f"sessions/{session_id}/registrations/{people[0]['id']}"
+    queued = db.document(path).get().to_dict()
+    notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
+    told = len(inbox.received)
+
+    late = [deliver(notify_app, change), deliver(notify_app, events.written(path, None, queued))]  # hours late
+    notifier.sweep(datetime.now(UTC) + timedelta(minutes=10))
+
+    assert late == [200, 200]
+    assert told == len(inbox.received) == 1
+    assert session_doc(db, session_id)["revision"] == 1
+    assert db.document(path).get().get("emails.change.attempts") == 1
+
+
 def test_three_ticks_at_once_tell_everyone_once_of_a_change_whose_event_never_arrived(
     db: Any, notify_app: Any, inbox: Mailbox, sent_confirmations: Callable[..., tuple[str, list[dict[str, Any]]]]
 ) -> None:
