@@ -18,9 +18,8 @@ import jinja2
 import pytest
 from markupsafe import Markup
 from playwright.sync_api import ViewportSize
-from signup.tokens import CancelTokens, RegistrationRef
 
-from tests.conftest import ROOT, SIGNING_KEY, Stack
+from tests.conftest import ROOT, Stack, cancel_token
 
 NODE_MODULES = ROOT / "node_modules"
 AXE = NODE_MODULES / "axe-core" / "axe.min.js"
@@ -75,7 +74,7 @@ def prepare(stack: Stack) -> Audit:
         timeout=30,
     )
     assert answer.status_code == 201, answer.text
-    token = CancelTokens(SIGNING_KEY.encode()).make(RegistrationRef(OPEN, answer.json()["id"]))
+    token = cancel_token(OPEN, answer.json()["id"])
     return Audit(stack, f"{stack.register_url}/cancel/{token}")
 
 

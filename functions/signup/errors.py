@@ -74,6 +74,10 @@ class RegistrationClosedError(SignupError):
     code = "registration_closed"
 
 
+class SessionCancelledError(RegistrationClosedError):
+    """The organiser called the session off: it will not take place."""
+
+
 class ValidationError(SignupError):
     """Fields that are missing or invalid, with a message per field."""
 

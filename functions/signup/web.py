@@ -31,6 +31,7 @@ from signup.errors import (
     PayloadTooLargeError,
     RateLimitedError,
     RegistrationClosedError,
+    SessionCancelledError,
     SignupError,
     SupersededError,
     TurnstileUnavailableError,
@@ -68,6 +69,7 @@ _ANSWERS: dict[type[SignupError], tuple[int, str, str]] = {
     UnsupportedMediaTypeError: (415, "page.error_title", "page.media_type"),
     MalformedBodyError: (400, "page.error_title", "page.malformed"),
     RegistrationClosedError: (409, "page.closed_title", "page.closed"),
+    SessionCancelledError: (409, "page.cancelled_title", "page.cancelled"),
     ValidationError: (422, "page.error_title", "form.has_errors"),
     UnavailableError: (503, "page.error_title", "page.unavailable"),
     RateLimitedError: (429, "page.error_title", "page.rate_limited"),
@@ -289,6 +291,8 @@ def _register(exchange: _Exchange) -> flask.Response:
     service.limiter.hit(visitor_address(request), session.id)
     body = bodies.read_limited(request.stream, request.content_length)
     exchange.fields = bodies.parse(body, request.mimetype, request.mimetype_params)
+    if session.cancelled:
+        raise SessionCancelledError(session.id)
     if not session.is_open(service.clock()):
         raise RegistrationClosedError(session.id)
     if validation.is_bot(exchange.fields):
