@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 
 # Browser tests drive Debian's Chromium (Playwright downloads no browser of its own).
 CHROMIUM := /usr/bin/chromium
+# The audit tests run third-party checkers from npm (package-lock.json): axe-core in Chromium, the Nu Html Checker
+# on Java, html-validate and Can I email's data on Node.
+NODE_STAMP := node_modules/.installed
 
-.PHONY: dev test lint typecheck infra-check bench install clean
+.PHONY: dev test lint typecheck infra-check bench install audit-tools clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +61,22 @@ $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "Install Chromium at $(CHROMIUM) (Debian package chromium)"; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
-test: lint typecheck infra-check $(CHROMIUM)
+/usr/bin/npm:
+	@command -v apt-get >/dev/null || { echo "Install Node.js 18 or newer with npm (Debian packages nodejs npm)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+
+/usr/bin/java:
+	@command -v apt-get >/dev/null || { echo "Install Java 11 or newer at /usr/bin/java (Debian package default-jre-headless)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jre-headless
+
+# --ignore-scripts: vnu-jar's install script would download a Java of its own; the tests use /usr/bin/java.
+$(NODE_STAMP): package.json package-lock.json | /usr/bin/npm /usr/bin/java
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+audit-tools: $(NODE_STAMP)
+
+test: lint typecheck infra-check $(CHROMIUM) $(NODE_STAMP)
 	$(BIN)/pytest
 
 bench: install
@@ -66,4 +84,4 @@ bench: install
 	$(BIN)/python -m bench.sweep
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) infra/.build .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) $(INFRA_VENV) infra/.build .pytest_cache .mypy_cache .ruff_cache test-artifacts node_modules

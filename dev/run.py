@@ -1,7 +1,8 @@
 """`make dev`: the whole thing locally, until Ctrl-C.
 
-The Firestore emulator (delivering its own trigger events to `notify`), a demo session, `register` on :8080,
-`notify` on :8081 with a tick every minute, a local mailbox (SMTP :1025, read at http://localhost:8025), and a
+The Firestore emulator (delivering its own trigger events for the triggers infra/ declares to `notify`, through
+a forwarder on :8082 that does what Eventarc does), a demo session, `register` on :8080, `notify` on :8081 with a
+tick every minute, a local mailbox (SMTP :1025, read at http://localhost:8025), and a
 demo website on http://localhost:8000 (another origin) with the form embedded.
 """
 
@@ -23,6 +24,7 @@ PROJECT = "demo-signup"
 FIRESTORE_PORT = 8085
 REGISTER_PORT = 8080
 NOTIFY_PORT = 8081
+EVENTS_PORT = 8082
 SMTP_PORT = 1025
 MAILBOX_PORT = 8025
 SITE_PORT = 8000
@@ -60,6 +62,7 @@ def main() -> int:
     DATA.mkdir(exist_ok=True)
     started: list[subprocess.Popen[bytes]] = []
     firestore: emulator.Emulator | None = None
+    forwarder: triggers.Forwarder | None = None
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
@@ -68,11 +71,12 @@ def main() -> int:
             PROJECT,
             port=FIRESTORE_PORT,
             data_dir=DATA / "firestore",
-            functions_emulator=f"127.0.0.1:{NOTIFY_PORT}",
+            functions_emulator=f"127.0.0.1:{EVENTS_PORT}",
             log=DATA / "firestore.log",
         )
         started.append(firestore.process)
-        triggers.register_created_trigger(firestore.host, PROJECT)
+        forwarder = triggers.forward(EVENTS_PORT, f"http://127.0.0.1:{NOTIFY_PORT}")
+        declared = triggers.register_declared(firestore.host, PROJECT)
         env = environment(firestore.host)
         os.environ.update(env)
 
@@ -117,7 +121,9 @@ def main() -> int:
         print(f"  Demo site:   {DEMO_SITE}  (an invitation page with the form embedded: start here)")
         print(f"  Demo form:   http://localhost:{REGISTER_PORT}/sessions/{session_id}")
         print(f"  Mailbox:     http://localhost:{MAILBOX_PORT}  (SMTP on 127.0.0.1:{SMTP_PORT})")
-        print(f"  notify:      http://127.0.0.1:{NOTIFY_PORT}  (Firestore triggers; a tick every {TICK_SECONDS} s)")
+        print(f"  notify:      http://127.0.0.1:{NOTIFY_PORT}  (a tick every {TICK_SECONDS} s, and the triggers:)")
+        for trigger in declared:
+            print(f"                 {trigger.event_type.rsplit('.', 1)[-1]} {trigger.document}")
         print(f"  Firestore:   emulator at {firestore.host} (project {PROJECT})")
         print()
         print("Press Ctrl-C to stop everything.")
@@ -149,6 +155,9 @@ def main() -> int:
                 print(f"Could not save the emulator's data: {error}", file=sys.stderr)
         for process in reversed(started):
             processes.stop(process, grace=20)
+        if forwarder is not None:
+            forwarder.shutdown()
+            forwarder.server_close()
     return 0
 
 

@@ -7,6 +7,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jinja2
 
@@ -18,17 +19,22 @@ _PAGES = jinja2.Environment(
 
 
 def serve(port: int, register_url: str, session_id: str, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """A server for the invitation page; call `serve_forever()` on it (or run it in a thread)."""
-    page = _PAGES.get_template("invitation.html").render(register_url=register_url, session_id=session_id).encode()
+    """A server for the invitation page; call `serve_forever()` on it (or run it in a thread).
+
+    `/?session=ID` embeds another session than the default one (the tests embed each state of the form)."""
+    template = _PAGES.get_template("invitation.html")
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def do_GET(self) -> None:
-            if self.path.split("?")[0] not in ("/", "/index.html"):
+            url = urlsplit(self.path)
+            if url.path not in ("/", "/index.html"):
                 self.send_error(HTTPStatus.NOT_FOUND)
                 return
+            embedded = parse_qs(url.query).get("session", [session_id])[0]
+            page = template.render(register_url=register_url, session_id=embedded).encode()
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(page)))

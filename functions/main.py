@@ -16,9 +16,13 @@ def register(request: flask.Request) -> flask.Response:
 
 @functions_framework.cloud_event
 def notify(event: CloudEvent) -> None:
-    """Send a new registration's confirmation, or on a scheduler tick sweep for everything that is due."""
+    """Send a registration's due mails, announce a session's change, or on a scheduler tick sweep for everything."""
     request = events.read(event)
-    if isinstance(request, events.RegistrationCreated):
-        service.notifier_from_environment().registration_created(request.session_id, request.registration_id)
+    if isinstance(request, events.RegistrationWritten):
+        service.notifier_from_environment().registration_written(
+            request.session_id, request.registration_id, request.change
+        )
+    elif isinstance(request, events.SessionWritten):
+        service.notifier_from_environment().session_written(request.session_id, request.change)
     elif isinstance(request, events.Tick):
         service.notifier_from_environment().sweep(request.now)

@@ -1,11 +1,14 @@
 # The functions, all from the one source archive (source.tf) and the entry points in functions/main.py:
 #
-#   register     HTTP, public: the form and the sign-ups.
-#   notify       entry point `notify`, Eventarc Firestore trigger: a registration was created.
-#   notify-tick  entry point `notify` too, Pub/Sub trigger: Cloud Scheduler's tick, the sweep.
+#   register        HTTP, public: the form and the sign-ups.
+#   notify          entry point `notify`, Eventarc Firestore trigger: a registration was written (created or
+#                   updated: a sign-up, a cancellation, a promotion, a queued notice), its due mails go out.
+#   notify-session  entry point `notify` too, Eventarc Firestore trigger: a session was written (the organiser
+#                   changed or cancelled it), one notice is queued per person.
+#   notify-tick     entry point `notify` too, Pub/Sub trigger: Cloud Scheduler's tick, the sweep.
 #
-# Why `notify` is deployed twice: a 2nd gen function has exactly one event_trigger, and `notify` listens to
-# two sources. The alternative, one function plus a separate google_eventarc_trigger for the topic, would share
+# Why `notify` is deployed three times: a 2nd gen function has exactly one event_trigger, and `notify` listens to
+# three sources. The alternative, one function plus a separate google_eventarc_trigger for the topic, would share
 # one configuration between two jobs that differ: a created event sends one registration's mails and should
 # spread over many small instances, while the sweep may take minutes and should run on one instance at a time,
 # with a long timeout and no retries (the next tick comes anyway). Two functions give each its own limits and
@@ -82,7 +85,7 @@ resource "google_cloudfunctions2_function" "register" {
 resource "google_cloudfunctions2_function" "notify" {
   name        = local.notify_name
   location    = var.region
-  description = "signup: sends a new registration's confirmation"
+  description = "signup: sends a registration's mails as they fall due (confirmation, cancellation, promotion, notices)"
 
   build_config {
     runtime               = local.runtime
@@ -128,12 +131,14 @@ resource "google_cloudfunctions2_function" "notify" {
     }
   }
 
-  # A registration document created anywhere under sessions/. The trigger must live where the database
+  # A registration document written anywhere under sessions/: created (a sign-up) or updated (a cancellation, a
+  # promotion, a notice queued; also `notify`'s own claims and records, which the function sees from the event
+  # alone to need nothing). Deletions come too and are ignored. The trigger must live where the database
   # lives (for eur3: the eur3 multi-region), wherever the function runs. Retried for up to a day when `notify`
   # fails; a mail already sent is never sent twice (the outbox claims it first).
   event_trigger {
     trigger_region        = var.firestore_location
-    event_type            = "google.cloud.firestore.document.v1.created"
+    event_type            = "google.cloud.firestore.document.v1.written"
     retry_policy          = "RETRY_POLICY_RETRY"
     service_account_email = google_service_account.events.email
 
@@ -158,6 +163,87 @@ resource "google_cloudfunctions2_function" "notify" {
     google_artifact_registry_repository_iam_member.build_pushes_images,
     google_storage_bucket_iam_member.build_reads_sources,
     google_project_iam_member.build_reads_staged_sources,
+  ]
+}
+
+resource "google_cloudfunctions2_function" "notify_session" {
+  name        = local.notify_session_name
+  location    = var.region
+  description = "signup: a session changed or was cancelled, every person signed up gets one notice"
+
+  build_config {
+    runtime               = local.runtime
+    entry_point           = "notify"
+    environment_variables = local.build_env
+    service_account       = google_service_account.build.id
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email = google_service_account.notify.email
+    ingress_settings      = "ALLOW_INTERNAL_ONLY"
+
+    # One session's fan-out: 10,000 registrations are read and written 500 to a commit in well under a minute.
+    # It writes the queue only; each queued notice is sent by `notify` on its own registration's event.
+    max_instance_request_concurrency = 1
+    available_memory                 = "512Mi"
+    max_instance_count               = 2
+    min_instance_count               = 0
+    timeout_seconds                  = 540
+    all_traffic_on_latest_revision   = true
+
+    environment_variables = merge(local.common_env, local.mail_env)
+
+    secret_environment_variables {
+      key        = "SIGNING_KEY"
+      project_id = var.project
+      secret     = google_secret_manager_secret.signing_key.secret_id
+      version    = google_secret_manager_secret_version.signing_key.version
+    }
+
+    secret_environment_variables {
+      key        = "SMTP_PASSWORD"
+      project_id = var.project
+      secret     = google_secret_manager_secret.smtp_password.secret_id
+      version    = google_secret_manager_secret_version.smtp_password.version
+    }
+  }
+
+  # A session document written (created, changed in the console or by `signup sessions create|cancel`). The
+  # function's own writes on the session (revision, announced_revision) come back as events that it sees from
+  # the event alone to need nothing. Retried: a fan-out that died resumes where it stopped.
+  event_trigger {
+    trigger_region        = var.firestore_location
+    event_type            = "google.cloud.firestore.document.v1.written"
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.events.email
+
+    event_filters {
+      attribute = "database"
+      value     = google_firestore_database.main.name
+    }
+
+    event_filters {
+      attribute = "document"
+      value     = "sessions/{session}"
+      operator  = "match-path-pattern"
+    }
+  }
+
+  depends_on = [
+    google_secret_manager_secret_iam_member.notify_reads_signing_key,
+    google_secret_manager_secret_iam_member.notify_reads_smtp_password,
+    google_project_iam_member.notify_uses_firestore,
+    google_project_iam_member.events_receive,
+    google_project_iam_member.build_writes_logs,
+    google_project_iam_member.build_pushes_images,
+    google_project_iam_member.build_reads_sources,
   ]
 }
 

@@ -66,8 +66,8 @@ resource "google_secret_manager_secret_iam_member" "notify_reads_smtp_password" 
   member    = google_service_account.notify.member
 }
 
-# Invoking. `register` is the public sign-up form: anyone may call it. `notify` and `notify-tick` only take
-# events from their Eventarc triggers, which call them as the events service account.
+# Invoking. `register` is the public sign-up form: anyone may call it. `notify`, `notify-session` and `notify-tick`
+# only take events from their Eventarc triggers, which call them as the events service account.
 
 resource "google_cloud_run_service_iam_member" "anyone_invokes_register" {
   #checkov:skip=CKV_GCP_102:register is the public sign-up form that websites embed; anonymous visitors must reach it.
@@ -80,6 +80,13 @@ resource "google_cloud_run_service_iam_member" "anyone_invokes_register" {
 resource "google_cloud_run_service_iam_member" "events_invoke_notify" {
   location = google_cloudfunctions2_function.notify.location
   service  = google_cloudfunctions2_function.notify.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.events.member
+}
+
+resource "google_cloud_run_service_iam_member" "events_invoke_notify_session" {
+  location = google_cloudfunctions2_function.notify_session.location
+  service  = google_cloudfunctions2_function.notify_session.name
   role     = "roles/run.invoker"
   member   = google_service_account.events.member
 }

@@ -8,9 +8,10 @@ locals {
   labels = merge({ app = "signup" }, var.labels)
 
   # The functions' names. `register`'s public address is derived from its name and region, below.
-  register_name    = "register"
-  notify_name      = "notify"
-  notify_tick_name = "notify-tick"
+  register_name       = "register"
+  notify_name         = "notify"
+  notify_session_name = "notify-session"
+  notify_tick_name    = "notify-tick"
 
   # The Python the tests run on (and `make test` type-checks for): the functions run on the same.
   runtime = "python311"

@@ -52,6 +52,13 @@
     });
   }
 
+  // Focus alone does not scroll an element that already has it (Enter in the e-mail field), and the summary that
+  // appears above pushes that field down: on a phone, out of view. So scroll the field, its label and its error in.
+  function bringToView(target) {
+    target.focus({ preventScroll: true });
+    (target.closest(".signup-field") || target).scrollIntoView({ block: "center" });
+  }
+
   function showSummary(form, text) {
     var summary = form.querySelector(".signup-summary");
     summary.textContent = text;
@@ -79,8 +86,7 @@
       if (!first) first = input;
     });
     showSummary(form, general || root.getAttribute("data-error-summary"));
-    if (first) first.focus();
-    else form.querySelector(".signup-summary").focus();
+    bringToView(first || form.querySelector(".signup-summary"));
   }
 
   function thank(form, root, status) {
@@ -90,7 +96,7 @@
     message.tabIndex = -1;
     message.textContent = root.getAttribute(status === "waitlisted" ? "data-thanks-waitlisted" : "data-thanks-confirmed");
     form.replaceWith(message);
-    message.focus();
+    bringToView(message);
   }
 
   function enhance(root) {
@@ -117,7 +123,7 @@
           if (answer.status === 201) return thank(form, root, answer.body.status);
           if (answer.status === 422 && answer.body.errors) return showErrors(form, answer.body.errors, root);
           showSummary(form, answer.body.message || root.getAttribute("data-error-network"));
-          form.querySelector(".signup-summary").focus();
+          bringToView(form.querySelector(".signup-summary"));
         })
         .catch(function () {
           showSummary(form, root.getAttribute("data-error-network"));
@@ -141,11 +147,24 @@
     document.head.appendChild(script);
   }
 
+  // The form's styles, once per page, in the head where a stylesheet belongs (a <style> may not stand in a <div>).
+  function linkStylesheet(href) {
+    var present = Array.prototype.some.call(document.querySelectorAll("link[rel=stylesheet]"), function (link) {
+      return link.href === href;
+    });
+    if (present) return;
+    var link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = href;
+    document.head.appendChild(link);
+  }
+
   function mount(script) {
     script.setAttribute("data-signup-mounted", "");
     var base = script.src.replace(/\/embed\.js(\?.*)?$/, "");
     var session = encodeURIComponent(script.getAttribute("data-session") || "");
     var formUrl = base + "/sessions/" + session;
+    linkStylesheet(base + "/signup.css");
     var target = document.createElement("div");
     target.className = "signup-embed";
     target.setAttribute("aria-live", "polite");
@@ -157,6 +176,10 @@
       })
       .then(function (html) {
         target.innerHTML = html;
+        // The fragment links the stylesheet for sites that paste it without this script; the head has it now.
+        target.querySelectorAll("link[rel=stylesheet]").forEach(function (link) {
+          link.remove();
+        });
         loadTurnstile(target);
         enhance(target.querySelector(".signup"));
       })

@@ -190,8 +190,9 @@ def emulator_client(emulator: firestore_emulator.Emulator) -> Any:
 
 @dataclass
 class Stack:
-    """The whole thing, as `make dev` runs it: its own emulator delivering trigger events to `notify`,
-    `register` and `notify` served by functions-framework, the shared SMTP server, and demo websites."""
+    """The whole thing, as `make dev` runs it: its own emulator delivering the events of the triggers infra/
+    declares to `notify` (through the forwarder that stands in for Eventarc), `register` and `notify` served by
+    functions-framework, the shared SMTP server, and demo websites."""
 
     firestore: firestore_emulator.Emulator
     db: Any
@@ -201,6 +202,7 @@ class Stack:
     foreign_site_url: str
     mailbox: mailbox.Mailbox
     logs: Path
+    events: triggers.Forwarder
 
     def settle(self, timeout: float = 15.0) -> None:
         """Let `notify` send every mail that is due (a tick sends what no trigger does), so none lands later."""
@@ -226,9 +228,9 @@ STACK_SESSION = "strategiesessie"
 @pytest.fixture(scope="session")
 def stack(smtp_server: mailbox.Mailbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("stack")
-    notify_port, register_port = processes.free_port(), processes.free_port()
+    notify_port, register_port, events_port = processes.free_port(), processes.free_port(), processes.free_port()
     firestore = firestore_emulator.start(
-        STACK_PROJECT, functions_emulator=f"127.0.0.1:{notify_port}", log=logs / "firestore.log"
+        STACK_PROJECT, functions_emulator=f"127.0.0.1:{events_port}", log=logs / "firestore.log"
     )
     register_url, notify_url = f"http://127.0.0.1:{register_port}", f"http://127.0.0.1:{notify_port}"
     env = {
@@ -239,12 +241,13 @@ def stack(smtp_server: mailbox.Mailbox, tmp_path_factory: pytest.TempPathFactory
     }
     started = [firestore.process]
     sites = []
+    forwarder = triggers.forward(events_port, notify_url)
     try:
         started.append(processes.serve_function("notify", notify_port, env, cloudevent=True, log=logs / "notify.log"))
         started.append(processes.serve_function("register", register_port, env, log=logs / "register.log"))
         processes.wait_until(processes.answers(f"{register_url}/healthz"), started[-1], "register")
         processes.wait_until(lambda: _ticks(notify_url), started[-2], "notify")
-        triggers.register_created_trigger(firestore.host, STACK_PROJECT)
+        triggers.register_declared(firestore.host, STACK_PROJECT)
         # The demo site on "localhost" is another origin than the functions on 127.0.0.1; the foreign one is
         # a site that the session does not allow.
         for _ in range(2):
@@ -253,9 +256,19 @@ def stack(smtp_server: mailbox.Mailbox, tmp_path_factory: pytest.TempPathFactory
             threading.Thread(target=server.serve_forever, daemon=True).start()
             sites.append((server, f"http://localhost:{port}"))
         yield Stack(
-            firestore, emulator_client(firestore), register_url, notify_url, sites[0][1], sites[1][1], smtp_server, logs
+            firestore,
+            emulator_client(firestore),
+            register_url,
+            notify_url,
+            sites[0][1],
+            sites[1][1],
+            smtp_server,
+            logs,
+            forwarder,
         )
     finally:
+        forwarder.shutdown()
+        forwarder.server_close()
         for server, _ in sites:
             server.shutdown()
             server.server_close()
@@ -268,3 +281,29 @@ def _ticks(notify_url: str) -> bool:
         return triggers.send_tick(notify_url, STACK_PROJECT) == 200
     except OSError:
         return False
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Flags for a machine without a network beyond loopback: no background traffic, no sandbox as root.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, one for every browser test of the run."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()

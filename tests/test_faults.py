@@ -139,7 +139,7 @@ def test_while_the_mail_server_refuses_sign_ups_go_on_and_the_sweep_catches_up(
         for n in range(5)
     ]
     for doc in registrations(session_id)[:2]:
-        dead.registration_created(session_id, doc["id"])  # the mail server cannot even be reached
+        dead.registration_written(session_id, doc["id"])  # the mail server cannot even be reached
     refusing.sweep(datetime.now(UTC) + timedelta(seconds=5))  # it answers, but only with 4xx
     inbox.refuse_always(None)
     refusing.sweep(datetime.now(UTC) + timedelta(minutes=20))

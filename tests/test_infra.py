@@ -43,6 +43,7 @@ NOT_NEEDED = {
     "register": {"MAIL_FROM", "SMTP_URL", "SMTP_PASSWORD", "SMTP_TIMEOUT_SECONDS", "SWEEP_LIMIT"},
     # Only sign-ups are checked against Cloudflare Turnstile.
     "notify": {"TURNSTILE_SECRET_KEY"},
+    "notify-session": {"TURNSTILE_SECRET_KEY"},
     "notify-tick": {"TURNSTILE_SECRET_KEY"},
 }
 # Settings that are secrets: from Secret Manager, never as plain values in the configuration.
@@ -645,28 +646,54 @@ def test_register_serves_many_requests_at_once_on_a_whole_cpu() -> None:
     assert float(terraform().resolve(service["available_cpu"])) >= 1
 
 
-def test_notify_hears_of_each_registration_created_with_retries() -> None:
-    name = triggered_by(events.CREATED)
-    assert events.CREATED == "google.cloud.firestore.document.v1.created"
-    assert only(functions()[name]["build_config"])["entry_point"] == "notify"
-    created = trigger(name)
-    assert created is not None
-    assert created["retry_policy"] == "RETRY_POLICY_RETRY"
+def firestore_triggers() -> dict[str, dict[str, Any]]:
+    """The functions started by Firestore document events, with their triggers."""
+    return {
+        name: found
+        for name in function_names()
+        if (found := trigger(name)) is not None and str(found["event_type"]).startswith(events.FIRESTORE)
+    }
 
 
-def test_the_firestore_trigger_listens_where_the_database_lives() -> None:
-    created = trigger(triggered_by(events.CREATED))
-    assert created is not None
+def document_pattern(found: dict[str, Any]) -> str:
+    document = next(block for block in found["event_filters"] if block["attribute"] == "document")
+    assert document["operator"] == "match-path-pattern"
+    return str(document["value"])
+
+
+def test_notify_hears_of_every_write_of_a_registration_and_of_a_session_with_retries() -> None:
+    declared = {
+        (found["event_type"], document_pattern(found), only(functions()[name]["build_config"])["entry_point"])
+        for name, found in firestore_triggers().items()
+    }
+    assert declared == {
+        (events.WRITTEN, f"{SESSIONS}/{{session}}/{REGISTRATIONS}/{{registration}}", "notify"),
+        (events.WRITTEN, f"{SESSIONS}/{{session}}", "notify"),
+    }
+    assert {found["retry_policy"] for found in firestore_triggers().values()} == {"RETRY_POLICY_RETRY"}
+
+
+def test_make_dev_and_the_tests_register_exactly_the_triggers_declared_here() -> None:
+    from dev import triggers as local
+
+    assert {(t.event_type, t.document) for t in local.declared(INFRA)} == {
+        (found["event_type"], document_pattern(found)) for found in firestore_triggers().values()
+    }
+    assert len({t.trigger_id for t in local.declared(INFRA)}) == len(firestore_triggers())
+
+
+@pytest.mark.parametrize("name", sorted(firestore_triggers()))
+def test_the_firestore_triggers_listen_where_the_database_lives(name: str) -> None:
+    found = firestore_triggers()[name]
     database = terraform().of_type("google_firestore_database")["main"]
-    assert created["trigger_region"] == database["location_id"]
+    assert found["trigger_region"] == database["location_id"]
     assert terraform().resolve(database["location_id"]) == "eur3"
     assert terraform().resolve(functions()["register"]["location"]) == "europe-west4"
 
 
-def test_the_firestore_trigger_filters_on_the_database_the_functions_use() -> None:
-    created = trigger(triggered_by(events.CREATED))
-    assert created is not None
-    filters = {block["attribute"]: block for block in created["event_filters"]}
+@pytest.mark.parametrize("name", sorted(firestore_triggers()))
+def test_the_firestore_triggers_filter_on_the_database_the_functions_use(name: str) -> None:
+    filters = {block["attribute"]: block for block in firestore_triggers()[name]["event_filters"]}
     database = refers_to(filters["database"]["value"], "google_firestore_database")
     assert database is not None
     assert terraform().of_type("google_firestore_database")[database]["name"] == "(default)"
@@ -678,23 +705,25 @@ def test_the_firestore_trigger_filters_on_the_database_the_functions_use() -> No
     assert all("database" not in {k.arg for k in node.keywords} for node in clients), "the code uses (default)"
 
 
+# Each document the code writes, and what `notify` makes of an event for it (None: none of the triggers fires).
 PATHS = [
-    (f"{SESSIONS}/s-1/{REGISTRATIONS}/r-1", True),
-    (f"{SESSIONS}/s-1", False),
-    (f"{SESSIONS}/s-1/{SEATS}/7", False),
-    (f"{SESSIONS}/s-1/{REGISTRATIONS}/r-1/{SEATS}/7", False),
-    (f"other/s-1/{REGISTRATIONS}/r-1", False),
+    (f"{SESSIONS}/s-1/{REGISTRATIONS}/r-1", events.RegistrationWritten),
+    (f"{SESSIONS}/s-1", events.SessionWritten),
+    (f"{SESSIONS}/s-1/{SEATS}/7", None),
+    (f"{SESSIONS}/s-1/{REGISTRATIONS}/r-1/{SEATS}/7", None),
+    (f"other/s-1/{REGISTRATIONS}/r-1", None),
+    (f"{FORM_TOKENS}/n-1", None),
+    (f"{MAILCAPS}/m-1", None),
+    (f"{RATELIMITS}/l-1", None),
 ]
 
 
 @pytest.mark.parametrize(("path", "expected"), PATHS)
-def test_the_trigger_fires_for_the_registrations_the_code_writes_and_nothing_else(path: str, expected: bool) -> None:
-    created = trigger(triggered_by(events.CREATED))
-    assert created is not None
-    document = next(block for block in created["event_filters"] if block["attribute"] == "document")
-    assert document["operator"] == "match-path-pattern"
-    assert matches_path_pattern(document["value"], path) is expected
-    assert bool(events.REGISTRATION_PATH.fullmatch(f"documents/{path}")) is expected, "and notify reads it"
+def test_the_triggers_fire_for_registrations_and_sessions_and_nothing_else(path: str, expected: type | None) -> None:
+    firing = [found for found in firestore_triggers().values() if matches_path_pattern(document_pattern(found), path)]
+    assert len(firing) == (expected is not None)
+    read = events.read({"type": events.WRITTEN, "subject": f"documents/{path}"})
+    assert type(read) is expected if expected else read is None, "and notify reads it"
 
 
 @pytest.mark.parametrize(

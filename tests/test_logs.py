@@ -43,7 +43,7 @@ def test_the_flows_log_no_address_name_or_token(
     waiting = client.post(
         f"/sessions/{session_id}/registrations", json={**PERSON, "email": "q.vlasblom@example.nl", "consent": "on"}
     ).get_json()
-    notifier.registration_created(session_id, first["id"])
+    notifier.registration_written(session_id, first["id"])
     link = cancel_token(session_id, first["id"])
     client.get(f"/cancel/{link}")
     client.post(f"/cancel/{link}")

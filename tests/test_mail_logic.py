@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,11 +58,39 @@ def test_names_are_written_the_dutch_way(parts: tuple[str, str, str], written: s
     assert full_name(*parts) == written
 
 
-def test_a_created_event_names_the_registration() -> None:
+def test_a_created_event_without_a_readable_body_names_the_registration_for_notify_to_read() -> None:
     headers, _ = sample_events.created("s1", "r1")
     event = {"type": headers["ce-type"], "subject": headers["ce-subject"], "document": headers["ce-document"]}
 
-    assert events.read(event) == events.RegistrationCreated("s1", "r1")
+    assert events.read(event) == events.RegistrationWritten("s1", "r1", events.Change())
+
+
+class _Event(dict[str, Any]):
+    """A CloudEvent as functions-framework hands it over: attributes by key, the body as `data`."""
+
+    def __init__(self, headers_and_body: tuple[dict[str, str], bytes]) -> None:
+        headers, self.data = headers_and_body
+        super().__init__(type=headers["ce-type"], subject=headers["ce-subject"])
+
+
+def test_a_written_event_carries_the_document_before_and_after() -> None:
+    before = {"title": "Oud", "starts_at": NOW, "location": {"name": "Zaal 1"}, "tags": ["a", 2], "gone": None}
+    after = {"title": "Nieuw", "capacity": 12, "ratio": 0.5, "open": True}
+
+    read = events.read(_Event(sample_events.written("sessions/s1", before, after)))
+
+    assert read == events.SessionWritten("s1", events.Change(old=before, new=after, known=True))
+
+
+def test_a_deleted_registration_is_known_to_be_gone() -> None:
+    read = events.read(_Event(sample_events.written("sessions/s1/registrations/r1", {"status": "confirmed"}, None)))
+
+    assert read == events.RegistrationWritten("s1", "r1", events.Change(old={"status": "confirmed"}, known=True))
+
+
+def test_a_body_that_is_not_protobuf_leaves_the_document_unknown() -> None:
+    assert events.change(b"\xff\xff not protobuf") == events.Change()
+    assert events.change(base64.b64encode(b"anything")) == events.Change()
 
 
 def test_a_tick_carries_its_own_time() -> None:
@@ -71,7 +100,7 @@ def test_a_tick_carries_its_own_time() -> None:
 @pytest.mark.parametrize(
     "event",
     [
-        {"type": events.CREATED, "subject": "documents/sessions/s1"},
+        {"type": events.CREATED, "subject": "documents/sessions/s1/seats/3"},
         {"type": events.CREATED, "subject": "documents/other/x/registrations/y"},
         {"type": "google.cloud.storage.object.v1.finalized"},
     ],

@@ -236,7 +236,7 @@ class TestExactlyOnce:
         answer = sign_up(client, session_id)
         inbox.refuse_always("421 4.3.2 Service shutting down")
 
-        notifier.registration_created(session_id, answer["id"])
+        notifier.registration_written(session_id, answer["id"])
         now = datetime.now(UTC)
         for _ in range(outbox.MAX_ATTEMPTS + 2):
             now += timedelta(days=1)
@@ -255,7 +255,7 @@ class TestExactlyOnce:
         now = datetime.now(UTC)
         [died] = outbox.Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl").claim([ref.get()], now)
 
-        notifier.registration_created(session_id, answer["id"])
+        notifier.registration_written(session_id, answer["id"])
         notifier.sweep(now + timedelta(minutes=1))
         while_leased = len(inbox.received)
         notifier.sweep(now + timedelta(minutes=3))
@@ -427,7 +427,7 @@ class TestLeases:
         answer = sign_up(client, session_id)
         hurried = build_notifier(Settings.from_env(), client=db, lease=timedelta(seconds=1))
 
-        hurried.registration_created(session_id, answer["id"])
+        hurried.registration_written(session_id, answer["id"])
 
         stored = mail_state(db, session_id, answer["id"])
         assert inbox.received == []

@@ -57,12 +57,22 @@ class TestTheFormPage:
         for label in ("Organisation", "First name", "Last name", "Email address"):
             assert f">{label}" in page
 
-    @pytest.mark.parametrize("path", ["/sessions/does-not-exist", "/sessions/..", "/sessions/a%2Fb", "/nowhere"])
-    def test_an_unknown_session_is_a_clear_404(self, client: Any, path: str) -> None:
+    @pytest.mark.parametrize(
+        ("path", "says"),
+        [
+            ("/sessions/does-not-exist", "Deze sessie bestaat niet (meer)."),
+            ("/sessions/..", "Deze sessie bestaat niet (meer)."),
+            ("/sessions/a%2Fb", "Deze pagina bestaat niet."),
+            ("/nowhere", "Deze pagina bestaat niet."),
+        ],
+    )
+    def test_an_unknown_session_or_page_is_a_clear_404_under_one_h1(self, client: Any, path: str, says: str) -> None:
         response = client.get(path)
 
+        page = response.get_data(as_text=True)
         assert response.status_code == 404
-        assert "Deze sessie bestaat niet" in response.get_data(as_text=True)
+        assert says in page
+        assert page.count("<h1") == 1
 
     def test_a_closed_session_says_so_and_shows_no_form(self, client: Any, make_session: Callable[..., str]) -> None:
         session_id = make_session(registration_closes_at=datetime.now(UTC) - timedelta(minutes=1))
@@ -81,13 +91,19 @@ class TestTheFormPage:
         assert "Deze sessie is vol" in page
         assert "Aanmelden voor de wachtlijst" in page
 
-    def test_the_embed_script_is_served_for_any_site_to_load(self, client: Any) -> None:
-        response = client.get("/embed.js")
+    @pytest.mark.parametrize(
+        ("path", "mimetype", "holds"),
+        [("/embed.js", "text/javascript", "data-session"), ("/signup.css", "text/css", ":where(.signup)")],
+    )
+    def test_the_embed_script_and_the_form_stylesheet_are_served_for_any_site_to_load(
+        self, client: Any, path: str, mimetype: str, holds: str
+    ) -> None:
+        response = client.get(path)
 
         assert response.status_code == 200
-        assert response.mimetype == "text/javascript"
+        assert response.mimetype == mimetype
         assert "max-age" in response.headers["Cache-Control"]
-        assert "data-session" in response.get_data(as_text=True)
+        assert holds in response.get_data(as_text=True)
 
     def test_the_form_fragment_is_granted_only_to_allowed_sites(
         self, client: Any, make_session: Callable[..., str]

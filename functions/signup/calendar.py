@@ -37,7 +37,7 @@ def ics(
     calendar.add("method", "CANCEL" if cancel else "REQUEST")
     event = icalendar.Event()
     event.add("uid", uid(session.id, registration_id))
-    event.add("sequence", 1 if cancel else 0)
+    event.add("sequence", session.revision + (1 if cancel else 0))  # each revision of the session a newer version
     event.add("dtstamp", stamp)
     event.add("dtstart", session.starts_at)
     event.add("dtend", session.ends_at)

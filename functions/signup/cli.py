@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from signup import dates, export, organiser, outbox, privacy
+from signup import changes, dates, export, organiser, outbox, privacy
 from signup.errors import MisconfiguredError, NotFoundError
 from signup.keys import REGISTRATION_IDS, KeyRing
 from signup.messages import AUDIENCES
@@ -57,6 +57,31 @@ def sessions_list(client: Any, options: argparse.Namespace, out: TextIO) -> None
             f"{left:>10} {counts.mails_queued:>11} {counts.mails_failed:>11}",
             file=out,
         )
+
+
+def sessions_cancel(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+    """Call a session off: everyone confirmed or waitlisted gets one mail with the message, within seconds."""
+    message = options.message.strip()
+    if not message:
+        raise MisconfiguredError("--message must say something: it is what everyone signed up reads")
+    session = SessionStore(client, ttl=0).get(options.session)
+    if session.cancelled:
+        print(f"session {session.id} was already called off; nobody is mailed again", file=out)
+        return
+    when = dates.span(session.starts_at, session.ends_at, session.zone, session.language)
+    count = changes.people_to_tell(client, session.id)
+    print(
+        f"{session.title}, {when}: {count} {'person' if count == 1 else 'people'} (confirmed or waitlisted) "
+        "will be told that it does not take place, with your message.",
+        file=out,
+    )
+    if not options.yes:
+        print("Call the session off? [y/N] ", end="", file=out, flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes", "j", "ja"):
+            print("nothing changed", file=out)
+            return
+    changes.cancel_session(client, session.id, message)
+    print(f"called off session {session.id}; the mails go out within seconds", file=out)
 
 
 def export_registrations(client: Any, options: argparse.Namespace, out: TextIO) -> None:
@@ -142,6 +167,11 @@ def parser() -> argparse.ArgumentParser:
     create.set_defaults(run=sessions_create)
     listing = sessions.add_parser("list", help="each session with its date and counts")
     listing.set_defaults(run=sessions_list)
+    calling_off = sessions.add_parser("cancel", help="call a session off and tell everyone signed up")
+    calling_off.add_argument("session")
+    calling_off.add_argument("--message", required=True, help="what everyone confirmed or waitlisted reads")
+    calling_off.add_argument("--yes", action="store_true", help="do not ask first")
+    calling_off.set_defaults(run=sessions_cancel)
 
     exporting = commands.add_parser("export", help="a session's registrations as CSV for Excel")
     exporting.add_argument("session")

@@ -24,6 +24,10 @@ class NotFoundError(SignupError):
     code = "not_found"
 
 
+class PageNotFoundError(NotFoundError):
+    """No page at this path at all: no session was asked for, so none is said to be missing."""
+
+
 class MethodNotAllowedError(SignupError):
     code = "method_not_allowed"
 
@@ -68,6 +72,10 @@ class RegistrationClosedError(SignupError):
     """The session's registration has closed (or the session has begun)."""
 
     code = "registration_closed"
+
+
+class SessionCancelledError(RegistrationClosedError):
+    """The organiser called the session off: it will not take place."""
 
 
 class ValidationError(SignupError):

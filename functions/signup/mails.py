@@ -24,13 +24,15 @@ from signup.pages import TEMPLATES
 from signup.sessions import Session
 from signup.tokens import RegistrationRef
 
-# What each kind of mail is, and whether it carries a calendar entry (and of which method).
+# What each kind of mail is, and whether it carries a calendar entry (and of which method), for those with a seat.
 KINDS: Mapping[str, str | None] = {
     "confirmed": "REQUEST",
     "waitlisted": None,
     "promoted": "REQUEST",
     "reminder": None,
     "cancelled": "CANCEL",
+    "changed": "REQUEST",
+    "session_cancelled": "CANCEL",
     # The organiser's message to everyone, and the organiser's own mails about sign-ups.
     "message": None,
     "organiser_created": None,
@@ -154,8 +156,8 @@ class Composer:
         """One mail of `kind`; `extra` adds to (or overrides) what the templates read."""
         context = {
             **self._context(session, recipient, hours),
-            "show_calendar": kind in ("confirmed", "promoted", "reminder"),
-            "show_cancel": kind != "cancelled",
+            "show_calendar": kind in ("confirmed", "promoted", "reminder", "changed") and recipient.had_seat,
+            "show_cancel": kind not in ("cancelled", "session_cancelled"),
             **(extra or {}),
         }
         content = f"mail/{session.language}/{kind}.txt"
@@ -179,7 +181,8 @@ class Composer:
         parts: list[Message | str] = [*alternatives]
         content_type = "multipart/alternative"
         method = KINDS[kind]
-        if method and (method == "REQUEST" or recipient.had_seat):
+        # Only who holds a seat has the session in their calendar (a new confirmation or promotion always does).
+        if method and recipient.had_seat:
             ics = calendar.ics(
                 session,
                 recipient.registration_id,

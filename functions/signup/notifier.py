@@ -1,4 +1,5 @@
-"""`notify`'s domain: send a registration's due mails, and sweep for everything due (reminders, retries, leases)."""
+"""`notify`'s domain: send a registration's due mails when it is written, announce a session's changes, and sweep for
+everything due (reminders, retries, leases, and whatever an event that went missing would have done)."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ import jinja2
 from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import digest, notifications, outbox, privacy, reminders
+from signup import changes, digest, notifications, outbox, privacy, reminders
 from signup.errors import MisconfiguredError, NotFoundError
+from signup.events import Change
 from signup.mailcap import MailCap, mailbox
 from signup.mailextras import MailExtras
 from signup.mails import Composer, UnreachableAddressError
 from signup.messages import KEY_PREFIX as MESSAGE_PREFIX
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
-from signup.sessions import SESSIONS, Session, SessionStore
+from signup.sessions import SESSIONS, Session, SessionStore, parse_session
 from signup.smtp import Connection, InsecureServerError, PermanentError, SmtpTransport, TransientError
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ HORIZON = timedelta(days=31)
 CHUNK = 100
 # A sweep starts no new chunk after this long: it must end well inside notify-tick's timeout (540 s).
 SWEEP_SECONDS = 240
+# The mails that still go to the people of a session that was called off.
+AFTER_CANCELLING = frozenset({changes.SESSION_CANCELLED, "cancellation"})
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Report:
     promoted: int = 0
     purged: int = 0
     digests_queued: int = 0
+    announced: int = 0
 
 
 def mail_kind(key: str, status: str) -> str | None:
@@ -61,6 +66,10 @@ def mail_kind(key: str, status: str) -> str | None:
         return "message" if status in (CONFIRMED, WAITLISTED) else None
     if notifications.to_organiser(key):
         return key  # the organiser hears of it whatever became of the registration since
+    if key == changes.CHANGE:
+        return "changed" if status in (CONFIRMED, WAITLISTED) else None
+    if key == changes.SESSION_CANCELLED:
+        return "session_cancelled" if status in (CONFIRMED, WAITLISTED) else None
     return None
 
 
@@ -82,6 +91,7 @@ class Notifier:
         cap: MailCap,
         clock: Callable[[], datetime],
         sweep_limit: int,
+        announcer: changes.Announcer,
     ) -> None:
         self._client = client
         self._sessions = sessions
@@ -93,12 +103,36 @@ class Notifier:
         self._clock = clock
         self._limit = sweep_limit
         self._extras = MailExtras(client, registrar.seats_left)
+        self._announcer = announcer
 
-    def registration_created(self, session_id: str, registration_id: str) -> Report:
-        """Send the new registration's confirmation (and whatever else of it is due)."""
+    def registration_written(self, session_id: str, registration_id: str, change: Change | None = None) -> Report:
+        """Send whatever mail of the registration is due: a confirmation, promotion, cancellation, notice.
+
+        Most writes of a registration queue no mail (our own claims and records among them): the event shows it,
+        and then nothing is read.
+        """
+        now = self._clock()
+        if change is not None and change.known:
+            emails = (change.new or {}).get("emails") or {}
+            if not any(outbox.is_due(mail, now) for mail in emails.values()):
+                return Report()
         ref = self._client.collection(SESSIONS).document(session_id).collection(REGISTRATIONS).document(registration_id)
-        report = self._deliver([ref.get()], self._clock(), {})
-        log.info("created event session=%s id=%s %s", session_id, registration_id, dict(report.outcomes))
+        report = self._deliver([ref.get()], now, {})
+        log.info("registration event session=%s id=%s %s", session_id, registration_id, dict(report.outcomes))
+        return report
+
+    def session_written(self, session_id: str, change: Change) -> Report:
+        """Announce an organiser's change of the session: one mail queued per person (each then sent by its own
+        registration's event); seats added go to the waiting list at once."""
+        report = Report(announced=self._announcer.session_written(session_id, change))
+        old, new = change.old, change.new
+        if old is not None and new is not None and old.get("capacity") != new.get("capacity"):
+            try:
+                session = parse_session(session_id, new)  # as the event has it: a cached one may be older
+            except MisconfiguredError as error:
+                log.error("session event for a session that cannot work: %s", error)
+            else:
+                report.promoted = len(self._registrar.promote(session))
         return report
 
     def sweep(self, now: datetime) -> Report:
@@ -123,6 +157,8 @@ class Notifier:
             except MisconfiguredError as error:
                 log.error("sweep skips a session that cannot work: %s", error)
                 continue
+            if not changes.settled(snapshot.to_dict() or {}):  # its event went missing, or its fan-out died
+                report.announced += self._announcer.catch_up(session.id)
             report.reminders_queued += reminders.queue_due(self._client, session, now, self._limit)
             report.promoted += len(self._registrar.promote(session))
         try:
@@ -138,12 +174,13 @@ class Notifier:
         delivered = self._deliver([*due.stream(), *digest.due(self._client, now, self._limit)], now, sessions)
         report.outcomes = delivered.outcomes
         log.info(
-            "sweep at %s: %s, reminders queued %d, promoted %d, purged %d",
+            "sweep at %s: %s, reminders queued %d, promoted %d, purged %d, notices queued %d",
             now.isoformat(),
             dict(report.outcomes),
             report.reminders_queued,
             report.promoted,
             report.purged,
+            report.announced,
         )
         return report
 
@@ -226,9 +263,13 @@ class Notifier:
         if capped:
             allowed[mailbox(address)] -= 1
         try:
-            if session_id not in sessions:
-                sessions[session_id] = self._sessions.get(session_id)
+            # A notice of revision n is composed from revision n at least, whatever was cached before.
+            revision = int(claim.mail(key).get(changes.REVISION) or 0)
+            if session_id not in sessions or sessions[session_id].revision < revision:
+                sessions[session_id] = self._sessions.get(session_id, revision=revision)
             session = sessions[session_id]
+            if session.cancelled and key not in AFTER_CANCELLING:
+                return _done(outbox.SKIPPED, "the session was called off")
             recipient, extra = self._extras.addressing(kind, key, session, claim.ref.id, registration)
             to = self._composer.address(recipient)
             hours = reminders.hours_of(key) if kind == "reminder" else None

@@ -14,13 +14,15 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from signup import changes
 from signup.errors import MisconfiguredError
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, SEATS, WAITLISTED
 from signup.sessions import SESSIONS, Session, parse_session, valid_session_id
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Fields the functions keep on a session: a file may neither set nor remove them.
-MANAGED_FIELDS = ("reminders_queued",)
+# Fields the functions keep on a session: a file may neither set nor remove them (so a file never calls a session
+# off nor back on: `signup sessions cancel` does the one).
+MANAGED_FIELDS = ("reminders_queued", *changes.MANAGED_FIELDS)
 # The fields an organiser may write are those the functions read (a session field added there is writable here
 # at once); anything else in a file is a typo worth naming.
 SESSION_FIELDS = frozenset(field.name for field in dataclasses.fields(Session)) - {"id", *MANAGED_FIELDS}

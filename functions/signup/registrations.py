@@ -298,7 +298,7 @@ class Registrar:
 
     def promote(self, session: Session, registration_id: str | None = None) -> list[str]:
         """Give free seats to the waiting list, earliest sign-up first (or to one registration); return who moved up."""
-        if session.capacity is None:
+        if session.capacity is None or session.cancelled:
             return []
         session_ref = self._client.collection(SESSIONS).document(session.id)
         with self._lock:

@@ -33,7 +33,7 @@ def queue_due(client: Any, session: Session, now: datetime, limit: int) -> int:
     list) later already got a mail that serves. Once every such person has the reminder queued, the session
     records it under `reminders_queued` and is not read for it again. Bounded by `limit`; the next run goes on.
     """
-    if now >= session.starts_at:
+    if now >= session.starts_at or session.cancelled:
         return 0
     session_ref = client.collection(SESSIONS).document(session.id)
     queued = 0

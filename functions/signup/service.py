@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from signup.changes import Announcer
 from signup.deliverability import Deliverability
 from signup.errors import MisconfiguredError
 from signup.formtokens import FormTokens
@@ -80,6 +81,7 @@ def build_notifier(
         cap=MailCap(client, settings.keys.subkey(MAIL_CAPS), settings.mail_cap_per_day),
         clock=utc_now,
         sweep_limit=settings.sweep_limit,
+        announcer=Announcer(client, utc_now, cache_seconds=settings.session_cache_seconds),
     )
 
 

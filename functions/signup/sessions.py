@@ -20,6 +20,9 @@ from signup.errors import MisconfiguredError, NotFoundError
 from signup.texts import DEFAULT_LANGUAGE, LANGUAGES
 
 SESSIONS = "sessions"
+# An organiser cancels a session by setting `status` to this (with `cancellation_message`), or with
+# `signup sessions cancel`.
+CANCELLED = "cancelled"
 # Personal data is kept this many days after a session ends, unless the session says otherwise.
 DEFAULT_RETENTION_DAYS = 90
 MAX_RETENTION_DAYS = 730
@@ -63,6 +66,14 @@ class Session:
     require_form_token: bool = False
     turnstile_site_key: str | None = None
     organiser_notifications: str = "none"
+    # Grows with each change that concerns attendees (see changes.py); calendars derive SEQUENCE from it.
+    revision: int = 0
+    cancellation_message: str | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        """The organiser called the session off: nobody signs up, reminders stay away."""
+        return self.cancellation_message is not None
 
     @property
     def expires_at(self) -> datetime:
@@ -81,7 +92,7 @@ class Session:
         return min(self.registration_closes_at, self.starts_at)
 
     def is_open(self, now: datetime) -> bool:
-        return now < self.closes_at
+        return not self.cancelled and now < self.closes_at
 
     def allows_origin(self, origin: str) -> bool:
         return normalise_origin(origin) in self.allowed_origins
@@ -147,6 +158,8 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         require_form_token=data.get("require_form_token") is True,
         turnstile_site_key=_text(data, "turnstile_site_key") or None,
         organiser_notifications=_notifications(session_id, data, organiser),
+        revision=_revision(session_id, data.get("revision")),
+        cancellation_message=_cancellation(data),
     )
 
 
@@ -159,6 +172,21 @@ def _notifications(session_id: str, data: Mapping[str, Any], organiser: Mapping[
     if value != "none" and not _text(organiser or {}, "email"):
         raise MisconfiguredError(f"session {session_id}: organiser_notifications {value!r} needs organiser.email")
     return value
+
+
+def _revision(session_id: str, value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MisconfiguredError(f"session {session_id}: revision must be a whole number (the functions keep it)")
+    return value
+
+
+def _cancellation(data: Mapping[str, Any]) -> str | None:
+    """The organiser's message when the session is cancelled (empty when none was given); None when it is on."""
+    if _text(data, "status").lower() != CANCELLED:
+        return None
+    return _text(data, "cancellation_message")
 
 
 def _url(session_id: str, data: Mapping[str, Any], name: str) -> str | None:
@@ -257,13 +285,14 @@ class SessionStore:
         self._cache: dict[str, tuple[float, Session]] = {}
         self._lock = threading.Lock()
 
-    def get(self, session_id: str) -> Session:
+    def get(self, session_id: str, *, revision: int = 0) -> Session:
+        """The session, from the cache unless the cached one is older than `revision`."""
         if not valid_session_id(session_id):
             raise NotFoundError(session_id)
         now = self._monotonic()
         with self._lock:
             cached = self._cache.get(session_id)
-        if cached and cached[0] > now:
+        if cached and cached[0] > now and cached[1].revision >= revision:
             return cached[1]
         snapshot = self._client.collection(SESSIONS).document(session_id).get(**ON_REQUEST)
         if not snapshot.exists:

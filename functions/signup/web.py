@@ -27,9 +27,11 @@ from signup.errors import (
     MisconfiguredError,
     NotFoundError,
     OriginNotAllowedError,
+    PageNotFoundError,
     PayloadTooLargeError,
     RateLimitedError,
     RegistrationClosedError,
+    SessionCancelledError,
     SignupError,
     SupersededError,
     TurnstileUnavailableError,
@@ -58,6 +60,7 @@ _SAFE_REQUEST_HEADERS = frozenset({"content-type", "accept", "accept-language"})
 # Each domain error, its HTTP status, and the page text people read for it.
 _ANSWERS: dict[type[SignupError], tuple[int, str, str]] = {
     NotFoundError: (404, "page.not_found_title", "page.not_found"),
+    PageNotFoundError: (404, "page.no_page_title", "page.no_page"),
     MethodNotAllowedError: (405, "page.error_title", "page.method"),
     OriginNotAllowedError: (403, "page.error_title", "page.origin"),
     CrossSiteRequestError: (403, "cancel.title", "cancel.cross_site"),
@@ -66,6 +69,7 @@ _ANSWERS: dict[type[SignupError], tuple[int, str, str]] = {
     UnsupportedMediaTypeError: (415, "page.error_title", "page.media_type"),
     MalformedBodyError: (400, "page.error_title", "page.malformed"),
     RegistrationClosedError: (409, "page.closed_title", "page.closed"),
+    SessionCancelledError: (409, "page.cancelled_title", "page.cancelled"),
     ValidationError: (422, "page.error_title", "form.has_errors"),
     UnavailableError: (503, "page.error_title", "page.unavailable"),
     RateLimitedError: (429, "page.error_title", "page.rate_limited"),
@@ -158,18 +162,16 @@ def _route(exchange: _Exchange) -> flask.Response:
         _require(method, "GET")
         return flask.Response("ok\n", mimetype="text/plain")
     if request.path == "/embed.js":
-        exchange.embedded = True
-        _require(method, "GET")
-        response = flask.Response(_embed_script(), mimetype="text/javascript")
-        response.headers["Cache-Control"] = "public, max-age=300"
-        return response
+        return _asset(method, "embed.js", "text/javascript")
+    if request.path == "/signup.css":
+        return _asset(method, "signup.css", "text/css")
     cancel = _CANCEL.fullmatch(request.path)
     if cancel is not None:
         _require(method, "GET", "POST")
         return _cancel(exchange, cancel["token"], confirm=method == "POST")
     match = _ROUTE.fullmatch(request.path)
     if match is None:
-        raise NotFoundError(request.path)
+        raise PageNotFoundError(request.path)
     rest = match["rest"] or ""
     exchange.embedded = rest == "/form"
     _require(
@@ -207,6 +209,7 @@ def _session_page(
         values={name: _first_text(exchange.fields, name) for name in (*validation.MAX_LENGTH, validation.CONSENT)},
         fields=tuple(validation.MAX_LENGTH),
         turnstile_script=turnstile.SCRIPT_URL,
+        stylesheet=f"{service.settings.public_base_url}/signup.css",
         required=validation.REQUIRED,
     )
     return flask.Response(html, status=status, mimetype="text/html")
@@ -288,6 +291,8 @@ def _register(exchange: _Exchange) -> flask.Response:
     service.limiter.hit(visitor_address(request), session.id)
     body = bodies.read_limited(request.stream, request.content_length)
     exchange.fields = bodies.parse(body, request.mimetype, request.mimetype_params)
+    if session.cancelled:
+        raise SessionCancelledError(session.id)
     if not session.is_open(service.clock()):
         raise RegistrationClosedError(session.id)
     if validation.is_bot(exchange.fields):
@@ -397,9 +402,17 @@ def _error(exchange: _Exchange, error: SignupError) -> flask.Response:
     return response
 
 
+def _asset(method: str, name: str, mimetype: str) -> flask.Response:
+    """A file that host pages load (the embed script, the form's stylesheet); browsers may keep it a while."""
+    _require(method, "GET")
+    response = flask.Response(_asset_text(name), mimetype=mimetype)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
 @cache
-def _embed_script() -> str:
-    return (TEMPLATES / "embed.js").read_text(encoding="utf-8")
+def _asset_text(name: str) -> str:
+    return (TEMPLATES / name).read_text(encoding="utf-8")
 
 
 @cache
