@@ -21,7 +21,8 @@ from signup.mailcap import MailCap
 from signup.mails import Composer, Recipient
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
 from signup.sessions import SESSIONS, Session, SessionStore
-from signup.smtp import Connection, PermanentError, SmtpTransport, TransientError
+from signup.smtp import Connection, PermanentError, TransientError
+from signup.smtppool import ConnectionPool
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,6 @@ def mail_kind(key: str, status: str) -> str | None:
     return None
 
 
-def _done(state: str, error: str | None = None) -> Future[outbox.Outcome]:
-    future: Future[outbox.Outcome] = Future()
-    future.set_result(outbox.Outcome(state, error))
-    return future
-
-
 class Notifier:
     def __init__(
         self,
@@ -71,7 +66,7 @@ class Notifier:
         registrar: Registrar,
         mailbox: outbox.Outbox,
         composer: Composer,
-        transport: SmtpTransport,
+        transport: ConnectionPool,
         cap: MailCap,
         clock: Callable[[], datetime],
         sweep_limit: int,
@@ -136,32 +131,31 @@ class Notifier:
         return report
 
     def _deliver(self, snapshots: list[Any], now: datetime, sessions: dict[str, Session]) -> Report:
-        """Claim, send and record in chunks: two commits per chunk, one SMTP connection for all.
+        """Claim, send and record in chunks: two commits per chunk, up to SMTP_MAX_CONNECTIONS connections at once.
 
-        Mails are composed here while a second thread hands the previous ones to the SMTP server, in order, so
-        that composing overlaps with waiting for the server's replies.
+        Mails are composed here while the pool's connections hand the earlier ones to the SMTP server, each
+        registration's mails in order over one connection; a chunk is recorded while the next one is sent.
         """
         report = Report()
         for snapshot in snapshots:
             self._mend_due(snapshot, now)
         started = self._clock()
+        chunk = self._transport.batch(CHUNK)
         allowed: Counter[str] = Counter()  # mails each address may still get today, kept up to date as we go
-        unfinished: list[list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]]] = []
-        with self._transport.connect() as connection, ThreadPoolExecutor(1, thread_name_prefix="smtp") as smtp:
+        unfinished: list[list[tuple[outbox.Claim, Future[dict[str, outbox.Outcome]]]]] = []
+        with self._transport.sending(), ThreadPoolExecutor(self._transport.size, thread_name_prefix="smtp") as smtp:
             try:
-                for start in range(0, len(snapshots), CHUNK):
+                for start in range(0, len(snapshots), chunk):
                     if (self._clock() - started).total_seconds() > SWEEP_SECONDS:
                         break  # the next tick goes on: a run must end well inside the function's timeout
-                    claims = self._outbox.claim(snapshots[start : start + CHUNK], now, leased_at=self._clock())
+                    claims = self._outbox.claim(snapshots[start : start + chunk], now, leased_at=self._clock())
                     new = {claim.registration.get("email", "") for claim in claims} - set(allowed)
                     allowed.update(self._cap.remaining(new, now))
-                    sending: list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]] = []
+                    sending: list[tuple[outbox.Claim, Future[dict[str, outbox.Outcome]]]] = []
                     unfinished.append(sending)
                     for claim in claims:
-                        sending.append((claim, {}))
-                        for key in claim.keys:
-                            sending[-1][1][key] = self._prepare(claim, key, now, sessions, (connection, smtp), allowed)
-                    # The previous batch is recorded while the SMTP thread works through this one.
+                        sending.append((claim, self._prepare(claim, now, sessions, smtp, allowed)))
+                    # The previous batch is recorded while the connections work through this one.
                     while len(unfinished) > 1:
                         self._finish(unfinished.pop(0), now, report)
             finally:
@@ -171,12 +165,10 @@ class Notifier:
         return report
 
     def _finish(
-        self, sending: list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]], now: datetime, report: Report
+        self, sending: list[tuple[outbox.Claim, Future[dict[str, outbox.Outcome]]]], now: datetime, report: Report
     ) -> None:
         """Wait for a batch's mails to be sent, then record their outcomes and count them against the cap."""
-        outcomes = [
-            (claim, {key: sent.result() for key, sent in futures.items()}) for claim, futures in sending if futures
-        ]
+        outcomes = [(claim, results.result()) for claim, results in sending]
         self._outbox.record(outcomes, now)
         sent = Counter(
             claim.registration["email"]
@@ -191,24 +183,43 @@ class Notifier:
     def _prepare(
         self,
         claim: outbox.Claim,
-        key: str,
         now: datetime,
         sessions: dict[str, Session],
-        sender: tuple[Connection, ThreadPoolExecutor],
+        smtp: ThreadPoolExecutor,
         allowed: Counter[str],
-    ) -> Future[outbox.Outcome]:
-        """Compose one claimed mail and queue it for sending; what cannot be sent gets its outcome at once."""
+    ) -> Future[dict[str, outbox.Outcome]]:
+        """Compose a registration's claimed mails and queue them to go in order over one connection; what cannot
+        be sent gets its outcome at once."""
+        ready: dict[str, outbox.Outcome] = {}
+        messages: list[tuple[str, EmailMessage]] = []
+        for key in claim.keys:
+            made = self._compose(claim, key, now, sessions, allowed)
+            if isinstance(made, outbox.Outcome):
+                ready[key] = made
+            else:
+                messages.append((key, made))
+        if not messages:
+            done: Future[dict[str, outbox.Outcome]] = Future()
+            done.set_result(ready)
+            return done
+        return smtp.submit(self._send, claim, messages, ready)
+
+    def _compose(
+        self, claim: outbox.Claim, key: str, now: datetime, sessions: dict[str, Session], allowed: Counter[str]
+    ) -> EmailMessage | outbox.Outcome:
+        """One claimed mail, or the outcome of a mail that cannot be sent."""
         registration = claim.registration
         session_id = claim.ref.parent.parent.id
         kind = mail_kind(key, registration.get("status", CONFIRMED))
         address = registration.get("email")
         if not address:
-            return _done(outbox.SKIPPED, "the personal data was erased")
+            return outbox.Outcome(outbox.SKIPPED, "the personal data was erased")
         if kind is None:
-            return _done(outbox.SKIPPED, f"no longer applies: the registration is {registration.get('status')}")
+            status = registration.get("status")
+            return outbox.Outcome(outbox.SKIPPED, f"no longer applies: the registration is {status}")
         if allowed[address] <= 0:
             log.warning("mail %s for id=%s over the daily cap of its address", key, claim.ref.id)
-            return _done(outbox.SKIPPED, f"over the cap of {self._cap.per_day} mails a day to this address")
+            return outbox.Outcome(outbox.SKIPPED, f"over the cap of {self._cap.per_day} mails a day to this address")
         allowed[address] -= 1
         try:
             if session_id not in sessions:
@@ -216,41 +227,42 @@ class Notifier:
             session = sessions[session_id]
             recipient = Recipient.from_document(session_id, claim.ref.id, registration)
             hours = reminders.hours_of(key) if kind == "reminder" else None
-            message = self._composer.compose(
+            return self._composer.compose(
                 kind, session, recipient, message_id=claim.mail(key)["message_id"], now=now, hours=hours
             )
         except NotFoundError:
-            return _done(outbox.SKIPPED, "the session no longer exists")
+            return outbox.Outcome(outbox.SKIPPED, "the session no longer exists")
         except (MisconfiguredError, jinja2.TemplateError, ValueError, google_errors.GoogleAPIError) as error:
             # One mail that cannot be made (a session field that cannot work, the database away) must not stop
             # the others: it is tried again later, with the reason in last_error. The log gets the kind only,
             # since the message may quote an address.
             log.error("mail %s for id=%s cannot be composed, will retry: %s", key, claim.ref.id, type(error).__name__)
-            return _done(outbox.PENDING, f"{type(error).__name__}: {error}")
-        connection, smtp = sender
-        lease_until = claim.mail(key)["lease_until"]
-        return smtp.submit(self._send, connection, message, recipient.email, key, claim.ref.id, lease_until)
+            return outbox.Outcome(outbox.PENDING, f"{type(error).__name__}: {error}")
 
     def _send(
-        self,
-        connection: Connection,
-        message: EmailMessage,
-        recipient: str,
-        key: str,
-        registration_id: str,
-        lease_until: datetime,
-    ) -> outbox.Outcome:
+        self, claim: outbox.Claim, messages: list[tuple[str, EmailMessage]], ready: dict[str, outbox.Outcome]
+    ) -> dict[str, outbox.Outcome]:
+        """Hand a registration's mails to the SMTP server in order, over one of the instance's connections."""
+        outcomes = dict(ready)
+        with self._transport.connection() as connection:
+            for key, message in messages:
+                self._transport.pace()
+                outcomes[key] = self._send_one(connection, message, claim, key)
+        return outcomes
+
+    def _send_one(self, connection: Connection, message: EmailMessage, claim: outbox.Claim, key: str) -> outbox.Outcome:
         # Send only while the claim surely holds, a whole SMTP exchange before its end: after that another
-        # sender may have taken the mail, and it must not go twice. (Only a stalled mail server gets here.)
-        if self._clock() + self._transport.timeout_margin >= lease_until:
+        # sender may have taken the mail, and it must not go twice. (Only a stalled or saturated mail server, or
+        # a long wait for a connection or for the pace, gets here.)
+        if self._clock() + self._transport.timeout_margin >= claim.mail(key)["lease_until"]:
             return outbox.Outcome(outbox.PENDING, "not sent before its claim ran out")
         try:
-            connection.send(message, self._composer.sender.addr_spec, recipient)
+            connection.send(message, self._composer.sender.addr_spec, claim.registration["email"])
         except TransientError as error:
-            log.warning("mail %s for id=%s not sent, will retry: %s", key, registration_id, type(error).__name__)
+            log.warning("mail %s for id=%s not sent, will retry: %s", key, claim.ref.id, type(error).__name__)
             return outbox.Outcome(outbox.PENDING, str(error))
         except PermanentError as error:
-            log.warning("mail %s for id=%s refused for good", key, registration_id)
+            log.warning("mail %s for id=%s refused for good", key, claim.ref.id)
             return outbox.Outcome(outbox.FAILED, str(error))
         return outbox.Outcome(outbox.SENT)
 

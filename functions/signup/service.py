@@ -16,6 +16,7 @@ from signup.registrations import Registrar
 from signup.sessions import SessionStore
 from signup.settings import Settings
 from signup.smtp import SmtpServer, SmtpTransport
+from signup.smtppool import ConnectionPool, Pacer
 from signup.tokens import CancelTokens, RegistrationRef
 from signup.turnstile import Turnstile
 from signup.web import Service
@@ -72,7 +73,11 @@ def build_notifier(settings: Settings, client: Any = None, lease: timedelta | No
         composer=Composer(
             sender, lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id)
         ),
-        transport=SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
+        transport=ConnectionPool(
+            SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
+            settings.smtp_max_connections,
+            Pacer(settings.smtp_max_per_second),
+        ),
         cap=MailCap(client, settings.signing_key, settings.mail_cap_per_day),
         clock=utc_now,
         sweep_limit=settings.sweep_limit,
