@@ -104,7 +104,7 @@ class TestTheConfirmation:
         calendar = calendar_of(inbox.received[0].message)
         [event] = calendar.walk("VEVENT")
         assert calendar["METHOD"] == "REQUEST"
-        assert event["UID"] == f"{answer['id']}.{session_id}@signup"
+        assert event["UID"] == f"{answer['id']}.0.{session_id}@example.nl"
         assert event.decoded("DTSTART") == SUMMER
         assert event.decoded("DTEND") == SUMMER + timedelta(hours=2)
         assert event["SUMMARY"] == "Strategiesessie"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import email.policy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email import encoders
@@ -63,6 +63,7 @@ class Recipient:
     last_name: str
     email: str
     had_seat: bool
+    generation: int = 0  # one up each time a cancelled registration is replaced by a fresh sign-up
 
     @classmethod
     def from_document(cls, session_id: str, registration_id: str, data: Mapping[str, Any]) -> Recipient:
@@ -74,6 +75,7 @@ class Recipient:
             last_name=data.get("last_name", ""),
             email=data["email"],
             had_seat=data.get("confirmed_at") is not None,
+            generation=int(data.get("generation") or 0),
         )
 
     @property
@@ -84,7 +86,9 @@ class Recipient:
 class Composer:
     """Builds one `EmailMessage` per mail from the templates in `templates/mail/`."""
 
-    def __init__(self, sender: Address, cancel_url: Any, directory: Path = TEMPLATES) -> None:
+    def __init__(
+        self, sender: Address, cancel_url: Any, *, session_url: Callable[[str], str], directory: Path = TEMPLATES
+    ) -> None:
         loader = jinja2.FileSystemLoader(directory)
         common: dict[str, Any] = {
             "loader": loader,
@@ -98,6 +102,7 @@ class Composer:
         self._sender = sender
         self._headers: dict[tuple[str, str], Any] = {}
         self._cancel_url = cancel_url
+        self._session_url = session_url
 
     @property
     def sender(self) -> Address:
@@ -141,11 +146,12 @@ class Composer:
         if method and (method == "REQUEST" or recipient.had_seat):
             ics = calendar.ics(
                 session,
-                recipient.registration_id,
-                attendee=recipient.email,
+                uid=calendar.uid(session.id, recipient.registration_id, recipient.generation, self._sender.domain),
+                attendee=Address(display_name=recipient.name, addr_spec=recipient.email),
+                sender=self._sender,
                 stamp=now,
                 cancel=method == "CANCEL",
-                description=context["cancel_url"] if method == "REQUEST" else "",
+                description=context["calendar_details"] if method == "REQUEST" else "",
             )
             invitation = MIMEBase("text", "calendar", method=method, charset="utf-8")
             invitation.set_payload(ics)
@@ -167,17 +173,21 @@ class Composer:
         return header
 
     def _context(self, session: Session, recipient: Recipient, hours: float | None) -> dict[str, Any]:
+        labels = texts.section(session.language, "mail")
+        # What calendars keep and may share: a word on the entry and the session's page, never the cancel link.
+        details = f"{labels['calendar_details']}\n\n{labels['session_page']}: {self._session_url(session.id)}"
         return {
             "session": session,
             "language": session.language,
             "when": dates.span(session.starts_at, session.ends_at, session.zone, session.language),
             "place": calendar.place(session),
             "map_url": calendar.map_link(session),
-            "calendar_url": calendar.google_calendar_link(session),
+            "calendar_url": calendar.google_calendar_link(session, details),
+            "calendar_details": details,
             "cancel_url": self._cancel_url(recipient.session_id, recipient.registration_id),
             "name": recipient.name,
             "first_name": recipient.first_name,
             "had_seat": recipient.had_seat,
             "hours": hours,
-            "labels": texts.section(session.language, "mail"),
+            "labels": labels,
         }

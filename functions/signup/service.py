@@ -71,7 +71,9 @@ def build_notifier(settings: Settings, client: Any = None, lease: timedelta | No
             message_domain=sender.domain,
         ),
         composer=Composer(
-            sender, lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id)
+            sender,
+            lambda session_id, registration_id: cancel_url(settings, tokens, session_id, registration_id),
+            session_url=lambda session_id: f"{settings.public_base_url}/sessions/{session_id}",
         ),
         transport=ConnectionPool(
             SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),

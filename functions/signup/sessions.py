@@ -60,6 +60,8 @@ class Session:
     retention_days: int = DEFAULT_RETENTION_DAYS
     require_form_token: bool = False
     turnstile_site_key: str | None = None
+    # One up for each change attendees must hear of (time, place, title); calendar invitations' SEQUENCE follows it.
+    revision: int = 0
 
     @property
     def expires_at(self) -> datetime:
@@ -143,6 +145,7 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         retention_days=_retention(session_id, data.get("retention_days")),
         require_form_token=data.get("require_form_token") is True,
         turnstile_site_key=_text(data, "turnstile_site_key") or None,
+        revision=_revision(session_id, data.get("revision")),
     )
 
 
@@ -171,6 +174,14 @@ def _organiser(session_id: str, data: Mapping[str, Any]) -> Organiser:
     if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
         raise MisconfiguredError(f"session {session_id}: organiser.name must be one line")
     return Organiser(name=name, email=address)
+
+
+def _revision(session_id: str, value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MisconfiguredError(f"session {session_id}: revision must be a whole number, 0 or more")
+    return value
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:
