@@ -133,8 +133,9 @@ class Notifier:
     def _deliver(self, snapshots: list[Any], now: datetime, sessions: dict[str, Session]) -> Report:
         """Claim, send and record in chunks: two commits per chunk, up to SMTP_MAX_CONNECTIONS connections at once.
 
-        Mails are composed here while the pool's connections hand the earlier ones to the SMTP server, each
-        registration's mails in order over one connection; a chunk is recorded while the next one is sent.
+        This thread claims and composes; the pool's connections hand the mails to the SMTP server, each
+        registration's mails in order over one connection; another thread records each chunk once it is sent. A chunk
+        is claimed only when the one before the last is recorded, so that claims never wait long for their turn.
         """
         report = Report()
         for snapshot in snapshots:
@@ -142,26 +143,29 @@ class Notifier:
         started = self._clock()
         chunk = self._transport.batch(CHUNK)
         allowed: Counter[str] = Counter()  # mails each address may still get today, kept up to date as we go
-        unfinished: list[list[tuple[outbox.Claim, Future[dict[str, outbox.Outcome]]]]] = []
-        with self._transport.sending(), ThreadPoolExecutor(self._transport.size, thread_name_prefix="smtp") as smtp:
+        recorded: list[Future[None]] = []
+        with (
+            self._transport.sending(),
+            ThreadPoolExecutor(self._transport.size, thread_name_prefix="smtp") as smtp,
+            ThreadPoolExecutor(1, thread_name_prefix="record") as recorder,
+        ):
             try:
                 for start in range(0, len(snapshots), chunk):
                     if (self._clock() - started).total_seconds() > SWEEP_SECONDS:
                         break  # the next tick goes on: a run must end well inside the function's timeout
+                    if len(recorded) >= 2:
+                        recorded[-2].result()
                     claims = self._outbox.claim(snapshots[start : start + chunk], now, leased_at=self._clock())
                     new = {claim.registration.get("email", "") for claim in claims} - set(allowed)
                     allowed.update(self._cap.remaining(new, now))
-                    sending: list[tuple[outbox.Claim, Future[dict[str, outbox.Outcome]]]] = []
-                    unfinished.append(sending)
-                    for claim in claims:
-                        sending.append((claim, self._prepare(claim, now, sessions, smtp, allowed)))
-                    # The previous batch is recorded while the connections work through this one.
-                    while len(unfinished) > 1:
-                        self._finish(unfinished.pop(0), now, report)
+                    sending = [(claim, self._prepare(claim, now, sessions, smtp, allowed)) for claim in claims]
+                    recorded.append(recorder.submit(self._finish, sending, now, report))
             finally:
                 # Whatever was handed to the SMTP server is recorded, come what may.
-                while unfinished:
-                    self._finish(unfinished.pop(0), now, report)
+                for done in recorded:
+                    done.exception()
+        for done in recorded:
+            done.result()  # a chunk that could not be recorded is not passed over in silence
         return report
 
     def _finish(
