@@ -324,6 +324,23 @@ class TestReminders:
         assert report.reminders_queued == 0
         assert not [r for r in inbox.received if r.message["Subject"].startswith("Herinnering")]
 
+    def test_are_queued_many_to_a_commit_and_one_by_one_past_a_registration_that_changed_meanwhile(
+        self, client: Any, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        from signup import reminders
+
+        session_id = make_session()
+        ids = [sign_up(client, session_id, email=f"person{n}@example.nl")["id"] for n in range(5)]
+        registrations = db.collection("sessions").document(session_id).collection("registrations")
+        read = [registrations.document(i).get() for i in ids]
+        registrations.document(ids[2]).update({"organisation": "changed after it was read"})
+
+        queued, complete = reminders._queue(db, read, "reminder_24h")
+
+        assert (queued, complete) == (4, False)
+        has_reminder = [("reminder_24h" in _registration(db, session_id, i)["emails"]) for i in ids]
+        assert has_reminder == [True, True, False, True, True]
+
 
 def cancel(client: Any, session_id: str, registration_id: str) -> Any:
     response = client.post(f"/cancel/{_token(registration_id, session_id)}")
