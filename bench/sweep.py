@@ -59,12 +59,12 @@ def confirmations(notifier: Any, session: Any, registrar_client: Any) -> list[Em
     ]
 
 
-def replay(port: int, kept: list[bytes]) -> float:
+def replay(port: int, kept: list[tuple[str, bytes]]) -> float:
     """Messages per second for one connection in series sending these raw messages, as they were received."""
     began = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port) as client:
-        for raw in kept:
-            client.sendmail("sessies@example.nl", [_recipient(raw)], raw)
+        for recipient, raw in kept:
+            client.sendmail("sessies@example.nl", [recipient], raw)
     return len(kept) / (time.perf_counter() - began)
 
 
@@ -132,8 +132,8 @@ def main() -> int:
         reminded = slow.sweep(now + timedelta(minutes=1))
         sent = reminded.outcomes["sent"]
         relayed, relayed_cpu = sent / (time.perf_counter() - began), (time.process_time() - cpu) / max(sent, 1)
-        received = [path.read_bytes() for path in sorted(kept.iterdir())]
-        per_person = Counter(_recipient(raw) for raw in received)
+        received = [(_recipient(raw), raw) for raw in (path.read_bytes() for path in sorted(kept.iterdir()))]
+        per_person = Counter(recipient for recipient, _ in received)
         cpu = time.process_time()
         serial = replay(relay_port, received)
         serial_cpu = (time.process_time() - cpu) / max(len(received), 1)

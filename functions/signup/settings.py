@@ -124,7 +124,7 @@ def _positive(env: Mapping[str, str], name: str, *, whole: bool) -> float | None
         return None
     kind = "a whole number" if whole else "a number"
     try:
-        number = float(int(value) if whole else float(value))
+        number = int(value) if whole else float(value)
     except ValueError:
         raise MisconfiguredError(f"{name} must be {kind} above zero, not {value!r}") from None
     if not number > 0 or number == float("inf"):
