@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from signup.errors import MisconfiguredError
 from signup.settings import Settings
-from signup.smtppool import Pacer
+from signup.smtp import SmtpServer, SmtpTransport
+from signup.smtppool import ConnectionPool, Pacer
 
 from dev import mailbox, processes
 from tests.test_notify import mail_state, sign_up
@@ -156,6 +157,12 @@ class TestThePace:
             pacer.wait()
 
         assert slept == []
+
+    @pytest.mark.parametrize(("per_second", "claimed"), [(None, 100), (5.0, 100), (0.5, 30), (0.01, 1)])
+    def test_keeps_a_batch_of_claims_to_what_goes_out_in_a_minute(self, per_second: float | None, claimed: int) -> None:
+        transport = SmtpTransport(SmtpServer.from_url("smtp://127.0.0.1:25"), timeout=20)
+
+        assert ConnectionPool(transport, 8, Pacer(per_second)).batch(100) == claimed
 
 
 class TestTheSettings:
