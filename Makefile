@@ -27,7 +27,15 @@ $(INFRA_STAMP): requirements-infra.txt
 	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $(INFRA_STAMP)
 
-install: $(STAMP)
+# Mozilla's ical.js, which the calendar tests read our invitations with: its own package, pinned and locked.
+ICALJS := tests/icaljs/node_modules/.package-lock.json
+
+$(ICALJS): tests/icaljs/package.json tests/icaljs/package-lock.json
+	@command -v npm >/dev/null || { echo "Install Node.js 20 or newer with npm (Debian packages nodejs, npm)"; exit 1; }
+	npm ci --prefix tests/icaljs --no-audit --no-fund --silent
+	touch $(ICALJS)
+
+install: $(STAMP) $(ICALJS)
 
 SCHEMA := infra/schema
 SCHEMA_STAMP := $(SCHEMA)/node_modules/.installed

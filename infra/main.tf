@@ -41,7 +41,10 @@ locals {
     MAIL_FROM            = var.mail_from
     SMTP_URL             = var.smtp_url
     SMTP_TIMEOUT_SECONDS = tostring(var.smtp_timeout_seconds)
-    SWEEP_LIMIT          = tostring(var.sweep_limit)
+    SMTP_MAX_CONNECTIONS = tostring(var.smtp_max_connections)
+    # Empty: no limit.
+    SMTP_MAX_PER_SECOND = var.smtp_max_per_second == null ? "" : tostring(var.smtp_max_per_second)
+    SWEEP_LIMIT         = tostring(var.sweep_limit)
   }
 
   apis = [

@@ -135,6 +135,26 @@ variable "smtp_timeout_seconds" {
   default     = 20
 }
 
+variable "smtp_max_connections" {
+  description = "SMTP_MAX_CONNECTIONS: SMTP connections at once per instance of notify; never more in flight."
+  type        = number
+  default     = 8
+  validation {
+    condition     = var.smtp_max_connections >= 1 && floor(var.smtp_max_connections) == var.smtp_max_connections
+    error_message = "smtp_max_connections must be a whole number, 1 or more."
+  }
+}
+
+variable "smtp_max_per_second" {
+  description = "SMTP_MAX_PER_SECOND: at most this many mails a second per instance of notify, over all its connections; null: no limit."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.smtp_max_per_second == null || try(var.smtp_max_per_second > 0, false)
+    error_message = "smtp_max_per_second must be above zero, or null for no limit."
+  }
+}
+
 variable "sweep_limit" {
   description = "SWEEP_LIMIT: at most this many registrations' mails per sweep (and sessions looked at); the next tick goes on."
   type        = number

@@ -374,13 +374,22 @@ class TestFromAnotherSite:
 
 
 def test_a_cancel_calendar_is_valid_rfc5545() -> None:
+    from email.headerregistry import Address
+
     from signup.calendar import ics
     from signup.sessions import parse_session
 
     from tests.conftest import session_fields
 
     session = parse_session("s1", session_fields())
-    data = ics(session, "r1", attendee="jan@example.nl", stamp=datetime.now(UTC), cancel=True)
+    data = ics(
+        session,
+        uid="r1.0.s1@example.nl",
+        attendee=Address("Jan van der Berg", addr_spec="jan@example.nl"),
+        sender=Address("Strategiesessies", addr_spec="sessies@example.nl"),
+        stamp=datetime.now(UTC),
+        cancel=True,
+    )
 
     parsed = icalendar.Calendar.from_ical(data)
     assert parsed["METHOD"] == "CANCEL"

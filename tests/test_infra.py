@@ -40,7 +40,15 @@ FUNCTION = "google_cloudfunctions2_function"
 
 # Settings a function may go without. `register` never sends mail; every other function needs everything.
 NOT_NEEDED = {
-    "register": {"MAIL_FROM", "SMTP_URL", "SMTP_PASSWORD", "SMTP_TIMEOUT_SECONDS", "SWEEP_LIMIT"},
+    "register": {
+        "MAIL_FROM",
+        "SMTP_URL",
+        "SMTP_PASSWORD",
+        "SMTP_TIMEOUT_SECONDS",
+        "SMTP_MAX_CONNECTIONS",
+        "SMTP_MAX_PER_SECOND",
+        "SWEEP_LIMIT",
+    },
     # Only sign-ups are checked against Cloudflare Turnstile.
     "notify": {"TURNSTILE_SECRET_KEY"},
     "notify-session": {"TURNSTILE_SECRET_KEY"},

@@ -29,7 +29,9 @@ MAILS = [(kind, language) for kind in KINDS for language in LANGUAGES]
 def mails(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
     """The HTML part of every kind of mail in every language, as the composer writes it, saved to a file."""
     composer = Composer(
-        Address("Strategiesessies", "sessies", "example.nl"), lambda s, r: f"https://x.test/cancel/{s}.{r}"
+        Address("Strategiesessies", "sessies", "example.nl"),
+        lambda ref: f"https://x.test/cancel/{ref.session_id}.{ref.registration_id}",
+        session_url=lambda session_id: f"https://x.test/sessions/{session_id}",
     )
     recipient = Recipient("s-1", "r-1", "Jan", "van der", "Berg", "jan@example.nl", had_seat=True)
     directory = tmp_path_factory.mktemp("mails")

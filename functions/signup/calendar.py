@@ -1,8 +1,21 @@
-"""Calendar entries for a registration: an RFC 5545 `.ics` (via icalendar) and an "add to Google Calendar" link."""
+"""Calendar entries for a registration: an RFC 5545 `.ics` (via icalendar) and an "add to Google Calendar" link.
+
+A calendar keeps, per UID, the entry with the highest SEQUENCE and ignores what comes with a lower one
+(RFC 5545 3.8.7.4, RFC 5546 2.1.4-2.1.5). So that every update and cancellation lands, and nothing stale does:
+
+- **One UID per registration generation**: `{registration}.{generation}.{session}@{mail domain}`. The
+  registration's `generation` (absent: 0) goes up each time someone who cancelled signs up again, so the new
+  sign-up is a new entry, never a cancelled one brought back. Nothing is sent for a UID after its CANCEL.
+- **SEQUENCE from the session's `revision`** (absent: 0; one up for each change of time, place or title that
+  attendees must hear of): a REQUEST at revision r carries 2r, a CANCEL 2r + 1. SEQUENCE grows with every change;
+  a CANCEL is above every REQUEST sent for its UID, since those were made at a revision no higher (it only grows);
+  the same mail made again at the same revision (a retry, a resend) repeats its SEQUENCE, a refresh, not a change.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from email.headerregistry import Address
 from urllib.parse import urlencode
 
 import icalendar
@@ -12,9 +25,14 @@ from signup.sessions import Session
 PRODUCT_ID = "-//signup//session registration//NL"
 
 
-def uid(session_id: str, registration_id: str) -> str:
-    """One UID per registration, so that a later CANCEL removes exactly that entry."""
-    return f"{registration_id}.{session_id}@signup"
+def uid(session_id: str, registration_id: str, generation: int, domain: str) -> str:
+    """One UID per registration generation, in our own mail domain (RFC 5545 suggests a domain one controls)."""
+    return f"{registration_id}.{generation}.{session_id}@{domain.encode('idna').decode('ascii')}"
+
+
+def sequence(revision: int, *, cancel: bool) -> int:
+    """2 × revision for a REQUEST, one more for a CANCEL (see the module's docstring)."""
+    return 2 * revision + (1 if cancel else 0)
 
 
 def place(session: Session) -> str:
@@ -23,9 +41,10 @@ def place(session: Session) -> str:
 
 def ics(
     session: Session,
-    registration_id: str,
     *,
-    attendee: str,
+    uid: str,
+    attendee: Address,
+    sender: Address,
     stamp: datetime,
     cancel: bool = False,
     description: str = "",
@@ -36,8 +55,8 @@ def ics(
     calendar.add("version", "2.0")
     calendar.add("method", "CANCEL" if cancel else "REQUEST")
     event = icalendar.Event()
-    event.add("uid", uid(session.id, registration_id))
-    event.add("sequence", session.revision + (1 if cancel else 0))  # each revision of the session a newer version
+    event.add("uid", uid)
+    event.add("sequence", sequence(session.revision, cancel=cancel))
     event.add("dtstamp", stamp)
     event.add("dtstart", session.starts_at)
     event.add("dtend", session.ends_at)
@@ -47,16 +66,29 @@ def ics(
         event.add("location", place(session))
     if description:
         event.add("description", description)
-    if session.organiser and session.organiser.email:
-        organiser = icalendar.vCalAddress(f"mailto:{session.organiser.email}")
-        organiser.params["cn"] = icalendar.vText(session.organiser.name or session.organiser.email)
-        event.add("organizer", organiser)
-    guest = icalendar.vCalAddress(f"mailto:{attendee}")
+    event.add("organizer", _organizer(session, sender))
+    guest = icalendar.vCalAddress(f"mailto:{attendee.addr_spec}")
+    if attendee.display_name:
+        guest.params["cn"] = icalendar.vText(attendee.display_name)
     guest.params["role"] = icalendar.vText("REQ-PARTICIPANT")
     guest.params["partstat"] = icalendar.vText("DECLINED" if cancel else "ACCEPTED")
     event.add("attendee", guest)
     calendar.add_component(event)
     return bytes(calendar.to_ical())
+
+
+def _organizer(session: Session, sender: Address) -> icalendar.vCalAddress:
+    """The organiser, or else our sender; mail from MAIL_FROM on the organiser's behalf says so with SENT-BY
+    (RFC 6047 2.3), or receivers may refuse updates and cancellations that do not come from the ORGANIZER."""
+    if not (session.organiser and session.organiser.email):
+        organizer = icalendar.vCalAddress(f"mailto:{sender.addr_spec}")
+        organizer.params["cn"] = icalendar.vText(sender.display_name or sender.addr_spec)
+        return organizer
+    organizer = icalendar.vCalAddress(f"mailto:{session.organiser.email}")
+    organizer.params["cn"] = icalendar.vText(session.organiser.name or session.organiser.email)
+    if session.organiser.email.lower() != sender.addr_spec.lower():
+        organizer.params["sent-by"] = icalendar.vText(f"mailto:{sender.addr_spec}")
+    return organizer
 
 
 def google_calendar_link(session: Session, details: str = "") -> str:

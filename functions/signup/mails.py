@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import email.policy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email import encoders
@@ -91,7 +91,7 @@ class Recipient:
     last_name: str
     email: str
     had_seat: bool
-    generation: int = 0
+    generation: int = 0  # one up each time a cancelled registration is replaced by a fresh sign-up
 
     @classmethod
     def from_document(cls, session_id: str, registration_id: str, data: Mapping[str, Any]) -> Recipient:
@@ -115,7 +115,13 @@ class Composer:
     """Builds one `EmailMessage` per mail from the templates in `templates/mail/`."""
 
     def __init__(
-        self, sender: Address, cancel_url: Any, directory: Path = TEMPLATES, *, smtputf8: bool = False
+        self,
+        sender: Address,
+        cancel_url: Any,
+        *,
+        session_url: Callable[[str], str],
+        directory: Path = TEMPLATES,
+        smtputf8: bool = False,
     ) -> None:
         loader = jinja2.FileSystemLoader(directory)
         common: dict[str, Any] = {
@@ -133,6 +139,7 @@ class Composer:
         self._headers: dict[tuple[str, str], Any] = {}
         self._cancel_url = cancel_url
         self._smtputf8 = smtputf8
+        self._session_url = session_url
 
     @property
     def sender(self) -> Address:
@@ -185,11 +192,12 @@ class Composer:
         if method and recipient.had_seat:
             ics = calendar.ics(
                 session,
-                recipient.registration_id,
-                attendee=to.addr_spec,
+                uid=calendar.uid(session.id, recipient.registration_id, recipient.generation, self._sender.domain),
+                attendee=to,
+                sender=self._sender,
                 stamp=now,
                 cancel=method == "CANCEL",
-                description=context["cancel_url"] if method == "REQUEST" else "",
+                description=context["calendar_details"] if method == "REQUEST" else "",
             )
             invitation = MIMEBase("text", "calendar", method=method, charset="utf-8")
             invitation.set_payload(ics)
@@ -211,13 +219,17 @@ class Composer:
         return header
 
     def _context(self, session: Session, recipient: Recipient, hours: float | None) -> dict[str, Any]:
+        labels = texts.section(session.language, "mail")
+        # What calendars keep and may share: a word on the entry and the session's page, never the cancel link.
+        details = f"{labels['calendar_details']}\n\n{labels['session_page']}: {self._session_url(session.id)}"
         return {
             "session": session,
             "language": session.language,
             "when": dates.span(session.starts_at, session.ends_at, session.zone, session.language),
             "place": calendar.place(session),
             "map_url": calendar.map_link(session),
-            "calendar_url": calendar.google_calendar_link(session),
+            "calendar_url": calendar.google_calendar_link(session, details),
+            "calendar_details": details,
             "cancel_url": self._cancel_url(
                 RegistrationRef(recipient.session_id, recipient.registration_id, recipient.generation)
             ),
@@ -225,5 +237,5 @@ class Composer:
             "first_name": recipient.first_name,
             "had_seat": recipient.had_seat,
             "hours": hours,
-            "labels": texts.section(session.language, "mail"),
+            "labels": labels,
         }

@@ -25,7 +25,8 @@ from signup.mails import Composer, UnreachableAddressError
 from signup.messages import KEY_PREFIX as MESSAGE_PREFIX
 from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
 from signup.sessions import SESSIONS, Session, SessionStore, parse_session
-from signup.smtp import Connection, InsecureServerError, PermanentError, SmtpTransport, TransientError
+from signup.smtp import Connection, InsecureServerError, PermanentError, TransientError
+from signup.smtppool import ConnectionPool
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,6 @@ def mail_kind(key: str, status: str) -> str | None:
     return None
 
 
-def _done(state: str, error: str | None = None) -> Future[outbox.Outcome]:
-    future: Future[outbox.Outcome] = Future()
-    future.set_result(outbox.Outcome(state, error))
-    return future
-
-
 class Notifier:
     def __init__(
         self,
@@ -87,7 +82,7 @@ class Notifier:
         registrar: Registrar,
         mailbox: outbox.Outbox,
         composer: Composer,
-        transport: SmtpTransport,
+        transport: ConnectionPool,
         cap: MailCap,
         clock: Callable[[], datetime],
         sweep_limit: int,
@@ -185,47 +180,48 @@ class Notifier:
         return report
 
     def _deliver(self, snapshots: list[Any], now: datetime, sessions: dict[str, Session]) -> Report:
-        """Claim, send and record in chunks: two commits per chunk, one SMTP connection for all.
+        """Claim, send and record in chunks: two commits per chunk, up to SMTP_MAX_CONNECTIONS connections at once.
 
-        Mails are composed here while a second thread hands the previous ones to the SMTP server, in order, so
-        that composing overlaps with waiting for the server's replies.
+        This thread claims and composes; the pool's connections hand the mails to the SMTP server, each
+        registration's mails in order over one connection; another thread records each chunk once it is sent. A chunk
+        is claimed only when the one before the last is recorded, so that claims never wait long for their turn.
         """
         report = Report()
         for snapshot in snapshots:
             self._mend_due(snapshot, now)
         started = self._clock()
+        chunk = self._transport.batch(CHUNK)
         allowed: Counter[str] = Counter()  # mails each mailbox may still get today, kept up to date as we go
-        unfinished: list[list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]]] = []
-        with self._transport.connect() as connection, ThreadPoolExecutor(1, thread_name_prefix="smtp") as smtp:
+        recorded: list[Future[None]] = []
+        with (
+            self._transport.sending(),
+            ThreadPoolExecutor(self._transport.size, thread_name_prefix="smtp") as smtp,
+            ThreadPoolExecutor(1, thread_name_prefix="record") as recorder,
+        ):
             try:
-                for start in range(0, len(snapshots), CHUNK):
+                for start in range(0, len(snapshots), chunk):
                     if (self._clock() - started).total_seconds() > SWEEP_SECONDS:
                         break  # the next tick goes on: a run must end well inside the function's timeout
-                    claims = self._outbox.claim(snapshots[start : start + CHUNK], now, leased_at=self._clock())
+                    if len(recorded) >= 2:
+                        recorded[-2].result()
+                    claims = self._outbox.claim(snapshots[start : start + chunk], now, leased_at=self._clock())
                     new = {mailbox(claim.registration.get("email", "")) for claim in claims} - set(allowed)
                     allowed.update(self._cap.remaining(new, now))
-                    sending: list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]] = []
-                    unfinished.append(sending)
-                    for claim in claims:
-                        sending.append((claim, {}))
-                        for key in claim.keys:
-                            sending[-1][1][key] = self._prepare(claim, key, now, sessions, (connection, smtp), allowed)
-                    # The previous batch is recorded while the SMTP thread works through this one.
-                    while len(unfinished) > 1:
-                        self._finish(unfinished.pop(0), now, report)
+                    sending = [(claim, self._prepare(claim, now, sessions, smtp, allowed)) for claim in claims]
+                    recorded.append(recorder.submit(self._finish, sending, now, report))
             finally:
                 # Whatever was handed to the SMTP server is recorded, come what may.
-                while unfinished:
-                    self._finish(unfinished.pop(0), now, report)
+                for done in recorded:
+                    done.exception()
+        for done in recorded:
+            done.result()  # a chunk that could not be recorded is not passed over in silence
         return report
 
     def _finish(
-        self, sending: list[tuple[outbox.Claim, dict[str, Future[outbox.Outcome]]]], now: datetime, report: Report
+        self, sending: list[tuple[outbox.Claim, Future[dict[str, outbox.Outcome]]]], now: datetime, report: Report
     ) -> None:
         """Wait for a batch's mails to be sent, then record their outcomes and count them against the cap."""
-        outcomes = [
-            (claim, {key: sent.result() for key, sent in futures.items()}) for claim, futures in sending if futures
-        ]
+        outcomes = [(claim, results.result()) for claim, results in sending]
         self._outbox.record(outcomes, now)
         sent = Counter(
             mailbox(claim.registration["email"])
@@ -240,13 +236,31 @@ class Notifier:
     def _prepare(
         self,
         claim: outbox.Claim,
-        key: str,
         now: datetime,
         sessions: dict[str, Session],
-        sender: tuple[Connection, ThreadPoolExecutor],
+        smtp: ThreadPoolExecutor,
         allowed: Counter[str],
-    ) -> Future[outbox.Outcome]:
-        """Compose one claimed mail and queue it for sending; what cannot be sent gets its outcome at once."""
+    ) -> Future[dict[str, outbox.Outcome]]:
+        """Compose a registration's claimed mails and queue them to go in order over one connection; what cannot
+        be sent gets its outcome at once."""
+        ready: dict[str, outbox.Outcome] = {}
+        messages: list[tuple[str, EmailMessage, str]] = []
+        for key in claim.keys:
+            made = self._compose(claim, key, now, sessions, allowed)
+            if isinstance(made, outbox.Outcome):
+                ready[key] = made
+            else:
+                messages.append((key, *made))
+        if not messages:
+            done: Future[dict[str, outbox.Outcome]] = Future()
+            done.set_result(ready)
+            return done
+        return smtp.submit(self._send, claim, messages, ready)
+
+    def _compose(
+        self, claim: outbox.Claim, key: str, now: datetime, sessions: dict[str, Session], allowed: Counter[str]
+    ) -> tuple[EmailMessage, str] | outbox.Outcome:
+        """One claimed mail and its envelope recipient, or the outcome of a mail that cannot be sent."""
         registration = claim.registration
         session_id = claim.ref.parent.parent.id
         kind = mail_kind(key, registration.get("status", CONFIRMED))
@@ -254,12 +268,13 @@ class Notifier:
         # The organiser's mails go to the organiser, and do not count against the cap (see README).
         capped = not notifications.to_organiser(key)
         if not address and key != notifications.DIGEST:
-            return _done(outbox.SKIPPED, "the personal data was erased")
+            return outbox.Outcome(outbox.SKIPPED, "the personal data was erased")
         if kind is None:
-            return _done(outbox.SKIPPED, f"no longer applies: the registration is {registration.get('status')}")
+            status = registration.get("status")
+            return outbox.Outcome(outbox.SKIPPED, f"no longer applies: the registration is {status}")
         if capped and allowed[mailbox(address)] <= 0:
             log.warning("mail %s for id=%s over the daily cap of its address", key, claim.ref.id)
-            return _done(outbox.SKIPPED, f"over the cap of {self._cap.per_day} mails a day to this address")
+            return outbox.Outcome(outbox.SKIPPED, f"over the cap of {self._cap.per_day} mails a day to this address")
         if capped:
             allowed[mailbox(address)] -= 1
         try:
@@ -269,52 +284,56 @@ class Notifier:
                 sessions[session_id] = self._sessions.get(session_id, revision=revision)
             session = sessions[session_id]
             if session.cancelled and key not in AFTER_CANCELLING:
-                return _done(outbox.SKIPPED, "the session was called off")
+                return outbox.Outcome(outbox.SKIPPED, "the session was called off")
             recipient, extra = self._extras.addressing(kind, key, session, claim.ref.id, registration)
             to = self._composer.address(recipient)
             hours = reminders.hours_of(key) if kind == "reminder" else None
             message = self._composer.compose(
                 kind, session, recipient, message_id=claim.mail(key)["message_id"], now=now, hours=hours, extra=extra
             )
+            return message, to.addr_spec
         except NotFoundError:
-            return _done(outbox.SKIPPED, "the session no longer exists")
+            return outbox.Outcome(outbox.SKIPPED, "the session no longer exists")
         except UnreachableAddressError as error:
             log.warning("mail %s for id=%s can never reach its address", key, claim.ref.id)
-            return _done(outbox.FAILED, str(error))
+            return outbox.Outcome(outbox.FAILED, str(error))
         except (MisconfiguredError, jinja2.TemplateError, ValueError, google_errors.GoogleAPIError) as error:
             # One mail that cannot be made (a session field that cannot work, the database away) must not stop
             # the others: it is tried again later, with the reason in last_error. The log gets the kind only,
             # since the message may quote an address.
             log.error("mail %s for id=%s cannot be composed, will retry: %s", key, claim.ref.id, type(error).__name__)
-            return _done(outbox.PENDING, f"{type(error).__name__}: {error}")
-        connection, smtp = sender
-        lease_until = claim.mail(key)["lease_until"]
-        return smtp.submit(self._send, connection, message, to.addr_spec, key, claim.ref.id, lease_until)
+            return outbox.Outcome(outbox.PENDING, f"{type(error).__name__}: {error}")
 
     def _send(
-        self,
-        connection: Connection,
-        message: EmailMessage,
-        recipient: str,
-        key: str,
-        registration_id: str,
-        lease_until: datetime,
+        self, claim: outbox.Claim, messages: list[tuple[str, EmailMessage, str]], ready: dict[str, outbox.Outcome]
+    ) -> dict[str, outbox.Outcome]:
+        """Hand a registration's mails to the SMTP server in order, over one of the instance's connections."""
+        outcomes = dict(ready)
+        with self._transport.connection() as connection:
+            for key, message, recipient in messages:
+                self._transport.pace()
+                outcomes[key] = self._send_one(connection, message, recipient, claim, key)
+        return outcomes
+
+    def _send_one(
+        self, connection: Connection, message: EmailMessage, recipient: str, claim: outbox.Claim, key: str
     ) -> outbox.Outcome:
         # Send only while the claim surely holds, a whole SMTP exchange before its end: after that another
-        # sender may have taken the mail, and it must not go twice. (Only a stalled mail server gets here.)
-        if self._clock() + self._transport.timeout_margin >= lease_until:
+        # sender may have taken the mail, and it must not go twice. (Only a stalled or saturated mail server, or
+        # a long wait for a connection or for the pace, gets here.)
+        if self._clock() + self._transport.timeout_margin >= claim.mail(key)["lease_until"]:
             return outbox.Outcome(outbox.PENDING, "not sent before its claim ran out")
         try:
             connection.send(message, self._composer.sender.addr_spec, recipient)
         except InsecureServerError as error:
             # The operator's to fix, not the person's: the mail waits (pending, with the cause) and goes once fixed.
-            log.error("mail %s for id=%s not sent, the mail server needs attention: %s", key, registration_id, error)
+            log.error("mail %s for id=%s not sent, the mail server needs attention: %s", key, claim.ref.id, error)
             return outbox.Outcome(outbox.PENDING, str(error))
         except TransientError as error:
-            log.warning("mail %s for id=%s not sent, will retry: %s", key, registration_id, type(error).__name__)
+            log.warning("mail %s for id=%s not sent, will retry: %s", key, claim.ref.id, type(error).__name__)
             return outbox.Outcome(outbox.PENDING, str(error))
         except PermanentError as error:
-            log.warning("mail %s for id=%s refused for good", key, registration_id)
+            log.warning("mail %s for id=%s refused for good", key, claim.ref.id)
             return outbox.Outcome(outbox.FAILED, str(error))
         return outbox.Outcome(outbox.SENT)
 

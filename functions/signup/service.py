@@ -20,6 +20,7 @@ from signup.registrations import Registrar
 from signup.sessions import SessionStore
 from signup.settings import Settings
 from signup.smtp import SmtpServer, SmtpTransport
+from signup.smtppool import ConnectionPool, Pacer
 from signup.tokens import CancelTokens, RegistrationRef
 from signup.turnstile import Turnstile
 from signup.web import Service
@@ -76,8 +77,11 @@ def build_notifier(
             message_domain=sender.domain,
         ),
         composer=build_composer(settings),
-        transport=transport
-        or SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
+        transport=ConnectionPool(
+            transport or SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
+            settings.smtp_max_connections,
+            Pacer(settings.smtp_max_per_second),
+        ),
         cap=MailCap(client, settings.keys.subkey(MAIL_CAPS), settings.mail_cap_per_day),
         clock=utc_now,
         sweep_limit=settings.sweep_limit,
@@ -93,6 +97,7 @@ def build_composer(settings: Settings) -> Composer:
     return Composer(
         parse_sender(settings.mail_from),
         lambda ref: cancel_url(settings, tokens, ref),
+        session_url=lambda session_id: f"{settings.public_base_url}/sessions/{session_id}",
         smtputf8=settings.smtp_utf8,
     )
 

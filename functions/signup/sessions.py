@@ -178,7 +178,7 @@ def _revision(session_id: str, value: object) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MisconfiguredError(f"session {session_id}: revision must be a whole number (the functions keep it)")
+        raise MisconfiguredError(f"session {session_id}: revision must be a whole number, 0 or more")
     return value
 
 

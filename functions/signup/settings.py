@@ -30,6 +30,8 @@ class Settings:
     smtp_password: str | None = None
     smtp_timeout: float = 20.0
     smtp_utf8: bool = False
+    smtp_max_connections: int = 8
+    smtp_max_per_second: float | None = None
     sweep_limit: int = 500
     rate_limit_per_session: int = 20
     rate_limit_overall: int = 60
@@ -72,6 +74,8 @@ class Settings:
             smtp_password=env.get("SMTP_PASSWORD") or None,
             smtp_timeout=_number(env, "SMTP_TIMEOUT_SECONDS", default=20.0),
             smtp_utf8=_flag(env, "SMTP_UTF8", default=False),
+            smtp_max_connections=int(_positive(env, "SMTP_MAX_CONNECTIONS", whole=True) or 8),
+            smtp_max_per_second=_positive(env, "SMTP_MAX_PER_SECOND", whole=False),
             sweep_limit=int(_number(env, "SWEEP_LIMIT", default=500)),
             rate_limit_per_session=int(_number(env, "RATE_LIMIT_PER_SESSION", default=20)),
             rate_limit_overall=int(_number(env, "RATE_LIMIT_OVERALL", default=60)),
@@ -110,4 +114,19 @@ def _number(env: Mapping[str, str], name: str, *, default: float) -> float:
         raise MisconfiguredError(f"{name} must be a number of seconds, not {value!r}") from None
     if number < 0:
         raise MisconfiguredError(f"{name} must not be negative")
+    return number
+
+
+def _positive(env: Mapping[str, str], name: str, *, whole: bool) -> float | None:
+    """A count (or rate) above zero; None when not set."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    kind = "a whole number" if whole else "a number"
+    try:
+        number = int(value) if whole else float(value)
+    except ValueError:
+        raise MisconfiguredError(f"{name} must be {kind} above zero, not {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise MisconfiguredError(f"{name} must be {kind} above zero, not {value!r}")
     return number

@@ -148,6 +148,8 @@ class Connection:
             refused = self._client.send_message(message, from_addr=sender, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
+            if code == 421:  # the server is closing, and smtplib has closed its end: the next mail connects anew
+                self.close()
             raise _classify(code, reply) from error
         except smtplib.SMTPAuthenticationError as error:
             self.close()

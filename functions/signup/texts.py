@@ -81,6 +81,9 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "mail.cancel": "Afmelden",
         "mail.cannot_come": "Kun je toch niet komen?",
         "mail.questions": "Vragen? Beantwoord deze e-mail, dan komt je bericht bij:",
+        "mail.calendar_details": "Je bent aangemeld voor deze sessie. Kun je toch niet komen? Meld je dan af via de "
+        "link in je bevestigingsmail.",
+        "mail.session_page": "Over de sessie",
     },
     "en": {
         "label.organisation": "Organisation",
@@ -155,6 +158,9 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "mail.cancel": "Cancel your registration",
         "mail.cannot_come": "Can't make it after all?",
         "mail.questions": "Questions? Reply to this email to reach:",
+        "mail.calendar_details": "You are registered for this session. Can't make it after all? Please cancel through "
+        "the link in your confirmation email.",
+        "mail.session_page": "About the session",
     },
 }
 

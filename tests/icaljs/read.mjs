@@ -1,0 +1,31 @@
+// Reads .ics files with Mozilla's ical.js and prints what a calendar client takes from each, as JSON lines.
+// Usage: node read.mjs FILE...   (a file ical.js cannot parse makes it exit non-zero)
+import { readFileSync } from "node:fs";
+import ICAL from "ical.js";
+
+for (const path of process.argv.slice(2)) {
+  const calendar = new ICAL.Component(ICAL.parse(readFileSync(path, "utf8")));
+  const vevent = calendar.getFirstSubcomponent("vevent");
+  const event = new ICAL.Event(vevent);
+  const organizer = vevent.getFirstProperty("organizer");
+  const attendee = vevent.getFirstProperty("attendee");
+  console.log(
+    JSON.stringify({
+      method: calendar.getFirstPropertyValue("method"),
+      uid: event.uid,
+      sequence: event.sequence,
+      status: vevent.getFirstPropertyValue("status"),
+      start: event.startDate.toJSDate().toISOString(),
+      end: event.endDate.toJSDate().toISOString(),
+      summary: event.summary,
+      location: event.location,
+      description: event.description,
+      organizer: organizer.getFirstValue(),
+      organizer_cn: organizer.getParameter("cn"),
+      sent_by: organizer.getParameter("sent-by"),
+      attendee: attendee.getFirstValue(),
+      attendee_cn: attendee.getParameter("cn"),
+      partstat: attendee.getParameter("partstat"),
+    }),
+  );
+}

@@ -1,0 +1,163 @@
+"""Calendars that stay right: invitations, updates and cancellations as RFC 5545/5546 and ical.js read them."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import icalendar
+import pytest
+from signup import cli
+from signup.errors import MisconfiguredError
+from signup.sessions import parse_session
+
+from dev.mailbox import Mailbox
+from tests.conftest import ROOT, cancel_token, session_fields
+from tests.test_notify import SUMMER, calendar_of, parts, sign_up
+
+ICALJS = ROOT / "tests/icaljs"
+NODE = shutil.which("node") or "/usr/bin/node"
+SENDER = "sessies@example.nl"  # MAIL_FROM's address in the tests
+
+
+def calendars(inbox: Mailbox, address: str = "jan@example.nl") -> list[tuple[EmailMessage, icalendar.Calendar]]:
+    """The mails to `address` that carry an invitation, in the order they arrived, with it parsed."""
+    messages = [r.message for r in inbox.received if r.recipients == [address]]
+    return [(m, calendar_of(m)) for m in messages if any(p.get_content_type() == "text/calendar" for p in m.walk())]
+
+
+def event_of(calendar: icalendar.Calendar) -> Any:
+    [event] = calendar.walk("VEVENT")
+    return event
+
+
+def read_with_icaljs(tmp_path: Path, calendars: list[icalendar.Calendar]) -> list[dict[str, Any]]:
+    """What Mozilla's ical.js (Thunderbird's parser) makes of each calendar; `make install` installs it."""
+    assert (ICALJS / "node_modules/ical.js").is_dir(), "run `make install`: it installs ical.js into tests/icaljs"
+    files = []
+    for number, calendar in enumerate(calendars):
+        files.append(tmp_path / f"{number}.ics")
+        files[-1].write_bytes(calendar.to_ical())
+    done = subprocess.run(
+        [NODE, "read.mjs", *map(str, files)], cwd=ICALJS, capture_output=True, text=True, check=True, timeout=60
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+class TestTheWholeChain:
+    def test_invite_change_cancel_and_sign_up_again_only_ever_raise_the_sequence_of_a_uid(
+        self, client: Any, notifier: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str], tmp_path: Path
+    ) -> None:
+        session_id = make_session(starts_at=SUMMER, ends_at=SUMMER + timedelta(hours=2))
+        session_ref = db.collection("sessions").document(session_id)
+        first = sign_up(client, session_id)
+        later = datetime.now(UTC) + timedelta(seconds=5)
+        notifier.registration_created(session_id, first["id"])
+        # The organiser moves the session an hour on: the session's revision goes up, the invitation goes again.
+        session_ref.update({"starts_at": SUMMER + timedelta(hours=1), "revision": 1})
+        assert cli.main(["resend", session_id, first["id"]], out=io.StringIO()) == 0
+        notifier.sweep(later)
+        client.post(f"/cancel/{cancel_token(session_id, first['id'])}")
+        notifier.sweep(later)
+        again = sign_up(client, session_id)
+        # What the registration does when a cancelled one is replaced by a fresh sign-up (a new generation).
+        session_ref.collection("registrations").document(again["id"]).update({"generation": 1})
+        notifier.registration_created(session_id, again["id"])
+
+        mails = calendars(inbox)
+        seen = [(cal["METHOD"], str(event_of(cal)["UID"]), int(event_of(cal)["SEQUENCE"])) for _, cal in mails]
+        old = f"{first['id']}.0.{session_id}@example.nl"
+        new = f"{first['id']}.1.{session_id}@example.nl"
+        assert again["id"] == first["id"]
+        assert seen == [("REQUEST", old, 0), ("REQUEST", old, 2), ("CANCEL", old, 3), ("REQUEST", new, 2)]
+        assert event_of(mails[1][1]).decoded("DTSTART") == SUMMER + timedelta(hours=1)
+        assert event_of(mails[2][1])["STATUS"] == "CANCELLED"
+        read = read_with_icaljs(tmp_path, [cal for _, cal in mails])
+        assert [(r["method"], r["uid"], r["sequence"]) for r in read] == seen
+        assert read[1]["start"] == "2036-06-10T15:00:00.000Z"
+        assert [r["status"] for r in read] == ["CONFIRMED", "CONFIRMED", "CANCELLED", "CONFIRMED"]
+
+
+class TestTheInvitation:
+    def test_names_the_organiser_sent_by_our_sender_the_attendee_by_name_and_no_cancel_link(
+        self, client: Any, notifier: Any, inbox: Mailbox, make_session: Callable[..., str], tmp_path: Path
+    ) -> None:
+        session_id = make_session(starts_at=SUMMER, ends_at=SUMMER + timedelta(hours=2))
+        answer = sign_up(client, session_id)
+
+        notifier.registration_created(session_id, answer["id"])
+
+        [(message, calendar)] = calendars(inbox)
+        event = event_of(calendar)
+        text, html = parts(message)
+        description = str(event["DESCRIPTION"])
+        page = f"http://signup.test/sessions/{session_id}"
+        assert str(event["ORGANIZER"]) == "mailto:anna@example.nl"
+        assert event["ORGANIZER"].params["CN"] == "Anna de Vries"
+        assert event["ORGANIZER"].params["SENT-BY"] == "mailto:sessies@example.nl"
+        assert str(event["ATTENDEE"]) == "mailto:jan@example.nl"
+        assert event["ATTENDEE"].params["CN"] == "Jan van der Berg"
+        assert str(event["UID"]).endswith("@example.nl")
+        assert description.startswith("Je bent aangemeld voor deze sessie.")
+        assert description.endswith(f"Over de sessie: {page}")
+        assert "/cancel/" not in description
+        [google] = [line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("Zet in je Google Agenda")]
+        details = parse_qs(urlsplit(google).query)["details"]
+        assert details == [description]
+        assert "/cancel/" in text  # the mail itself still has the cancel link, where only the person sees it
+        assert "/cancel/" in html
+        [read] = read_with_icaljs(tmp_path, [calendar])
+        assert read["organizer"] == "mailto:anna@example.nl"
+        assert read["sent_by"] == "mailto:sessies@example.nl"
+        assert (read["attendee"], read["attendee_cn"], read["partstat"]) == (
+            "mailto:jan@example.nl",
+            "Jan van der Berg",
+            "ACCEPTED",
+        )
+        assert read["description"] == description
+
+    @pytest.mark.parametrize(
+        ("organiser", "expected", "sent_by"),
+        [
+            (None, ("mailto:sessies@example.nl", "Strategiesessies"), None),
+            ({"name": "Sessies", "email": "Sessies@Example.nl"}, ("mailto:sessies@example.nl", "Sessies"), None),
+            (
+                {"name": "Anna", "email": "anna@example.nl"},
+                ("mailto:anna@example.nl", "Anna"),
+                "mailto:sessies@example.nl",
+            ),
+        ],
+    )
+    def test_has_an_organizer_and_declares_sent_by_only_when_another_address_sends(
+        self,
+        client: Any,
+        notifier: Any,
+        inbox: Mailbox,
+        make_session: Callable[..., str],
+        organiser: dict[str, str] | None,
+        expected: tuple[str, str],
+        sent_by: str | None,
+    ) -> None:
+        session_id = make_session(organiser=organiser)
+        answer = sign_up(client, session_id)
+
+        notifier.registration_created(session_id, answer["id"])
+
+        [(_, calendar)] = calendars(inbox)
+        organizer = event_of(calendar)["ORGANIZER"]
+        assert (str(organizer).lower(), organizer.params["CN"]) == expected
+        assert organizer.params.get("SENT-BY") == sent_by
+
+
+@pytest.mark.parametrize("revision", ["2", -1, 1.5, True])
+def test_a_session_revision_that_cannot_work_names_itself(revision: object) -> None:
+    with pytest.raises(MisconfiguredError, match="revision"):
+        parse_session("s1", session_fields(revision=revision))
