@@ -176,6 +176,7 @@ resource "google_cloudfunctions2_function" "notify_session" {
     entry_point           = "notify"
     environment_variables = local.build_env
     service_account       = google_service_account.build.id
+    docker_repository     = google_artifact_registry_repository.functions.id
 
     source {
       storage_source {
@@ -242,8 +243,9 @@ resource "google_cloudfunctions2_function" "notify_session" {
     google_project_iam_member.notify_uses_firestore,
     google_project_iam_member.events_receive,
     google_project_iam_member.build_writes_logs,
-    google_project_iam_member.build_pushes_images,
-    google_project_iam_member.build_reads_sources,
+    google_artifact_registry_repository_iam_member.build_pushes_images,
+    google_storage_bucket_iam_member.build_reads_sources,
+    google_project_iam_member.build_reads_staged_sources,
   ]
 }
 

@@ -60,7 +60,7 @@ class TestTheWholeChain:
         session_ref = db.collection("sessions").document(session_id)
         first = sign_up(client, session_id)
         later = datetime.now(UTC) + timedelta(seconds=5)
-        notifier.registration_created(session_id, first["id"])
+        notifier.registration_written(session_id, first["id"])
         # The organiser moves the session an hour on: the session's revision goes up, the invitation goes again.
         session_ref.update({"starts_at": SUMMER + timedelta(hours=1), "revision": 1})
         assert cli.main(["resend", session_id, first["id"]], out=io.StringIO()) == 0
@@ -70,7 +70,7 @@ class TestTheWholeChain:
         again = sign_up(client, session_id)
         # What the registration does when a cancelled one is replaced by a fresh sign-up (a new generation).
         session_ref.collection("registrations").document(again["id"]).update({"generation": 1})
-        notifier.registration_created(session_id, again["id"])
+        notifier.registration_written(session_id, again["id"])
 
         mails = calendars(inbox)
         seen = [(cal["METHOD"], str(event_of(cal)["UID"]), int(event_of(cal)["SEQUENCE"])) for _, cal in mails]
@@ -93,7 +93,7 @@ class TestTheInvitation:
         session_id = make_session(starts_at=SUMMER, ends_at=SUMMER + timedelta(hours=2))
         answer = sign_up(client, session_id)
 
-        notifier.registration_created(session_id, answer["id"])
+        notifier.registration_written(session_id, answer["id"])
 
         [(message, calendar)] = calendars(inbox)
         event = event_of(calendar)
@@ -149,7 +149,7 @@ class TestTheInvitation:
         session_id = make_session(organiser=organiser)
         answer = sign_up(client, session_id)
 
-        notifier.registration_created(session_id, answer["id"])
+        notifier.registration_written(session_id, answer["id"])
 
         [(_, calendar)] = calendars(inbox)
         organizer = event_of(calendar)["ORGANIZER"]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from signup.mails import KINDS, Composer, Recipient
@@ -23,6 +24,22 @@ from tests.conftest import ROOT, session_fields
 
 CAN_I_EMAIL = ROOT / "tests" / "caniemail.mjs"
 MAILS = [(kind, language) for kind in KINDS for language in LANGUAGES]
+
+
+PERSON = {"name": "Jan van der Berg", "organisation": "Gemeente Amsterdam", "status": "confirmed"}
+LISTED = {"people": [PERSON], "more": 0, "total": 1}
+TO_ORGANISER = {"to_organiser": True, "show_cancel": False, "person": PERSON, "seats_left": 3}
+# What the notifier adds for the kinds that need more than the session and the person (see signup.mailextras).
+EXTRA: dict[str, dict[str, Any]] = {
+    **{kind: {} for kind in KINDS},
+    "message": {"message_subject": "Het programma", "message_body": "Eerste alinea.\n\nZie https://example.nl"},
+    "organiser_created": TO_ORGANISER,
+    "organiser_cancelled": TO_ORGANISER,
+    "organiser_digest": {
+        **TO_ORGANISER,
+        "digest": {"window": "gisteren", "signed_up": LISTED, "cancelled": LISTED, "seats_left": 3},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +56,7 @@ def mails(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Pat
     for kind, language in MAILS:
         session = parse_session("s-1", session_fields(language=language))
         message = composer.compose(
-            kind, session, recipient, message_id="<1@example.nl>", now=datetime.now(UTC), hours=24
+            kind, session, recipient, message_id="<1@example.nl>", now=datetime.now(UTC), hours=24, extra=EXTRA[kind]
         )
         parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
         html = parsed.get_body(("html",))
@@ -148,7 +165,7 @@ def test_outlook_for_windows_gets_padding_only_on_cells_and_the_button_colour_on
     for link in (e for e in found if e.tag == "a"):
         assert not {"padding", "display", "background-color"} & set(link.style), link.attributes["href"]
     buttons = [e for e in found if e.tag == "a" and e.attributes["href"].startswith("https://calendar.google.com")]
-    if kind in ("confirmed", "promoted", "reminder"):
+    if kind in ("confirmed", "promoted", "reminder", "changed"):
         [button] = buttons
         assert button.parent is not None
         assert button.parent.tag == "td"

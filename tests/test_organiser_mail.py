@@ -366,12 +366,12 @@ def test_sessions_list_shows_the_mail_still_queued_and_the_mail_that_failed_per_
     session_id = make_session()
     jan = sign_up(client, session_id, "Jan", "", "Berg", "jan@example.nl")
     inbox.refuse_always("550 5.1.1 Mailbox does not exist")
-    notifier.registration_created(session_id, jan["id"])
+    notifier.registration_written(session_id, jan["id"])
     inbox.refuse_always(None)
     piet = sign_up(client, session_id, "Piet", "", "Jansen", "piet@example.nl")
 
     _, while_queued = run("sessions", "list")
-    notifier.registration_created(session_id, piet["id"])
+    notifier.registration_written(session_id, piet["id"])
     _, once_sent = run("sessions", "list")
 
     assert while_queued.splitlines()[0].split()[-4:] == ["mail", "queued", "mail", "failed"]

@@ -44,7 +44,7 @@ class TestEach:
         queued = stored(db, session_id, jan["id"])["emails"]["organiser_created"]
 
         for _ in range(2):  # the same event twice
-            notifier.registration_created(session_id, jan["id"])
+            notifier.registration_written(session_id, jan["id"])
         after_sign_up = len(to_organiser(inbox))
         cancel(client, session_id, jan["id"])
         notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
@@ -113,7 +113,7 @@ class TestEach:
         session_id = make_session(capacity=capacity, language=language, organiser_notifications="each")
         jan = sign_up(client, session_id)
 
-        notifier.registration_created(session_id, jan["id"])
+        notifier.registration_written(session_id, jan["id"])
 
         [received] = to_organiser(inbox)
         text, _ = parts(received.message)
@@ -126,7 +126,7 @@ class TestEach:
         session_id = make_session(organiser_notifications="each")
         answer = sign_up(client, session_id, first_name="<b>Jan</b>", last_name="<a href=x>Berg</a>", infix="")
 
-        notifier.registration_created(session_id, answer["id"])
+        notifier.registration_written(session_id, answer["id"])
 
         _, html = parts(to_organiser(inbox)[0].message)
         assert "&lt;b&gt;Jan&lt;/b&gt; &lt;a href=x&gt;Berg&lt;/a&gt;" in html

@@ -100,7 +100,7 @@ class TestManyConnections:
         notifier = pooled(3)
 
         with ThreadPoolExecutor(12) as events:
-            reports = list(events.map(lambda i: notifier.registration_created(session_id, i), ids.values()))
+            reports = list(events.map(lambda i: notifier.registration_written(session_id, i), ids.values()))
 
         assert relay.most_in_flight == 3
         assert relay.connections <= 3
