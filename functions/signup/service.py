@@ -1,24 +1,27 @@
-"""Build the real dependencies once per instance, on first use, never at import time."""
+"""Build the real dependencies once per instance, on first use, never at import time.
+
+`register` and `notify` share this module (and functions/main.py), but `register` never sends mail: the mail side
+(icalendar, the composer, SMTP, the notifier) is imported only when `notify`'s service is built, so that it does not
+slow `register`'s cold start.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from signup.formtokens import FormTokens
-from signup.mailcap import MailCap
-from signup.mails import Composer, parse_sender
-from signup.notifier import Notifier
-from signup.outbox import Outbox
 from signup.ratelimit import Limit, RateLimiter
 from signup.registrations import Registrar
 from signup.sessions import SessionStore
 from signup.settings import Settings
-from signup.smtp import SmtpServer, SmtpTransport
 from signup.tokens import CancelTokens, RegistrationRef
 from signup.turnstile import Turnstile
 from signup.web import Service
+
+if TYPE_CHECKING:
+    from signup.notifier import Notifier
 
 
 def utc_now() -> datetime:
@@ -37,7 +40,7 @@ def build(settings: Settings, client: Any = None) -> Service:
     return Service(
         settings=settings,
         sessions=SessionStore(client, ttl=settings.session_cache_seconds),
-        registrar=Registrar(client, settings.signing_key),
+        registrar=Registrar(client, settings.signing_key, seats_left_ttl=settings.session_cache_seconds),
         limiter=RateLimiter(
             client,
             settings.signing_key,
@@ -55,6 +58,12 @@ def build(settings: Settings, client: Any = None) -> Service:
 
 def build_notifier(settings: Settings, client: Any = None, lease: timedelta | None = None) -> Notifier:
     """Wire `notify`: Firestore, the outbox, templates and the SMTP transport."""
+    from signup.mailcap import MailCap
+    from signup.mails import Composer, parse_sender
+    from signup.notifier import Notifier
+    from signup.outbox import Outbox
+    from signup.smtp import SmtpServer, SmtpTransport
+
     mail_from, smtp_url = settings.require_mail()
     client = client or firestore_client(settings)
     sender = parse_sender(mail_from)
