@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 
 # Browser tests drive Debian's Chromium (Playwright downloads no browser of its own).
 CHROMIUM := /usr/bin/chromium
+# The benchmarks' load generator: Debian's wrk (a generator in Python would be the bottleneck it measures).
+WRK := /usr/bin/wrk
 
 .PHONY: dev test lint typecheck infra-check bench install clean
 
@@ -49,8 +51,13 @@ $(CHROMIUM):
 test: lint typecheck infra-check $(CHROMIUM)
 	$(BIN)/pytest
 
-bench: install
+$(WRK):
+	@command -v apt-get >/dev/null || { echo "Install wrk at $(WRK) (Debian package wrk)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk
+
+bench: install $(WRK)
 	$(BIN)/python -m bench.register
+	$(BIN)/python -m bench.ratelimit
 	$(BIN)/python -m bench.sweep
 
 clean:
