@@ -236,7 +236,8 @@ def main() -> int:
                 f"{run.result.percentile(99):.1f} | {run.result.failures} | {run.server_ms:.2f} |"
             )
         print(f"\nload average after: {load_average()}")
-        failed = any(run.result.failures for run in [*runs.values(), *deployed.values()])
+        # The deployed run drives one core to its limit on purpose: its failures are reported, not fatal.
+        failed = any(run.result.failures for run in runs.values())
         return 1 if failed or seats != 100 else 0
     finally:
         database.stop()
