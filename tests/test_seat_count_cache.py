@@ -7,9 +7,18 @@ from typing import Any
 
 from signup.registrations import SEATS, Registrar
 from signup.sessions import SESSIONS, SessionStore
-from signup.validation import validate
+from signup.validation import SignUp, validate
 
 KEY = b"a-signing-key-of-some-length"
+
+
+def person(first_name: str, email: str) -> SignUp:
+    return validate(
+        {"first_name": [first_name], "last_name": ["Visser"], "email": [email]},
+        language="nl",
+        consent_required=False,
+        check_deliverability=False,
+    )
 
 
 class Monotonic:
@@ -26,15 +35,9 @@ def test_the_seat_count_is_kept_as_long_as_the_session_document_and_then_counted
     session = SessionStore(db, ttl=0).get(make_session(capacity=10))
     monotonic = Monotonic()
     pages = Registrar(db, KEY, monotonic=monotonic, seats_left_ttl=5.0)
-    person = validate(
-        {"first_name": ["Ada"], "last_name": ["Visser"], "email": ["ada@example.nl"]},
-        language="nl",
-        consent_required=False,
-        check_deliverability=False,
-    )
 
     before = pages.seats_left(session)
-    Registrar(db, KEY).register(session, person, origin=None)  # another instance takes a seat
+    Registrar(db, KEY).register(session, person("Ada", "ada@example.nl"), origin=None)  # another instance takes a seat
     within = [pages.seats_left(session) for _ in range(50)]
     monotonic.now += 5.0
     after = pages.seats_left(session)
@@ -49,14 +52,8 @@ def test_the_seat_count_is_kept_as_long_as_the_session_document_and_then_counted
 def test_without_a_cache_period_every_view_counts_afresh(db: Any, make_session: Callable[..., str]) -> None:
     session = SessionStore(db, ttl=0).get(make_session(capacity=3))
     pages = Registrar(db, KEY)
-    person = validate(
-        {"first_name": ["Bo"], "last_name": ["Smit"], "email": ["bo@example.nl"]},
-        language="nl",
-        consent_required=False,
-        check_deliverability=False,
-    )
 
     before = pages.seats_left(session)
-    Registrar(db, KEY).register(session, person, origin=None)
+    Registrar(db, KEY).register(session, person("Bo", "bo@example.nl"), origin=None)
 
     assert (before, pages.seats_left(session)) == (3, 2)
