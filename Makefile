@@ -9,6 +9,8 @@ CHROMIUM := /usr/bin/chromium
 # The audit tests run third-party checkers from npm (package-lock.json): axe-core in Chromium, the Nu Html Checker
 # on Java, html-validate and Can I email's data on Node.
 NODE_STAMP := node_modules/.installed
+# The benchmarks' load generator: Debian's wrk (a generator in Python would be the bottleneck it measures).
+WRK := /usr/bin/wrk
 
 .PHONY: dev test lint typecheck infra-check bench install audit-tools clean
 
@@ -87,8 +89,13 @@ audit-tools: $(NODE_STAMP)
 test: lint typecheck infra-check $(CHROMIUM) $(NODE_STAMP)
 	$(BIN)/pytest
 
-bench: install
+$(WRK):
+	@command -v apt-get >/dev/null || { echo "Install wrk at $(WRK) (Debian package wrk)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk
+
+bench: install $(WRK)
 	$(BIN)/python -m bench.register
+	$(BIN)/python -m bench.ratelimit
 	$(BIN)/python -m bench.sweep
 
 clean:

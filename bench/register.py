@@ -1,7 +1,10 @@
 """Sign-up benchmark: `register` against a floor function doing one bare `create()`, same server, same emulator.
 
-Run with `make bench`. Prints throughput and latency at 16 clients (open and 100-seat sessions), cold start
-(process start to first stored registration) and peak memory of the serving process, each as a ratio to the floor.
+Run with `make bench`. The load comes from Debian's `wrk` (bench/visitors.lua), 16 connections, every request a
+new visitor. Prints, each as a ratio to the floor measured in the same run: throughput, p50 and p99 latency, CPU
+seconds per request of the serving process and of the emulator, peak memory, and cold start (process start to
+first stored registration). Then what one instance sustains at the deployed settings (THREADS = concurrency = 80,
+one CPU, the database's answers delayed as Firestore's are), against functions-framework's default of 4 threads.
 """
 
 from __future__ import annotations
@@ -10,42 +13,101 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench import BENCH_SIGNING_KEY, load
+from bench import BENCH_SIGNING_KEY, procs, wrk
 from dev import emulator, processes
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "demo-signup-bench"
-CLIENTS = 16
+CONNECTIONS = 16
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 COLD_STARTS = 5
 ROUNDS = 3
 WARM_UP_SECONDS = 15.0
+# As deployed (infra/variables.tf): one vCPU, 80 requests at a time.
+CONCURRENCY = 80
+DEPLOYED_SECONDS = 8.0
+# What a commit to Firestore in eur3 takes from Cloud Run, roughly; the emulator answers within a millisecond, at
+# which 4 threads already keep one core busy and the threads' worth would not show.
+LATENCY_MS = "30"
 
 
-def serve(target: str, source: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return processes.serve_function(target, port, env, source=source, log=Path(os.devnull))
+@dataclass(frozen=True)
+class Kind:
+    target: str
+    source: str
+    path: str
 
 
-def peak_memory_kib(process: subprocess.Popen[bytes]) -> int:
-    """Peak resident memory (VmHWM) summed over the server's process group."""
-    total = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            if os.getpgid(int(status.parent.name)) != process.pid:
-                continue
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            total += int(fields["VmHWM"].split()[0])
-        except (OSError, KeyError, ValueError):
-            continue
-    return total
+@dataclass(frozen=True)
+class Run:
+    result: wrk.Result
+    server_cpu: float  # CPU seconds of the serving process group during the measured run
+    emulator_cpu: float
+    memory_kib: int
+
+    @property
+    def server_ms(self) -> float:
+        return 1000 * self.server_cpu / max(self.result.requests, 1)
+
+    @property
+    def emulator_ms(self) -> float:
+        return 1000 * self.emulator_cpu / max(self.result.requests, 1)
+
+
+def serve(kind: Kind, port: int, env: dict[str, str], cpus: str | None = None) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "functions_framework", f"--target={kind.target}", f"--source={kind.source}"]
+    argv += [f"--port={port}", "--host=127.0.0.1"]
+    if cpus is not None:
+        argv = ["taskset", "-c", cpus, *argv]
+    return processes.start(argv, env=env, log=Path(os.devnull), cwd=ROOT)
+
+
+def measure(
+    kind: Kind,
+    env: dict[str, str],
+    database: emulator.Emulator,
+    seconds: float,
+    *,
+    connections: int = CONNECTIONS,
+    cpus: str | None = None,
+    load_cpus: str | None = None,
+) -> Run:
+    port = processes.free_port()
+    process = serve(kind, port, env, cpus)
+    try:
+        processes.wait_until(processes.answers(f"http://127.0.0.1:{port}/healthz"), process, kind.target)
+        url = f"http://127.0.0.1:{port}{kind.path}"
+        wrk.run(url, connections=connections, seconds=1, cpus=load_cpus)  # warm up the server
+        server, database_cpu = procs.cpu_seconds(process.pid), procs.cpu_seconds(database.process.pid)
+        result = wrk.run(url, connections=connections, seconds=seconds, cpus=load_cpus)
+        return Run(
+            result,
+            procs.cpu_seconds(process.pid) - server,
+            procs.cpu_seconds(database.process.pid) - database_cpu,
+            procs.peak_memory_kib(process.pid),
+        )
+    finally:
+        processes.stop(process)
+
+
+def combine(runs: list[Run]) -> Run:
+    """Several rounds of one kind as one: pooled requests and latencies, summed CPU, the highest memory peak."""
+    return Run(
+        wrk.pool([run.result for run in runs]),
+        sum(run.server_cpu for run in runs),
+        sum(run.emulator_cpu for run in runs),
+        max(run.memory_kib for run in runs),
+    )
 
 
 def post(url: str, payload: bytes) -> int:
@@ -59,16 +121,16 @@ def post(url: str, payload: bytes) -> int:
         return 0
 
 
-def cold_start(target: str, source: str, path: str, env: dict[str, str]) -> float:
+def cold_start(kind: Kind, env: dict[str, str]) -> float:
     """Seconds from process start to the first 201 (the first stored registration)."""
     port = processes.free_port()
     payload = json.dumps({"first_name": "Koud", "last_name": "Start", "email": f"{uuid.uuid4().hex}@example.nl"})
     began = time.perf_counter()
-    process = serve(target, source, port, env)
+    process = serve(kind, port, env)
     try:
-        while post(f"http://127.0.0.1:{port}{path}", payload.encode()) != 201:
+        while post(f"http://127.0.0.1:{port}{kind.path}", payload.encode()) != 201:
             if process.poll() is not None or time.perf_counter() - began > 60:
-                raise RuntimeError(f"{target} did not start")
+                raise RuntimeError(f"{kind.target} did not start")
             time.sleep(0.005)
         return time.perf_counter() - began
     finally:
@@ -84,103 +146,110 @@ def make_session(db: Any, capacity: int | None) -> str:
     return session_id
 
 
-def body(n: int) -> bytes:
-    return json.dumps(
-        {
-            "first_name": "Bench",
-            "infix": "van",
-            "last_name": f"Visitor {n}",
-            "email": f"visitor{n}.{uuid.uuid4().hex[:6]}@example.nl",
-        }
-    ).encode()
-
-
-def combine(runs: list[tuple[load.Result, int]]) -> tuple[load.Result, int]:
-    """Several rounds of one kind as one result: all requests over all seconds, the highest memory peak."""
-    return (
-        load.Result(
-            requests=sum(r.requests for r, _ in runs),
-            failures=sum(r.failures for r, _ in runs),
-            seconds=sum(r.seconds for r, _ in runs),
-            latencies=[latency for r, _ in runs for latency in r.latencies],
-        ),
-        max(memory for _, memory in runs),
-    )
-
-
-def measure(target: str, source: str, path: str, env: dict[str, str], seconds: float) -> tuple[load.Result, int]:
-    port = processes.free_port()
-    process = serve(target, source, port, env)
-    try:
-        processes.wait_until(processes.answers(f"http://127.0.0.1:{port}/healthz"), process, target)
-        load.run(f"http://127.0.0.1:{port}{path}", body, clients=CLIENTS, seconds=1)  # warm up
-        result = load.run(f"http://127.0.0.1:{port}{path}", body, clients=CLIENTS, seconds=seconds)
-        return result, peak_memory_kib(process)
-    finally:
-        processes.stop(process)
-
-
-def table(results: dict[str, tuple[load.Result, int]], floor_rate: float, floor_memory: int) -> str:
-    """A Markdown table, ready for the README."""
+def table(runs: dict[str, Run], floor: Run) -> str:
+    """A Markdown table, ready for the README: each figure and its ratio to the floor."""
     lines = [
-        "| run | req/s | × floor | p50 ms | p99 ms | failed | peak MiB | × floor |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | req/s | × floor | p50 ms | p99 ms | × floor | failed | CPU ms/req | × floor | emulator CPU ms/req "
+        "| peak MiB | × floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name, (result, memory) in results.items():
+    for name, run in runs.items():
+        result = run.result
         lines.append(
-            f"| {name} | {result.rate:.0f} | {result.rate / floor_rate:.2f} | {result.p50 * 1000:.1f} "
-            f"| {result.percentile(0.99) * 1000:.1f} | {result.failures} | {memory / 1024:.1f} "
-            f"| {memory / floor_memory:.2f} |"
+            f"| {name} | {result.rate:.0f} | {result.rate / floor.result.rate:.2f} | {result.percentile(50):.1f} "
+            f"| {result.percentile(99):.1f} | {result.percentile(99) / floor.result.percentile(99):.2f} "
+            f"| {result.failures} | {run.server_ms:.2f} | {run.server_ms / floor.server_ms:.2f} "
+            f"| {run.emulator_ms:.2f} | {run.memory_kib / 1024:.1f} | {run.memory_kib / floor.memory_kib:.2f} |"
         )
     return "\n".join(lines)
 
 
+def as_deployed(kind: Kind, env: dict[str, str], database: emulator.Emulator) -> None:
+    """One instance as deployed: the server on one core, 80 connections; on the other core the load generator and
+    a proxy that delays the emulator's answers as Firestore's would be. With functions-framework's 4 threads per
+    CPU, and with THREADS as infra/ sets it."""
+    proxy_port = processes.free_port()
+    target_port = database.host.rsplit(":", 1)[1]
+    proxy = processes.start(
+        ["taskset", "-c", "1", sys.executable, "-m", "bench.latency", str(proxy_port), target_port, LATENCY_MS],
+        log=Path(os.devnull),
+        cwd=ROOT,
+    )
+    print(
+        f"\none instance as deployed: server pinned to one core (taskset), {CONCURRENCY} connections, "
+        f"{DEPLOYED_SECONDS:.0f} s, open session, every database answer {LATENCY_MS} ms later\n"
+    )
+    print("| THREADS | req/s | p50 ms | p99 ms | failed | CPU ms/req |\n|---|---:|---:|---:|---:|---:|")
+    try:
+        for threads, label in (("4", "4 (functions-framework's default on 1 CPU)"), (str(CONCURRENCY), "80 (infra/)")):
+            delayed = {**env, "THREADS": threads, "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{proxy_port}"}
+            run = measure(kind, delayed, database, DEPLOYED_SECONDS, connections=CONCURRENCY, cpus="0", load_cpus="1")
+            print(
+                f"| {label} | {run.result.rate:.0f} | {run.result.percentile(50):.1f} | "
+                f"{run.result.percentile(99):.1f} | {run.result.failures} | {run.server_ms:.2f} |"
+            )
+    finally:
+        processes.stop(proxy)
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main() -> int:
-    firestore = emulator.start(PROJECT, log=Path(os.devnull))
+    database = emulator.start(PROJECT, log=Path(os.devnull))
     try:
         env = {
             **os.environ,
             "GOOGLE_CLOUD_PROJECT": PROJECT,
-            "FIRESTORE_EMULATOR_HOST": firestore.host,
+            "FIRESTORE_EMULATOR_HOST": database.host,
             "PUBLIC_BASE_URL": "http://127.0.0.1",
             "SIGNING_KEY": BENCH_SIGNING_KEY,
             "EMAIL_CHECK_DELIVERABILITY": "false",
         }
         os.environ.update(env)
-        from google.cloud import firestore as firestore_client
+        from google.cloud import firestore
 
-        db = firestore_client.Client(project=PROJECT)
+        db = firestore.Client(project=PROJECT)
         open_session, limited_session = make_session(db, None), make_session(db, 100)
+        floor = Kind("floor", "bench/floor.py", "/")
         kinds = {
-            "floor (one create)": ("floor", "bench/floor.py", "/"),
-            "register, open session": ("register", "functions/main.py", f"/sessions/{open_session}/registrations"),
-            "register, 100 seats": ("register", "functions/main.py", f"/sessions/{limited_session}/registrations"),
+            "floor (one create)": floor,
+            "register, open session": Kind("register", "functions/main.py", f"/sessions/{open_session}/registrations"),
+            "register, 100 seats": Kind("register", "functions/main.py", f"/sessions/{limited_session}/registrations"),
         }
+        print(f"load average before: {load_average()} (2 cores, shared)")
         # The emulator's JVM keeps compiling for a good while under load, so one run after another would favour
-        # whatever runs last: warm it up and throw that away, then interleave the kinds over rounds.
-        measure(*kinds["floor (one create)"], env, seconds=WARM_UP_SECONDS)
-        rounds = [
-            {name: measure(*run, env, seconds=SECONDS / ROUNDS) for name, run in kinds.items()} for _ in range(ROUNDS)
-        ]
-        results = {name: combine([r[name] for r in rounds]) for name in kinds}
-        floor_rate, floor_memory = results["floor (one create)"][0].rate, results["floor (one create)"][1]
-        print(f"\n{CLIENTS} clients, {SECONDS:.0f} s each in {ROUNDS} interleaved rounds, 2-core machine, emulator\n")
-        print(table(results, floor_rate, floor_memory))
+        # whatever runs last: warm it up and throw that away, then interleave the kinds over rotated rounds.
+        measure(floor, env, database, WARM_UP_SECONDS)
+        names = list(kinds)
+        rounds: dict[str, list[Run]] = {name: [] for name in names}
+        for round_ in range(ROUNDS):
+            for name in names[round_:] + names[:round_]:
+                rounds[name].append(measure(kinds[name], env, database, SECONDS / ROUNDS))
+        runs = {name: combine(rounds[name]) for name in names}
+        print(
+            f"\nwrk, {CONNECTIONS} connections, every request a new visitor; {SECONDS:.0f} s per kind in {ROUNDS} "
+            "rotated rounds after a warm-up; CPU is user + system time of each process group per request\n"
+        )
+        print(table(runs, runs["floor (one create)"]))
         seats = db.collection("sessions").document(limited_session).collection("seats").count().get()[0][0].value
         print(f"\n100-seat session: {seats} seats taken")
-        floor_cold = statistics.median(cold_start("floor", "bench/floor.py", "/", env) for _ in range(COLD_STARTS))
-        ours_cold = statistics.median(
-            cold_start("register", "functions/main.py", f"/sessions/{open_session}/registrations", env)
-            for _ in range(COLD_STARTS)
-        )
+
+        floor_cold = statistics.median(cold_start(floor, env) for _ in range(COLD_STARTS))
+        ours_cold = statistics.median(cold_start(kinds["register, open session"], env) for _ in range(COLD_STARTS))
         print(
             f"cold start to first stored registration (median of {COLD_STARTS}): floor {floor_cold:.2f} s, "
             f"register {ours_cold:.2f} s, ratio {ours_cold / floor_cold:.2f}"
         )
-        failed = any(result.failures for result, _ in results.values())
+
+        as_deployed(kinds["register, open session"], env, database)
+        print(f"\nload average after: {load_average()}")
+        # The deployed run drives one core to its limit on purpose: its failures are reported, not fatal.
+        failed = any(run.result.failures for run in runs.values())
         return 1 if failed or seats != 100 else 0
     finally:
-        firestore.stop()
+        database.stop()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ locals {
     RATE_LIMIT_PER_SESSION     = tostring(var.rate_limit_per_session)
     RATE_LIMIT_OVERALL         = tostring(var.rate_limit_overall)
     RATE_LIMIT_WINDOW_SECONDS  = tostring(var.rate_limit_window_seconds)
+    TRUSTED_PROXY_HOPS         = tostring(var.trusted_proxy_hops)
     MAIL_CAP_PER_DAY           = tostring(var.mail_cap_per_day)
     SMTP_UTF8                  = tostring(var.smtp_utf8)
     TURNSTILE_VERIFY_URL       = var.turnstile_verify_url

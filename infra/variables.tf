@@ -179,6 +179,17 @@ variable "rate_limit_window_seconds" {
   default     = 600
 }
 
+variable "trusted_proxy_hops" {
+  description = "TRUSTED_PROXY_HOPS: how many X-Forwarded-For entries trusted proxies append after the client address: 0 when visitors reach the function at its own URL, 1 behind Google's external Application Load Balancer."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.trusted_proxy_hops >= 0 && floor(var.trusted_proxy_hops) == var.trusted_proxy_hops
+    error_message = "trusted_proxy_hops is a whole number, 0 or more."
+  }
+}
+
 variable "mail_cap_per_day" {
   description = "MAIL_CAP_PER_DAY: at most this many mails a day to one mailbox (+tag and case folded)."
   type        = number

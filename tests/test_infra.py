@@ -58,6 +58,8 @@ NOT_NEEDED = {
 SECRETS = {"SIGNING_KEY", "SMTP_PASSWORD", "TURNSTILE_SECRET_KEY"}
 # Read by google-cloud-firestore itself, not by settings.py; for local use only, never deployed.
 LOCAL_ONLY = "FIRESTORE_EMULATOR_HOST"
+# Read by functions-framework, not by settings.py: how many requests one instance serves at once.
+THREADS = "THREADS"
 FORBIDDEN_ROLES = {"roles/owner", "roles/editor"}
 PUBLIC = {"allUsers", "allAuthenticatedUsers"}
 TTL_FIELD = "expires_at"
@@ -591,7 +593,7 @@ def test_each_function_gets_every_setting_it_needs(name: str) -> None:
 @pytest.mark.parametrize("name", function_names())
 def test_each_function_gets_no_setting_the_code_does_not_read(name: str) -> None:
     given = set(plain_env(name)) | set(secret_env(name))
-    assert given - settings_the_code_reads() == set(), f"{name} sets what nothing reads (a typo?)"
+    assert given - settings_the_code_reads() - {THREADS} == set(), f"{name} sets what nothing reads (a typo?)"
     assert LOCAL_ONLY not in given, "the emulator's address is for local use only"
 
 
@@ -652,6 +654,19 @@ def test_register_serves_many_requests_at_once_on_a_whole_cpu() -> None:
     service = only(functions()["register"]["service_config"])
     assert int(terraform().resolve(service["max_instance_request_concurrency"])) > 1
     assert float(terraform().resolve(service["available_cpu"])) >= 1
+
+
+@pytest.mark.parametrize("name", function_names())
+def test_a_function_that_serves_requests_at_once_runs_as_many_threads(name: str) -> None:
+    service = only(functions()[name]["service_config"])
+    concurrency = int(terraform().resolve(service.get("max_instance_request_concurrency", 1)))
+    threads = plain_env(name).get(THREADS)
+    if concurrency == 1:
+        assert threads is None, "one request at a time needs no threads setting"
+        return
+    assert threads is not None, f"{name} would serve 4 requests at a time per CPU, not {concurrency}"
+    converted = re.fullmatch(r"\$\{tostring\((.+)\)\}", str(threads))
+    assert int(terraform().resolve("${" + converted[1] + "}" if converted else threads)) == concurrency
 
 
 def firestore_triggers() -> dict[str, dict[str, Any]]:

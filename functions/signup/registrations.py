@@ -92,6 +92,7 @@ class Registrar:
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        seats_left_ttl: float = 0.0,
     ) -> None:
         self._client = client
         self._id_keys = tuple(id_keys)
@@ -99,6 +100,8 @@ class Registrar:
         self._rng = rng or random.SystemRandom()
         self._clock = clock
         self._full_until: dict[tuple[str, int], float] = {}
+        self._seats_left_ttl = seats_left_ttl
+        self._seats_left: dict[tuple[str, int], tuple[float, int]] = {}
         self._lock = threading.Lock()
 
     def register(
@@ -345,12 +348,20 @@ class Registrar:
         return list(query.get(**ON_REQUEST))
 
     def seats_left(self, session: Session) -> int | None:
-        """How many seats are free (None: unlimited); one aggregation query, for pages, not sign-ups."""
+        """How many seats are free (None: unlimited), for pages, not sign-ups: one aggregation query, kept for
+        `seats_left_ttl` seconds as the session document is, so that a newsletter's readers cost one, not one each."""
         if session.capacity is None:
             return None
+        key = (session.id, session.capacity)
+        now = self._monotonic()
+        cached = self._seats_left.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         seats = self._registrations(session.id).parent.collection(SEATS)
-        taken = int(seats.count().get(**ON_REQUEST)[0][0].value)
-        return max(session.capacity - taken, 0)
+        left = max(session.capacity - int(seats.count().get(**ON_REQUEST)[0][0].value), 0)
+        if self._seats_left_ttl > 0:
+            self._seats_left[key] = (now + self._seats_left_ttl, left)
+        return left
 
     def _free_seats(self, session_ref: Any, capacity: int) -> list[int]:
         key = (session_ref.id, capacity)

@@ -1,29 +1,32 @@
-"""Build the real dependencies once per instance, on first use, never at import time."""
+"""Build the real dependencies once per instance, on first use, never at import time.
+
+`register` and `notify` share this module (and functions/main.py), but `register` never sends mail: the mail side
+(icalendar, the composer, SMTP, the notifier) is imported only when `notify`'s service is built, so that it does not
+slow `register`'s cold start.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from signup.changes import Announcer
 from signup.deliverability import Deliverability
 from signup.errors import MisconfiguredError
 from signup.formtokens import FormTokens
 from signup.keys import FORMS, MAIL_CAPS, RATE_LIMITS, REGISTRATION_IDS
-from signup.mailcap import MailCap
-from signup.mails import Composer, parse_sender
-from signup.notifier import Notifier
-from signup.outbox import Outbox
 from signup.ratelimit import Limit, RateLimiter
 from signup.registrations import Registrar
 from signup.sessions import SessionStore
 from signup.settings import Settings
-from signup.smtp import SmtpServer, SmtpTransport
-from signup.smtppool import ConnectionPool, Pacer
 from signup.tokens import CancelTokens, RegistrationRef
 from signup.turnstile import Turnstile
 from signup.web import Service
+
+if TYPE_CHECKING:
+    from signup.mails import Composer
+    from signup.notifier import Notifier
+    from signup.smtp import SmtpTransport
 
 
 def utc_now() -> datetime:
@@ -42,7 +45,9 @@ def build(settings: Settings, client: Any = None) -> Service:
     return Service(
         settings=settings,
         sessions=SessionStore(client, ttl=settings.session_cache_seconds),
-        registrar=Registrar(client, settings.keys.subkeys(REGISTRATION_IDS)),
+        registrar=Registrar(
+            client, settings.keys.subkeys(REGISTRATION_IDS), seats_left_ttl=settings.session_cache_seconds
+        ),
         limiter=RateLimiter(
             client,
             settings.keys.subkey(RATE_LIMITS),
@@ -63,6 +68,14 @@ def build_notifier(
     settings: Settings, client: Any = None, lease: timedelta | None = None, transport: SmtpTransport | None = None
 ) -> Notifier:
     """Wire `notify`: Firestore, the outbox, templates and the SMTP transport (SMTP_URL's, unless one is given)."""
+    from signup.changes import Announcer
+    from signup.mailcap import MailCap
+    from signup.mails import parse_sender
+    from signup.notifier import Notifier
+    from signup.outbox import Outbox
+    from signup.smtp import SmtpServer, SmtpTransport
+    from signup.smtppool import ConnectionPool, Pacer
+
     mail_from, smtp_url = settings.require_mail()
     client = client or firestore_client(settings)
     sender = parse_sender(mail_from)
@@ -91,6 +104,8 @@ def build_notifier(
 
 def build_composer(settings: Settings) -> Composer:
     """The mails as `notify` writes them (MAIL_FROM, cancel links signed with SIGNING_KEY)."""
+    from signup.mails import Composer, parse_sender
+
     if not settings.mail_from:
         raise MisconfiguredError("Missing required setting MAIL_FROM")
     tokens = CancelTokens(settings.keys)

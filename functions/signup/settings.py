@@ -36,6 +36,7 @@ class Settings:
     rate_limit_per_session: int = 20
     rate_limit_overall: int = 60
     rate_limit_window: int = 600
+    trusted_proxy_hops: int = 0
     mail_cap_per_day: int = 10
     turnstile_secret_key: str | None = None
     turnstile_verify_url: str = TURNSTILE_VERIFY_URL
@@ -80,6 +81,7 @@ class Settings:
             rate_limit_per_session=int(_number(env, "RATE_LIMIT_PER_SESSION", default=20)),
             rate_limit_overall=int(_number(env, "RATE_LIMIT_OVERALL", default=60)),
             rate_limit_window=int(_number(env, "RATE_LIMIT_WINDOW_SECONDS", default=600)) or 1,
+            trusted_proxy_hops=_whole(env, "TRUSTED_PROXY_HOPS", default=0),
             mail_cap_per_day=int(_number(env, "MAIL_CAP_PER_DAY", default=10)),
             turnstile_secret_key=env.get("TURNSTILE_SECRET_KEY") or None,
             turnstile_verify_url=verify_url,
@@ -102,6 +104,15 @@ def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     if value in _FALSE:
         return False
     raise MisconfiguredError(f"{name} must be true or false, not {value!r}")
+
+
+def _whole(env: Mapping[str, str], name: str, *, default: int) -> int:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()):
+        raise MisconfiguredError(f"{name} must be a whole number, 0 or more, not {value!r}")
+    return int(value)
 
 
 def _number(env: Mapping[str, str], name: str, *, default: float) -> float:

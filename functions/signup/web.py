@@ -288,7 +288,7 @@ def _register(exchange: _Exchange) -> flask.Response:
     request, service, session = exchange.request, exchange.service, exchange.session
     assert session is not None
     origin = _permitted_origin(exchange)
-    service.limiter.hit(visitor_address(request), session.id)
+    service.limiter.hit(visitor_address(request, service.settings.trusted_proxy_hops), session.id)
     body = bodies.read_limited(request.stream, request.content_length)
     exchange.fields = bodies.parse(body, request.mimetype, request.mimetype_params)
     if session.cancelled:
@@ -303,7 +303,8 @@ def _register(exchange: _Exchange) -> flask.Response:
     nonce = _form_nonce(exchange)
     if session.turnstile_site_key:
         try:
-            service.turnstile.verify(_first_text(exchange.fields, turnstile.FIELD), visitor_address(request))
+            visitor = visitor_address(request, service.settings.trusted_proxy_hops)
+            service.turnstile.verify(_first_text(exchange.fields, turnstile.FIELD), visitor)
         except turnstile.TurnstileRejectedError:
             raise ValidationError({turnstile.FIELD: text(session.language, "error.turnstile")}) from None
     signup = validation.validate(
@@ -342,11 +343,13 @@ def _form_nonce(exchange: _Exchange) -> str | None:
         raise ValidationError({formtokens.FIELD: text(session.language, f"error.form_{error.reason}")}) from None
 
 
-def visitor_address(request: flask.Request) -> str:
-    """The client's address as Google's front end reports it: the last X-Forwarded-For entry (earlier entries
-    are whatever the client sent, so they cannot be trusted); the socket's peer when there is no such header."""
+def visitor_address(request: flask.Request, trusted_hops: int) -> str:
+    """The client's address as Google's front end reports it: the X-Forwarded-For entry it appended, which is the
+    last one, or `trusted_hops` before the last behind that many trusted proxies (a load balancer appends its own
+    address after the client's). Entries before it are whatever the client sent, so they cannot be trusted; the
+    socket's peer when there is no such header."""
     forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
-    return forwarded[-1] if forwarded else (request.remote_addr or "unknown")
+    return forwarded[max(len(forwarded) - 1 - trusted_hops, 0)] if forwarded else (request.remote_addr or "unknown")
 
 
 def _permitted_origin(exchange: _Exchange) -> str | None:
