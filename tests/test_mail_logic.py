@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from signup import events, outbox
 from signup.errors import MisconfiguredError
-from signup.mails import full_name, parse_sender
+from signup.mails import parse_sender
+from signup.names import full_name
 from signup.notifier import mail_kind
 from signup.reminders import hours_of, reminder_key
 from signup.smtp import SmtpServer

@@ -205,7 +205,7 @@ def base_env(**changes: str) -> dict[str, str]:
     return {
         "GOOGLE_CLOUD_PROJECT": "demo-test",
         "PUBLIC_BASE_URL": "https://example.test",
-        "SIGNING_KEY": "a-signing-key-of-some-length",
+        "SIGNING_KEY": "ab" * 32,
         **changes,
     }
 

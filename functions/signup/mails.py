@@ -20,6 +20,7 @@ import email_validator
 import jinja2
 
 from signup import calendar, dates, paragraphs, texts
+from signup.names import full_name
 from signup.pages import TEMPLATES
 from signup.sessions import Session
 from signup.tokens import RegistrationRef
@@ -46,11 +47,6 @@ KINDS: Mapping[str, str | None] = {
 # email.mime (base64 with RFC 2045's 76-character lines), which is several times faster than
 # the content manager and keeps the sweep well ahead of its benchmark floor.
 HEADERS_POLICY = email.policy.SMTP.clone(max_line_length=998)
-
-
-def full_name(first_name: str, infix: str, last_name: str) -> str:
-    """Names the Dutch way: "Jan" + "van der" + "Berg" is "Jan van der Berg"."""
-    return " ".join(part for part in (first_name, infix, last_name) if part)
 
 
 def parse_sender(mail_from: str) -> Address:

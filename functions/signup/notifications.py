@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from signup import outbox
-from signup.mails import full_name
+from signup.names import full_name
 from signup.sessions import Session
 
 # Every mail to the organiser has a key with this prefix; such mails do not count against the daily cap of the
