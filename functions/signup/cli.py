@@ -45,7 +45,7 @@ def sessions_create(client: Any, options: argparse.Namespace, out: TextIO) -> No
 def sessions_list(client: Any, options: argparse.Namespace, out: TextIO) -> None:
     print(
         f"{'id':<24} {'date':<44} {'confirmed':>9} {'waitlisted':>10} {'cancelled':>9} {'seats left':>10} "
-        f"{'mail queued':>11} {'mail failed':>11}",
+        f"{'mail queued':>11} {'mail failed':>11} {'unconfirmed':>11} {'expired':>7}",
         file=out,
     )
     for counts in organiser.session_counts(client):
@@ -54,7 +54,8 @@ def sessions_list(client: Any, options: argparse.Namespace, out: TextIO) -> None
         left = "unlimited" if counts.seats_left is None else str(counts.seats_left)
         print(
             f"{session.id:<24} {when:<44} {counts.confirmed:>9} {counts.waitlisted:>10} {counts.cancelled:>9} "
-            f"{left:>10} {counts.mails_queued:>11} {counts.mails_failed:>11}",
+            f"{left:>10} {counts.mails_queued:>11} {counts.mails_failed:>11} {counts.unconfirmed:>11} "
+            f"{counts.expired:>7}",
             file=out,
         )
 

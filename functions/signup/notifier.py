@@ -21,7 +21,15 @@ from signup.mailcap import MailCap, mailbox
 from signup.mailextras import MailExtras
 from signup.mails import Composer, UnreachableAddressError
 from signup.messages import KEY_PREFIX as MESSAGE_PREFIX
-from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
+from signup.registrations import (
+    CANCELLED,
+    CONFIRM_ADDRESS,
+    CONFIRMED,
+    REGISTRATIONS,
+    UNCONFIRMED,
+    WAITLISTED,
+    Registrar,
+)
 from signup.sessions import SESSIONS, Session, SessionStore
 from signup.smtp import Connection, InsecureServerError, PermanentError, SmtpTransport, TransientError
 
@@ -45,12 +53,15 @@ class Report:
     promoted: int = 0
     purged: int = 0
     digests_queued: int = 0
+    lapsed: int = 0
 
 
 def mail_kind(key: str, status: str) -> str | None:
     """Which mail a queued key becomes for a registration in `status`; None: it no longer applies."""
     if key == "confirmation":
         return {CONFIRMED: "confirmed", WAITLISTED: "waitlisted"}.get(status)
+    if key == CONFIRM_ADDRESS:
+        return CONFIRM_ADDRESS if status == UNCONFIRMED else None
     if key == "promotion":
         return "promoted" if status == CONFIRMED else None
     if key == "cancellation":
@@ -62,6 +73,11 @@ def mail_kind(key: str, status: str) -> str | None:
     if notifications.to_organiser(key):
         return key  # the organiser hears of it whatever became of the registration since
     return None
+
+
+def _lapse(registrar: Registrar, session: Session, now: datetime, limit: int) -> int:
+    """Sign-ups whose address was not confirmed in time lapse (only sessions with `confirm_email` have them)."""
+    return registrar.lapse_due(session, now, limit) if session.confirm_email else 0
 
 
 def _done(state: str, error: str | None = None) -> Future[outbox.Outcome]:
@@ -124,6 +140,7 @@ class Notifier:
                 log.error("sweep skips a session that cannot work: %s", error)
                 continue
             report.reminders_queued += reminders.queue_due(self._client, session, now, self._limit)
+            report.lapsed += _lapse(self._registrar, session, now, self._limit)
             report.promoted += len(self._registrar.promote(session))
         try:
             report.digests_queued = digest.queue_due(self._client, now)
