@@ -127,6 +127,36 @@ def test_a_visitor_signs_up_on_the_host_site_gets_the_mail_and_cancels(
     assert stored(fresh)[0]["status"] == "cancelled"
 
 
+def test_a_session_that_asks_to_confirm_the_address_holds_the_seat_only_after_the_click_in_the_mail(
+    fresh: Stack, inbox: Mailbox, page: Page
+) -> None:
+    fresh.create_session(STACK_SESSION, capacity=1, confirm_email=True)
+
+    page.goto(fresh.site_url)
+    page.get_by_label("Voornaam").fill("Jan")
+    page.get_by_label("Achternaam").fill("Berg")
+    page.get_by_label("E-mailadres").fill("jan@example.nl")
+    take_time(page)
+    page.get_by_role("button", name="Aanmelden").click()
+
+    expect(page.locator(".signup-thanks")).to_contain_text("Kijk in je mailbox")
+    shot(page, "11-check-your-mail")
+    assert [r["status"] for r in stored(fresh)] == ["unconfirmed"]
+    [mail] = inbox.wait_for(1)
+    text = mail.message.get_body(("plain",))
+    assert text is not None
+    match = re.search(r"http://127\.0\.0\.1:\d+/confirm/\S+", text.get_content())
+    assert match is not None
+    page.goto(match.group(0))
+    expect(page.get_by_role("button", name="Ja, bevestig mijn aanmelding")).to_be_visible()
+    assert [r["status"] for r in stored(fresh)] == ["unconfirmed"]  # opening the link changes nothing
+    page.get_by_role("button", name="Ja, bevestig mijn aanmelding").click()
+
+    expect(page.get_by_text("Je e-mailadres is bevestigd en je bent aangemeld.")).to_be_visible()
+    shot(page, "12-address-confirmed")
+    assert [r["status"] for r in stored(fresh)] == ["confirmed"]
+
+
 def test_a_full_session_thanks_the_visitor_with_the_waiting_list_text(fresh: Stack, page: Page) -> None:
     fresh.create_session(STACK_SESSION, capacity=0)
 
