@@ -149,15 +149,25 @@ class TestTheMailWithTheLink:
             [doc] = registrations(session_id)
             assert doc["confirm_by"].astimezone(AMSTERDAM).strftime(", %H:%M") in text
 
-    def test_a_double_click_sends_it_once(
-        self, client: Any, notifier: Any, inbox: Mailbox, session: str
-    ) -> None:
+    def test_a_double_click_sends_it_once(self, client: Any, notifier: Any, inbox: Mailbox, session: str) -> None:
         post(client, session, "jan@example.nl")
         post(client, session, "jan@example.nl")  # the double click: the first is still on its way
         notifier.sweep(soon())
 
         [mail] = inbox.received
         assert mail.message["Subject"].startswith("Bevestig je aanmelding")
+
+    def test_the_organiser_can_resend_it_from_the_command_line(
+        self, client: Any, notifier: Any, inbox: Mailbox, session: str, registrations: Registrations
+    ) -> None:
+        first = sign_up_and_get_link(client, notifier, inbox, session, "jan@example.nl", "Jan")
+        out = io.StringIO()
+
+        code = cli.main(["resend", session, stored(registrations, session)["jan@example.nl"]["id"]], out=out)
+        notifier.sweep(soon())
+
+        assert (code, out.getvalue()) == (0, "confirm mail queued; the next sweep sends it\n")
+        assert link_in(confirm_mail(inbox, "jan@example.nl")) == first
 
 
 class TestConfirming:
@@ -244,6 +254,26 @@ class TestConfirming:
 
         assert sorted(r.recipients[0] for r in inbox.received) == ["anna@example.nl", "jan@example.nl"]
 
+    def test_only_who_confirmed_gets_a_reminder(
+        self, client: Any, notifier: Any, inbox: Mailbox, make_session: Any, registrations: Registrations
+    ) -> None:
+        starts = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=48)
+        session_id = make_session(
+            confirm_email=True, confirm_within_hours=48, starts_at=starts, ends_at=starts + timedelta(hours=2)
+        )
+        client.post(sign_up_and_get_link(client, notifier, inbox, session_id, "ann@example.nl", "Ann"))
+        sign_up_and_get_link(client, notifier, inbox, session_id, "bob@example.nl", "Bob")
+        notifier.sweep(soon())  # Ann's confirmation
+        inbox.clear()
+
+        report = notifier.sweep(starts - timedelta(hours=23))
+
+        assert report.reminders_queued == 1
+        assert [(r.recipients, r.message["Subject"].split(":")[0]) for r in inbox.received] == [
+            (["ann@example.nl"], "Herinnering")
+        ]
+        assert stored(registrations, session_id)["bob@example.nl"]["status"] == "unconfirmed"
+
 
 class TestLapsing:
     def test_the_sweep_marks_it_expired_and_frees_nothing_for_nothing_was_held(
@@ -302,6 +332,30 @@ class TestLapsing:
         assert refused.get_json()["status"] is None
         assert accepted.get_json()["status"] == "confirmed"
         assert doc["status"] == "confirmed"
+
+
+class TestFakeSignUps:
+    def test_address_variants_fill_no_seat_and_their_mails_stay_within_the_cap(
+        self, client: Any, notifier: Any, inbox: Mailbox, db: Any, make_session: Any, registrations: Registrations
+    ) -> None:
+        session_id = make_session(capacity=5, confirm_email=True)
+        fakes = [post(client, session_id, f"target+{n}@example.nl") for n in range(20)]
+        post(client, session_id, "echt@example.nl", first_name="Echt")
+        notifier.sweep(soon())
+        reached = sorted(r.recipients[0].split("+")[0] for r in inbox.received)
+
+        seated = client.post(link_in(confirm_mail(inbox, "echt@example.nl")), headers=JSON)
+        report = notifier.sweep(datetime.now(UTC) + timedelta(hours=24, minutes=1))
+
+        statuses = [doc["status"] for doc in registrations(session_id)]
+        mails = [doc["emails"]["confirm_address"]["state"] for doc in registrations(session_id)]
+        assert {fake.get_json()["status"] for fake in fakes} == {"check_email"}
+        assert seated.get_json()["status"] == "confirmed"
+        assert sorted(statuses) == ["confirmed"] + ["expired"] * 20
+        assert len(seats(db, session_id)) == 1
+        assert report.lapsed == 20
+        assert (mails.count("sent"), mails.count("skipped")) == (11, 10)  # 10 to the target's mailbox, 1 to Echt
+        assert reached == ["echt@example.nl"] + ["target"] * 10
 
 
 class TestRefused:

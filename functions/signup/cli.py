@@ -15,7 +15,7 @@ from signup import dates, export, organiser, outbox, privacy
 from signup.errors import MisconfiguredError, NotFoundError
 from signup.keys import REGISTRATION_IDS, KeyRing
 from signup.messages import AUDIENCES
-from signup.registrations import REGISTRATIONS, Registrar
+from signup.registrations import CONFIRM_ADDRESS, REGISTRATIONS, UNCONFIRMED, Registrar
 from signup.sessions import SESSIONS, SessionStore
 
 
@@ -86,10 +86,13 @@ def cancel(client: Any, options: argparse.Namespace, out: TextIO) -> None:
 def resend(client: Any, options: argparse.Namespace, out: TextIO) -> None:
     session = SessionStore(client, ttl=0).get(options.session)
     ref = client.collection(SESSIONS).document(session.id).collection(REGISTRATIONS).document(options.registration)
-    if not ref.get().exists:
+    snapshot = ref.get()
+    if not snapshot.exists:
         raise NotFoundError(options.registration)
-    ref.update(outbox.pending_update("confirmation"))
-    print("confirmation queued; the next sweep sends it", file=out)
+    # Someone whose address is not confirmed yet has no confirmation to get: they get the confirm link again.
+    unconfirmed = (snapshot.to_dict() or {}).get("status") == UNCONFIRMED
+    ref.update(outbox.pending_update(CONFIRM_ADDRESS if unconfirmed else "confirmation"))
+    print(f"{'confirm mail' if unconfirmed else 'confirmation'} queued; the next sweep sends it", file=out)
 
 
 def promote(client: Any, options: argparse.Namespace, out: TextIO) -> None:
