@@ -65,6 +65,14 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
+def fill_in_and_send(page: Page, first_name: str, last_name: str, email: str, button: str = "Aanmelden") -> None:
+    page.get_by_label("Voornaam").fill(first_name)
+    page.get_by_label("Achternaam").fill(last_name)
+    page.get_by_label("E-mailadres").fill(email)
+    take_time(page)
+    page.get_by_role("button", name=button).click()
+
+
 def stored(stack: Stack) -> list[dict[str, Any]]:
     docs = stack.db.collection("sessions").document(STACK_SESSION).collection("registrations").stream()
     return [doc.to_dict() for doc in docs]
@@ -133,11 +141,7 @@ def test_a_session_that_asks_to_confirm_the_address_holds_the_seat_only_after_th
     fresh.create_session(STACK_SESSION, capacity=1, confirm_email=True)
 
     page.goto(fresh.site_url)
-    page.get_by_label("Voornaam").fill("Jan")
-    page.get_by_label("Achternaam").fill("Berg")
-    page.get_by_label("E-mailadres").fill("jan@example.nl")
-    take_time(page)
-    page.get_by_role("button", name="Aanmelden").click()
+    fill_in_and_send(page, "Jan", "Berg", "jan@example.nl")
 
     expect(page.locator(".signup-thanks")).to_contain_text("Kijk in je mailbox")
     shot(page, "11-check-your-mail")
@@ -162,11 +166,7 @@ def test_a_full_session_thanks_the_visitor_with_the_waiting_list_text(fresh: Sta
 
     page.goto(fresh.site_url)
     expect(page.get_by_text("Deze sessie is vol.")).to_be_visible()
-    page.get_by_label("Voornaam").fill("Zoë")
-    page.get_by_label("Achternaam").fill("O'Brien")
-    page.get_by_label("E-mailadres").fill("zoe@example.nl")
-    take_time(page)
-    page.get_by_role("button", name="Aanmelden voor de wachtlijst").click()
+    fill_in_and_send(page, "Zoë", "O'Brien", "zoe@example.nl", button="Aanmelden voor de wachtlijst")
 
     expect(page.locator(".signup-thanks")).to_contain_text("nieuwe aanmeldingen komen op de wachtlijst")
     shot(page, "07-waiting-list")

@@ -361,12 +361,8 @@ class Registrar:
         They held nothing, so nothing is freed; the mark is for the counts and the export, and lets the person sign
         up afresh (as they also may before the sweep comes by).
         """
-        waiting = (
-            self._registrations(session.id)
-            .where(filter=FieldFilter("confirm_by", "<=", now))
-            .order_by("confirm_by")
-            .limit(limit)
-        )
+        registrations = self._client.collection(SESSIONS).document(session.id).collection(REGISTRATIONS)
+        waiting = registrations.where(filter=FieldFilter("confirm_by", "<=", now)).order_by("confirm_by").limit(limit)
         lapsed = 0
         for snapshot in waiting.stream():
             if (snapshot.to_dict() or {}).get("status") != UNCONFIRMED:

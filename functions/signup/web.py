@@ -244,16 +244,18 @@ def _cancel(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Response
     ref = service.tokens.read(token)
     exchange.session = session = service.sessions.get(ref.session_id)
     if service.clock() >= session.ends_at:
-        return _cancel_page(exchange, "cancel.over", status=409)
+        return _link_page(exchange, "cancel", None, "cancel.over", status=409)
     registration = service.registrar.find(session, ref.registration_id)
     if registration is None or registration.generation != ref.generation:
         raise SupersededError(ref.registration_id)
     if registration.status == CANCELLED:
-        return _cancel_page(exchange, "cancel.already", cancelled=True)
+        return _link_page(exchange, "cancel", CANCELLED, "cancel.already")
     if not confirm:
-        return _cancel_page(exchange, "cancel.question", action=f"{service.settings.public_base_url}/cancel/{token}")
+        return _link_page(
+            exchange, "cancel", None, "cancel.question", action=f"{service.settings.public_base_url}/cancel/{token}"
+        )
     service.registrar.cancel(session, ref.registration_id, generation=ref.generation)
-    return _cancel_page(exchange, "cancel.done", cancelled=True)
+    return _link_page(exchange, "cancel", CANCELLED, "cancel.done")
 
 
 def _confirm(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Response:
@@ -272,38 +274,21 @@ def _confirm(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Respons
         raise RegistrationClosedError(session.id)
     registration = service.registrar.find(session, ref.registration_id)
     if registration is None or registration.generation != ref.generation or registration.status == CANCELLED:
-        return _confirm_page(exchange, None, "confirm.superseded", status=410)
+        return _link_page(exchange, "confirm", None, "confirm.superseded", status=410)
     if registration.status in (CONFIRMED, WAITLISTED):
-        return _confirm_page(exchange, registration.status, "confirm.already")
+        return _link_page(exchange, "confirm", registration.status, "confirm.already")
     if registration.lapsed(service.clock()):
         status = EXPIRED
     elif not confirm:
         action = f"{service.settings.public_base_url}/confirm/{token}"
-        return _confirm_page(exchange, UNCONFIRMED, "confirm.question", action=action)
+        return _link_page(exchange, "confirm", UNCONFIRMED, "confirm.question", action=action)
     else:
         try:
             status = service.registrar.confirm(session, ref.registration_id, ref.generation)
         except SupersededError:
-            return _confirm_page(exchange, None, "confirm.superseded", status=410)
+            return _link_page(exchange, "confirm", None, "confirm.superseded", status=410)
     code, message_key = _CONFIRM_PAGES[status]
-    return _confirm_page(exchange, status, message_key, status=code)
-
-
-def _confirm_page(
-    exchange: _Exchange, state: str | None, message_key: str, *, status: int = 200, action: str | None = None
-) -> flask.Response:
-    session = exchange.session
-    assert session is not None
-    language = exchange.language
-    if exchange.wants_json:
-        response = flask.jsonify(status=state, message=text(language, message_key))
-        response.status_code = status
-        return response
-    signup_url = f"{exchange.service.settings.public_base_url}/sessions/{session.id}" if status == 410 else None
-    html = _pages().render(
-        "confirm.html", session=session, message=text(language, message_key), action=action, signup_url=signup_url
-    )
-    return flask.Response(html, status=status, mimetype="text/html")
+    return _link_page(exchange, "confirm", status, message_key, status=code)
 
 
 def _refuse_cross_site(exchange: _Exchange, refusal: type[CrossSiteRequestError] = CrossSiteRequestError) -> None:
@@ -320,15 +305,35 @@ def _refuse_cross_site(exchange: _Exchange, refusal: type[CrossSiteRequestError]
         raise refusal(origin)
 
 
-def _cancel_page(
-    exchange: _Exchange, message_key: str, *, status: int = 200, action: str | None = None, cancelled: bool = False
+def _link_page(
+    exchange: _Exchange,
+    kind: str,
+    state: str | None,
+    message_key: str,
+    *,
+    status: int = 200,
+    action: str | None = None,
 ) -> flask.Response:
+    """The page a mailed link (`kind`: cancel or confirm) leads to; JSON clients get the registration's `state`.
+    A confirm link that no longer works (410) offers to sign up again."""
+    session = exchange.session
+    assert session is not None
     language = exchange.language
     if exchange.wants_json:
-        response = flask.jsonify(status=CANCELLED if cancelled else None, message=text(language, message_key))
+        response = flask.jsonify(status=state, message=text(language, message_key))
         response.status_code = status
         return response
-    html = _pages().render("cancel.html", session=exchange.session, message=text(language, message_key), action=action)
+    signup_url = None
+    if kind == "confirm" and status == 410:
+        signup_url = f"{exchange.service.settings.public_base_url}/sessions/{session.id}"
+    html = _pages().render(
+        "link.html",
+        session=session,
+        kind=kind,
+        message=text(language, message_key),
+        action=action,
+        signup_url=signup_url,
+    )
     return flask.Response(html, status=status, mimetype="text/html")
 
 
