@@ -15,7 +15,7 @@ import jinja2
 from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import digest, notifications, outbox, privacy, reminders
+from signup import digest, lapsing, notifications, outbox, privacy, reminders
 from signup.errors import MisconfiguredError, NotFoundError
 from signup.mailcap import MailCap, mailbox
 from signup.mailextras import MailExtras
@@ -75,9 +75,13 @@ def mail_kind(key: str, status: str) -> str | None:
     return None
 
 
-def _lapse(registrar: Registrar, session: Session, now: datetime, limit: int) -> int:
-    """Sign-ups whose address was not confirmed in time lapse (only sessions with `confirm_email` have them)."""
-    return registrar.lapse_due(session, now, limit) if session.confirm_email else 0
+def _lapse(client: Any, now: datetime, limit: int) -> int:
+    """Sign-ups not confirmed in time lapse; a failure here must not hold up the mail either."""
+    try:
+        return lapsing.lapse_due(client, now, limit)
+    except google_errors.GoogleAPIError as error:
+        log.error("lapsing failed, the next sweep tries again: %s", error)
+        return 0
 
 
 def _done(state: str, error: str | None = None) -> Future[outbox.Outcome]:
@@ -125,6 +129,7 @@ class Notifier:
             report.purged = privacy.purge_expired(self._client, now, self._limit)
         except google_errors.GoogleAPIError as error:  # a purge that fails must not hold up the mail
             log.error("retention purge failed, the next sweep tries again: %s", error)
+        report.lapsed = _lapse(self._client, now, self._limit)
         upcoming = (
             self._client.collection(SESSIONS)
             .where(filter=FieldFilter("starts_at", ">", now))
@@ -140,7 +145,6 @@ class Notifier:
                 log.error("sweep skips a session that cannot work: %s", error)
                 continue
             report.reminders_queued += reminders.queue_due(self._client, session, now, self._limit)
-            report.lapsed += _lapse(self._registrar, session, now, self._limit)
             report.promoted += len(self._registrar.promote(session))
         try:
             report.digests_queued = digest.queue_due(self._client, now)

@@ -355,30 +355,6 @@ class Registrar:
             raise _ChangedError() from None
         return Registration(snapshot.id, fields["status"], _generation(snapshot))
 
-    def lapse_due(self, session: Session, now: datetime, limit: int) -> int:
-        """Mark the registrations of `session` whose address was not confirmed in time as EXPIRED; return how many.
-
-        They held nothing, so nothing is freed; the mark is for the counts and the export, and lets the person sign
-        up afresh (as they also may before the sweep comes by).
-        """
-        registrations = self._client.collection(SESSIONS).document(session.id).collection(REGISTRATIONS)
-        waiting = registrations.where(filter=FieldFilter("confirm_by", "<=", now)).order_by("confirm_by").limit(limit)
-        lapsed = 0
-        for snapshot in waiting.stream():
-            if (snapshot.to_dict() or {}).get("status") != UNCONFIRMED:
-                continue
-            try:
-                snapshot.reference.update(
-                    # Off `confirm_by`, so that the next sweep's query does not find it again.
-                    {"status": EXPIRED, "expired_at": now, "confirm_by": firestore.DELETE_FIELD},
-                    option=self._client.write_option(last_update_time=snapshot.update_time),
-                )
-            except (google_errors.NotFound, *CONFLICTS):
-                continue  # confirmed, replaced or erased at this moment: nothing to mark
-            lapsed += 1
-            log.info("lapsed session=%s id=%s", session.id, snapshot.id)
-        return lapsed
-
     def _registrations(self, session_id: str) -> Any:
         return self._client.collection(SESSIONS).document(session_id).collection(REGISTRATIONS)
 
