@@ -397,6 +397,19 @@ class TestRefused:
         assert "Bevestigen kan alleen via de link in je e-mail" in refused.get_data(as_text=True)
         assert ours.status_code == 200
 
+    def test_a_link_stops_working_when_registration_closes(
+        self, client: Any, notifier: Any, inbox: Mailbox, db: Any, session: str, registrations: Registrations
+    ) -> None:
+        link = sign_up_and_get_link(client, notifier, inbox, session, "jan@example.nl", "Jan")
+        closed = datetime.now(UTC) - timedelta(minutes=1)
+        db.collection("sessions").document(session).update({"registration_closes_at": closed})
+
+        answers = {client.get(link).status_code, client.post(link).status_code}
+
+        assert answers == {409}
+        assert stored(registrations, session)["jan@example.nl"]["status"] == "unconfirmed"
+        assert seats(db, session) == {}
+
 
 class TestTheConsole:
     def test_counts_and_export_show_who_is_unconfirmed_and_who_lapsed(
