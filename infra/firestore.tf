@@ -50,6 +50,8 @@ resource "google_firebaserules_release" "firestore" {
 #   erasure (privacy.py)        group registrations: email == address -> collection-group index on email
 #   waiting list (registrations.py)  sessions/{id}/registrations: status == "waitlisted", order by created_at
 #                               -> composite index (status, created_at)
+#   lapsing (lapsing.py)        group registrations: confirm_by <= now, order by confirm_by
+#                               -> collection-group index on confirm_by
 #   digests (digest.py)         group digests: mail_due_at <= now, order by mail_due_at
 #                               -> collection-group index on mail_due_at
 #   digest windows, last digest, daily sessions, mail counts (digest.py, organiser.py): single field, one
@@ -239,4 +241,22 @@ resource "google_firestore_field" "messages_expire" {
   index_config {}
 
   depends_on = [google_firestore_field.digests_expire]
+}
+
+# Sign-ups to sessions with `confirm_email` carry `confirm_by` until their address is confirmed; the sweep finds
+# those past it across sessions (lapsing.py). Nothing else queries the field.
+resource "google_firestore_field" "registrations_confirm_by" {
+  project    = var.project
+  database   = google_firestore_database.main.name
+  collection = "registrations"
+  field      = "confirm_by"
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
+
+  depends_on = [google_firestore_field.messages_expire]
 }

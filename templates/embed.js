@@ -94,7 +94,8 @@
     message.className = "signup-notice signup-thanks";
     message.setAttribute("role", "status");
     message.tabIndex = -1;
-    message.textContent = root.getAttribute(status === "waitlisted" ? "data-thanks-waitlisted" : "data-thanks-confirmed");
+    var known = status === "waitlisted" || status === "check_email";
+    message.textContent = root.getAttribute("data-thanks-" + (known ? status : "confirmed"));
     form.replaceWith(message);
     bringToView(message);
   }

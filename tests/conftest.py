@@ -47,6 +47,15 @@ def cancel_token(session_id: str, registration_id: str, generation: int = 0, key
     return CancelTokens(ring).make(RegistrationRef(session_id, registration_id, generation))
 
 
+def confirm_token(session_id: str, registration_id: str, generation: int = 0, keys: Any = None) -> str:
+    """A confirm link's token as the "confirm your address" mail carries it."""
+    from signup.keys import KeyRing
+    from signup.tokens import ConfirmTokens, RegistrationRef
+
+    ring = keys or KeyRing.parse(SIGNING_KEY)
+    return ConfirmTokens(ring).make(RegistrationRef(session_id, registration_id, generation))
+
+
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[firestore_emulator.Emulator]:
     """One emulator for the whole run, on a free port; stopped by its process group."""

@@ -42,6 +42,14 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
 
 
+def fill_in_and_send(page: Page, first_name: str, last_name: str, email: str, button: str = "Aanmelden") -> None:
+    page.get_by_label("Voornaam").fill(first_name)
+    page.get_by_label("Achternaam").fill(last_name)
+    page.get_by_label("E-mailadres").fill(email)
+    take_time(page)
+    page.get_by_role("button", name=button).click()
+
+
 def stored(stack: Stack) -> list[dict[str, Any]]:
     docs = stack.db.collection("sessions").document(STACK_SESSION).collection("registrations").stream()
     return [doc.to_dict() for doc in docs]
@@ -104,16 +112,38 @@ def test_a_visitor_signs_up_on_the_host_site_gets_the_mail_and_cancels(
     assert stored(fresh)[0]["status"] == "cancelled"
 
 
+def test_a_session_that_asks_to_confirm_the_address_holds_the_seat_only_after_the_click_in_the_mail(
+    fresh: Stack, inbox: Mailbox, page: Page
+) -> None:
+    fresh.create_session(STACK_SESSION, capacity=1, confirm_email=True)
+
+    page.goto(fresh.site_url)
+    fill_in_and_send(page, "Jan", "Berg", "jan@example.nl")
+
+    expect(page.locator(".signup-thanks")).to_contain_text("Kijk in je mailbox")
+    shot(page, "11-check-your-mail")
+    assert [r["status"] for r in stored(fresh)] == ["unconfirmed"]
+    [mail] = inbox.wait_for(1)
+    text = mail.message.get_body(("plain",))
+    assert text is not None
+    match = re.search(r"http://127\.0\.0\.1:\d+/confirm/\S+", text.get_content())
+    assert match is not None
+    page.goto(match.group(0))
+    expect(page.get_by_role("button", name="Ja, bevestig mijn aanmelding")).to_be_visible()
+    assert [r["status"] for r in stored(fresh)] == ["unconfirmed"]  # opening the link changes nothing
+    page.get_by_role("button", name="Ja, bevestig mijn aanmelding").click()
+
+    expect(page.get_by_text("Je e-mailadres is bevestigd en je bent aangemeld.")).to_be_visible()
+    shot(page, "12-address-confirmed")
+    assert [r["status"] for r in stored(fresh)] == ["confirmed"]
+
+
 def test_a_full_session_thanks_the_visitor_with_the_waiting_list_text(fresh: Stack, page: Page) -> None:
     fresh.create_session(STACK_SESSION, capacity=0)
 
     page.goto(fresh.site_url)
     expect(page.get_by_text("Deze sessie is vol.")).to_be_visible()
-    page.get_by_label("Voornaam").fill("Zoë")
-    page.get_by_label("Achternaam").fill("O'Brien")
-    page.get_by_label("E-mailadres").fill("zoe@example.nl")
-    take_time(page)
-    page.get_by_role("button", name="Aanmelden voor de wachtlijst").click()
+    fill_in_and_send(page, "Zoë", "O'Brien", "zoe@example.nl", button="Aanmelden voor de wachtlijst")
 
     expect(page.locator(".signup-thanks")).to_contain_text("nieuwe aanmeldingen komen op de wachtlijst")
     shot(page, "07-waiting-list")

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi import checks as conformance
 from signup import errors, web
 from signup.sessions import valid_session_id
 
-from tests.conftest import cancel_token, session_fields
+from tests.conftest import cancel_token, confirm_token, session_fields
 
 ROOT = Path(__file__).resolve().parent.parent
 schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
@@ -36,6 +36,7 @@ SESSIONS: dict[str, dict[str, Any]] = {
     "openapi-privacy-en": session_fields(language="en", privacy_url="https://www.example.nl/privacy"),
     "openapi-closed": session_fields(registration_closes_at=PAST),
     "openapi-over": session_fields(starts_at=PAST, ends_at=PAST + timedelta(hours=2)),
+    "openapi-confirm": session_fields(capacity=1, confirm_email=True),
 }
 
 
@@ -68,11 +69,21 @@ def world(app: Any, db: Any) -> Iterator[World]:
         json={"first_name": "Anna", "last_name": "de Vries", "email": "anna@example.nl"},
     )
     assert signed_up.status_code == 201
+    unconfirmed = app.test_client().post(
+        "/sessions/openapi-confirm/registrations",
+        json={"first_name": "Bea", "last_name": "Bakker", "email": "bea@example.nl"},
+    )
+    assert unconfirmed.status_code == 201
     over = db.collection("sessions").document("openapi-over").collection("registrations").document("r-over")
     over.set({"first_name": "Piet", "last_name": "Jansen", "email": "piet@example.nl", "status": "confirmed"})
     yield World(
         session_ids=tuple(SESSIONS),
-        tokens=(cancel_token(OPEN_SESSION, signed_up.get_json()["id"]), cancel_token("openapi-over", "r-over")),
+        tokens=(
+            cancel_token(OPEN_SESSION, signed_up.get_json()["id"]),
+            cancel_token("openapi-over", "r-over"),
+            confirm_token("openapi-confirm", unconfirmed.get_json()["id"]),
+            confirm_token("openapi-over", "r-over"),
+        ),
     )
     for session_id in SESSIONS:
         db.recursive_delete(db.collection("sessions").document(session_id))
@@ -115,7 +126,9 @@ _REST = re.search(r"\(\?P<rest>([^)]*)\)", web._ROUTE.pattern)
 assert _REST is not None
 LITERAL_PATHS = re.findall(r'request\.path == "([^"]+)"', inspect.getsource(web._route))
 SESSION, CANCEL = _template(web._ROUTE, "session_id"), _template(web._CANCEL, "token")
-SERVED = [*LITERAL_PATHS, CANCEL, SESSION, *(SESSION + rest for rest in _REST[1].split("|"))]
+CONFIRM = _template(web._CONFIRM, "token")
+SERVED = [*LITERAL_PATHS, CANCEL, CONFIRM, SESSION, *(SESSION + rest for rest in _REST[1].split("|"))]
+LINKS = {CANCEL: web._CANCEL, CONFIRM: web._CONFIRM}
 SAMPLE = {"session_id": "strategiesessie-juni", "token": "WyJzIiwiciJd.c2lnbmF0dXJl"}
 
 
@@ -124,9 +137,10 @@ def concrete(template: str) -> str:
 
 
 def test_the_routes_read_from_web_py_are_routes_it_matches() -> None:
-    assert {"/healthz", "/embed.js", "/cancel/{token}", "/sessions/{session_id}/registrations"} <= set(SERVED)
+    expected = {"/healthz", "/embed.js", "/cancel/{token}", "/confirm/{token}", "/sessions/{session_id}/registrations"}
+    assert expected <= set(SERVED)
     for template in SERVED:
-        route = web._CANCEL if template.startswith(CANCEL) else web._ROUTE if template.startswith(SESSION) else None
+        route = LINKS.get(template) or (web._ROUTE if template.startswith(SESSION) else None)
         assert route is None or route.fullmatch(concrete(template)), template
 
 
@@ -225,8 +239,9 @@ def test_the_session_id_pattern_is_the_one_the_code_accepts(session_id: str) -> 
     assert (re.fullmatch(_parameter_pattern("session_id"), session_id) is not None) == valid_session_id(session_id)
 
 
-def test_the_cancel_token_pattern_is_the_one_the_code_routes() -> None:
-    token = re.search(r"\(\?P<token>([^)]*)\)", web._CANCEL.pattern)
+@pytest.mark.parametrize("route", LINKS.values(), ids=LINKS.keys())
+def test_the_token_pattern_is_the_one_the_code_routes(route: re.Pattern[str]) -> None:
+    token = re.search(r"\(\?P<token>([^)]*)\)", route.pattern)
 
     assert token is not None
     assert _parameter_pattern("token") == token[1]

@@ -15,7 +15,7 @@ from signup import changes, dates, export, organiser, outbox, privacy
 from signup.errors import MisconfiguredError, NotFoundError
 from signup.keys import REGISTRATION_IDS, KeyRing
 from signup.messages import AUDIENCES
-from signup.registrations import REGISTRATIONS, Registrar
+from signup.registrations import CONFIRM_ADDRESS, REGISTRATIONS, UNCONFIRMED, Registrar
 from signup.sessions import SESSIONS, SessionStore
 
 
@@ -45,7 +45,7 @@ def sessions_create(client: Any, options: argparse.Namespace, out: TextIO) -> No
 def sessions_list(client: Any, options: argparse.Namespace, out: TextIO) -> None:
     print(
         f"{'id':<24} {'date':<44} {'confirmed':>9} {'waitlisted':>10} {'cancelled':>9} {'seats left':>10} "
-        f"{'mail queued':>11} {'mail failed':>11}",
+        f"{'mail queued':>11} {'mail failed':>11} {'unconfirmed':>11} {'expired':>7}",
         file=out,
     )
     for counts in organiser.session_counts(client):
@@ -54,7 +54,8 @@ def sessions_list(client: Any, options: argparse.Namespace, out: TextIO) -> None
         left = "unlimited" if counts.seats_left is None else str(counts.seats_left)
         print(
             f"{session.id:<24} {when:<44} {counts.confirmed:>9} {counts.waitlisted:>10} {counts.cancelled:>9} "
-            f"{left:>10} {counts.mails_queued:>11} {counts.mails_failed:>11}",
+            f"{left:>10} {counts.mails_queued:>11} {counts.mails_failed:>11} {counts.unconfirmed:>11} "
+            f"{counts.expired:>7}",
             file=out,
         )
 
@@ -110,10 +111,13 @@ def cancel(client: Any, options: argparse.Namespace, out: TextIO) -> None:
 def resend(client: Any, options: argparse.Namespace, out: TextIO) -> None:
     session = SessionStore(client, ttl=0).get(options.session)
     ref = client.collection(SESSIONS).document(session.id).collection(REGISTRATIONS).document(options.registration)
-    if not ref.get().exists:
+    snapshot = ref.get()
+    if not snapshot.exists:
         raise NotFoundError(options.registration)
-    ref.update(outbox.pending_update("confirmation"))
-    print("confirmation queued; the next sweep sends it", file=out)
+    # Someone whose address is not confirmed yet has no confirmation to get: they get the confirm link again.
+    unconfirmed = (snapshot.to_dict() or {}).get("status") == UNCONFIRMED
+    ref.update(outbox.pending_update(CONFIRM_ADDRESS if unconfirmed else "confirmation"))
+    print(f"{'confirm mail' if unconfirmed else 'confirmation'} queued; the next sweep sends it", file=out)
 
 
 def promote(client: Any, options: argparse.Namespace, out: TextIO) -> None:

@@ -53,3 +53,9 @@ def span(starts_at: datetime, ends_at: datetime, zone: ZoneInfo, language: str) 
     if start.date() == end.date():
         return f"{day(start, language)}, {start:%H:%M}\u2013{end:%H:%M}"
     return f"{day(start, language)}, {start:%H:%M} \u2013 {day(end, language)}, {end:%H:%M}"
+
+
+def moment(at: datetime, zone: ZoneInfo, language: str) -> str:
+    """One moment in the session's time zone: `dinsdag 9 juni 2026, 16:00`."""
+    local = at.astimezone(zone)
+    return f"{day(local, language)}, {local:%H:%M}"

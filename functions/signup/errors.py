@@ -48,6 +48,10 @@ class CrossSiteRequestError(SignupError):
     code = "cross_site"
 
 
+class CrossSiteConfirmError(CrossSiteRequestError):
+    """The same, for a confirm link: the same code, its own words."""
+
+
 class SupersededError(SignupError):
     """A cancel link for a sign-up that is no more: cancelled and signed up for afresh since, or erased."""
 

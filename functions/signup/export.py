@@ -94,7 +94,8 @@ def write(
     writer = csv.writer(out, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow([*_HEADERS[language], *(f"{_MAIL[language]}: {key}" for key in mail_keys)])
     for row in rows:
-        signed_up = row.get("created_at")
+        # An unconfirmed or lapsed sign-up has no `created_at` (it never took effect): its time is when it was sent.
+        signed_up = row.get("created_at") or row.get("requested_at")
         local = signed_up.astimezone(session.zone).strftime("%d-%m-%Y %H:%M") if signed_up else ""
         cells = [
             row.get("last_name", ""),

@@ -34,6 +34,8 @@ KINDS: Mapping[str, str | None] = {
     "cancelled": "CANCEL",
     "changed": "REQUEST",
     "session_cancelled": "CANCEL",
+    # The request to confirm an address, before anything is held (sessions with `confirm_email`).
+    "confirm_address": None,
     # The organiser's message to everyone, and the organiser's own mails about sign-ups.
     "message": None,
     "organiser_created": None,
@@ -88,6 +90,7 @@ class Recipient:
     email: str
     had_seat: bool
     generation: int = 0  # one up each time a cancelled registration is replaced by a fresh sign-up
+    confirm_by: datetime | None = None  # until when the address can be confirmed (an unconfirmed sign-up)
 
     @classmethod
     def from_document(cls, session_id: str, registration_id: str, data: Mapping[str, Any]) -> Recipient:
@@ -100,6 +103,7 @@ class Recipient:
             email=data["email"],
             had_seat=data.get("confirmed_at") is not None,
             generation=int(data.get("generation") or 0),
+            confirm_by=data.get("confirm_by"),
         )
 
     @property
@@ -118,6 +122,7 @@ class Composer:
         session_url: Callable[[str], str],
         directory: Path = TEMPLATES,
         smtputf8: bool = False,
+        confirm_url: Any = None,
     ) -> None:
         loader = jinja2.FileSystemLoader(directory)
         common: dict[str, Any] = {
@@ -134,6 +139,7 @@ class Composer:
         self._sender = sender
         self._headers: dict[tuple[str, str], Any] = {}
         self._cancel_url = cancel_url
+        self._confirm_url = confirm_url
         self._smtputf8 = smtputf8
         self._session_url = session_url
 
@@ -160,7 +166,8 @@ class Composer:
         context = {
             **self._context(session, recipient, hours),
             "show_calendar": kind in ("confirmed", "promoted", "reminder", "changed") and recipient.had_seat,
-            "show_cancel": kind not in ("cancelled", "session_cancelled"),
+            "show_cancel": kind not in ("cancelled", "session_cancelled", "confirm_address"),
+            **(self._confirming(session, recipient) if kind == "confirm_address" else {}),
             **(extra or {}),
         }
         content = f"mail/{session.language}/{kind}.txt"
@@ -205,6 +212,16 @@ class Composer:
         message["Content-Type"] = self._header("Content-Type", content_type)
         message.set_payload(parts)
         return message
+
+    def _confirming(self, session: Session, recipient: Recipient) -> dict[str, Any]:
+        """The confirm link, and until when it works, for the mail that asks to confirm an address."""
+        if self._confirm_url is None or recipient.confirm_by is None:
+            raise ValueError("a confirm mail needs a confirm link and the registration's confirm_by")
+        ref = RegistrationRef(recipient.session_id, recipient.registration_id, recipient.generation)
+        return {
+            "confirm_url": self._confirm_url(ref),
+            "confirm_by": dates.moment(recipient.confirm_by, session.zone, session.language),
+        }
 
     def _header(self, name: str, value: object) -> Any:
         """A parsed header, kept for reuse: parsing headers is most of the cost of composing a mail."""

@@ -16,14 +16,22 @@ import jinja2
 from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import changes, digest, notifications, outbox, privacy, reminders
+from signup import changes, digest, lapsing, notifications, outbox, privacy, reminders
 from signup.errors import MisconfiguredError, NotFoundError
 from signup.events import Change
 from signup.mailcap import MailCap, mailbox
 from signup.mailextras import MailExtras
 from signup.mails import Composer, UnreachableAddressError
 from signup.messages import KEY_PREFIX as MESSAGE_PREFIX
-from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, WAITLISTED, Registrar
+from signup.registrations import (
+    CANCELLED,
+    CONFIRM_ADDRESS,
+    CONFIRMED,
+    REGISTRATIONS,
+    UNCONFIRMED,
+    WAITLISTED,
+    Registrar,
+)
 from signup.sessions import SESSIONS, Session, SessionStore, parse_session
 from signup.smtp import Connection, InsecureServerError, PermanentError, TransientError
 from signup.smtppool import ConnectionPool
@@ -51,12 +59,15 @@ class Report:
     purged: int = 0
     digests_queued: int = 0
     announced: int = 0
+    lapsed: int = 0
 
 
 def mail_kind(key: str, status: str) -> str | None:
     """Which mail a queued key becomes for a registration in `status`; None: it no longer applies."""
     if key == "confirmation":
         return {CONFIRMED: "confirmed", WAITLISTED: "waitlisted"}.get(status)
+    if key == CONFIRM_ADDRESS:
+        return CONFIRM_ADDRESS if status == UNCONFIRMED else None
     if key == "promotion":
         return "promoted" if status == CONFIRMED else None
     if key == "cancellation":
@@ -72,6 +83,16 @@ def mail_kind(key: str, status: str) -> str | None:
     if key == changes.SESSION_CANCELLED:
         return "session_cancelled" if status in (CONFIRMED, WAITLISTED) else None
     return None
+
+
+def _lapse(client: Any, now: datetime, limit: int) -> int:
+    """Sign-ups not confirmed in time lapse; a failure here must not hold up the mail either."""
+    try:
+        return lapsing.lapse_due(client, now, limit)
+    except google_errors.GoogleAPIError as error:
+        log.error("lapsing failed, the next sweep tries again: %s", error)
+        return 0
+
 
 
 class Notifier:
@@ -138,6 +159,7 @@ class Notifier:
             report.purged = privacy.purge_expired(self._client, now, self._limit)
         except google_errors.GoogleAPIError as error:  # a purge that fails must not hold up the mail
             log.error("retention purge failed, the next sweep tries again: %s", error)
+        report.lapsed = _lapse(self._client, now, self._limit)
         upcoming = (
             self._client.collection(SESSIONS)
             .where(filter=FieldFilter("starts_at", ">", now))

@@ -16,7 +16,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup import changes
 from signup.errors import MisconfiguredError
-from signup.registrations import CANCELLED, CONFIRMED, REGISTRATIONS, SEATS, WAITLISTED
+from signup.registrations import CANCELLED, CONFIRMED, EXPIRED, REGISTRATIONS, SEATS, UNCONFIRMED, WAITLISTED
 from signup.sessions import SESSIONS, Session, parse_session, valid_session_id
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -111,6 +111,9 @@ class Counts:
     seats_left: int | None
     mails_queued: int = 0
     mails_failed: int = 0
+    # Sessions with `confirm_email`: sign-ups waiting for their address to be confirmed, and those that lapsed.
+    unconfirmed: int = 0
+    expired: int = 0
 
 
 def session_counts(client: Any) -> Iterator[Counts]:
@@ -123,12 +126,19 @@ def session_counts(client: Any) -> Iterator[Counts]:
         registrations = snapshot.reference.collection(REGISTRATIONS)
         counts = {
             status: int(registrations.where(filter=FieldFilter("status", "==", status)).count().get()[0][0].value)
-            for status in (CONFIRMED, WAITLISTED, CANCELLED)
+            for status in (CONFIRMED, WAITLISTED, CANCELLED, UNCONFIRMED, EXPIRED)
         }
         taken = int(snapshot.reference.collection(SEATS).count().get()[0][0].value)
         left = None if session.capacity is None else max(session.capacity - taken, 0)
         yield Counts(
-            session, counts[CONFIRMED], counts[WAITLISTED], counts[CANCELLED], left, *mail_counts(snapshot.reference)
+            session,
+            counts[CONFIRMED],
+            counts[WAITLISTED],
+            counts[CANCELLED],
+            left,
+            *mail_counts(snapshot.reference),
+            unconfirmed=counts[UNCONFIRMED],
+            expired=counts[EXPIRED],
         )
 
 

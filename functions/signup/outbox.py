@@ -90,8 +90,9 @@ class Outcome:
 
 
 def mail_order(key: str) -> tuple[int, str]:
-    """Confirmation first, cancellation last, whatever else (promotion, reminders) between."""
-    return ({"confirmation": 0, "promotion": 1, "cancellation": 3}.get(key, 2), key)
+    """The request to confirm the address, then the confirmation first, cancellation last, whatever else
+    (promotion, reminders) between."""
+    return ({"confirm_address": -1, "confirmation": 0, "promotion": 1, "cancellation": 3}.get(key, 2), key)
 
 
 class Outbox:

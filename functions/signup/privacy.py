@@ -13,7 +13,15 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup import outbox
-from signup.registrations import CANCELLED, FORM_TOKENS, REGISTRATIONS, SEATS, WAITLISTED, registration_id
+from signup.registrations import (
+    CANCELLED,
+    FORM_TOKENS,
+    REGISTRATIONS,
+    SEATS,
+    UNCONFIRMED,
+    WAITLISTED,
+    registration_id,
+)
 from signup.sessions import SESSIONS
 
 log = logging.getLogger(__name__)
@@ -80,7 +88,7 @@ def _erase(client: Any, snapshot: Any) -> None:
         for key, mail in (data.get("emails") or {}).items()
     }
     kept = {field: data[field] for field in KEPT if field in data}
-    if kept.get("status") == WAITLISTED:
+    if kept.get("status") in (WAITLISTED, UNCONFIRMED):
         kept["status"] = CANCELLED  # nobody is left to give a seat to: it must not take the next free one
     kept.update(
         {field: "" for field in PERSONAL},

@@ -13,6 +13,7 @@ cannot cancel the new sign-up). Contention is spread over as many documents as t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -20,7 +21,7 @@ import random
 import threading
 import time
 from base64 import b32encode
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,6 +45,14 @@ SEATS = "seats"
 CONFIRMED = "confirmed"
 WAITLISTED = "waitlisted"
 CANCELLED = "cancelled"
+# Sessions with `confirm_email`: a sign-up waits for its address to be confirmed, holding no seat and no place on
+# the waiting list, until `confirm_by`; then it lapses.
+UNCONFIRMED = "unconfirmed"
+EXPIRED = "expired"
+# What every sign-up to such a session is answered with, newcomer or not: "check your mail".
+CHECK_EMAIL = "check_email"
+# The mail that carries the confirm link.
+CONFIRM_ADDRESS = "confirm_address"
 
 # After a seat listing showed a session full, skip listing again for this long:
 # during a burst on a full session each sign-up then costs one write, not a read
@@ -57,11 +66,15 @@ RESEND_AFTER = timedelta(minutes=10)
 
 
 class _CancelledBeforeError(Exception):
-    """The person signing up has a cancelled registration: it is to be replaced by a fresh one."""
+    """The person signing up has a cancelled (or lapsed) registration: it is to be replaced by a fresh one."""
 
     def __init__(self, snapshot: Any) -> None:
         super().__init__("cancelled before")
         self.snapshot = snapshot  # None: it is gone, create a new one
+
+
+class _ChangedError(Exception):
+    """The registration changed between reading and writing it: read it again."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,11 @@ class Registration:
     status: str
     generation: int = 0
     repeat: bool = False  # the person had this registration already
+    confirm_by: datetime | None = None  # an unconfirmed sign-up lapses then
+
+    def lapsed(self, now: datetime) -> bool:
+        """Whether this sign-up's address was not confirmed in time (whether or not the sweep has marked it)."""
+        return _lapsed({"status": self.status, "confirm_by": self.confirm_by}, now)
 
 
 def registration_id(key: bytes, session_id: str, email_key: str) -> str:
@@ -116,6 +134,8 @@ class Registrar:
         ref = self._ref_for(session.id, signup.email_key)
         now = self._clock()
         document = _document(session, signup, origin, now)
+        if session.confirm_email:
+            document = _unconfirmed(session, document, now)
         nonce = None
         if form_nonce is not None:
             nonce = (
@@ -152,6 +172,22 @@ class Registrar:
         now: datetime,
         replacing: Any,
     ) -> Registration:
+        def write(fields: dict[str, Any], seat: tuple[Any, dict[str, Any]] | None) -> Registration | None:
+            return self._commit(ref, {**document, **fields}, nonce, seat, replacing)
+
+        if document.get("status") == UNCONFIRMED:
+            return _retrying(lambda: write({}, None))  # nothing is held until the address is confirmed
+        return self._take_place(session, ref, now, write)
+
+    def _take_place(
+        self,
+        session: Session,
+        ref: Any,
+        now: datetime,
+        write: Callable[[dict[str, Any], tuple[Any, dict[str, Any]] | None], Registration | None],
+    ) -> Registration:
+        """A seat while one is free, else the waiting list: `write` stores the registration's fields with the seat
+        to create, and answers None when that seat was taken meanwhile."""
         session_ref = ref.parent.parent
         if session.capacity is not None:
             for _ in range(MAX_ATTEMPTS):
@@ -159,21 +195,16 @@ class Registrar:
                 if not free:
                     break
                 seat = self._rng.choice(free)
-                seated = {**document, "status": CONFIRMED, "seat": seat, "confirmed_at": now}
                 taking = (session_ref.collection(SEATS).document(str(seat)), _seat(session, ref.id, now))
-                stored = self._commit(ref, seated, nonce, taking, replacing)
+                stored = write({"status": CONFIRMED, "seat": seat, "confirmed_at": now}, taking)
                 if stored is not None:
                     return stored
                 # somebody took that seat a moment ago: look again
             # No seat is free, or seats keep being taken under our hands: the waiting list is the true answer.
-            waiting = {**document, "status": WAITLISTED}
+            waiting: dict[str, Any] = {"status": WAITLISTED}
         else:
-            waiting = {**document, "status": CONFIRMED, "confirmed_at": now}
-        for _ in range(MAX_ATTEMPTS):
-            stored = self._commit(ref, waiting, nonce, None, replacing)
-            if stored is not None:
-                return stored
-        raise google_errors.Aborted("the registration kept changing while it was being stored")  # type: ignore[no-untyped-call]
+            waiting = {"status": CONFIRMED, "confirmed_at": now}
+        return _retrying(lambda: write(waiting, None))
 
     def _commit(
         self,
@@ -203,21 +234,24 @@ class Registrar:
             batch.commit(**ON_REQUEST)
         except (google_errors.AlreadyExists, google_errors.NotFound, *CONFLICTS):
             existing = ref.get(**ON_REQUEST)
-            if existing.exists and existing.get("status") != CANCELLED:
+            if existing.exists and not _replaceable(existing.to_dict() or {}, self._clock()):
                 # The same person again, perhaps at the same moment.
                 self._resend_confirmation(existing)
                 return replace(_registration(existing), repeat=True)
             if nonce is not None and nonce[0].get(**ON_REQUEST).exists:
                 raise FormReplayedError(ref.id) from None
             if existing.exists or replacing is not None:
-                # Cancelled: replace it. Or the cancelled one was erased meanwhile: create afresh.
+                # Cancelled or lapsed: replace it. Or the old one was erased meanwhile: create afresh.
                 raise _CancelledBeforeError(existing if existing.exists else None) from None
             return None
         return Registration(ref.id, document["status"], document.get("generation", 0))
 
     def _resend_confirmation(self, snapshot: Any) -> None:
-        """Queue the confirmation of someone who signs up again, unless theirs is on its way or only just went."""
-        mail = (snapshot.to_dict() or {}).get("emails", {}).get("confirmation") or {}
+        """Queue the confirmation of someone who signs up again (or, while their address is unconfirmed, the mail
+        that asks them to confirm it), unless theirs is on its way or only just went."""
+        data = snapshot.to_dict() or {}
+        key = CONFIRM_ADDRESS if data.get("status") == UNCONFIRMED else "confirmation"
+        mail = data.get("emails", {}).get(key) or {}
         sent_at = mail.get("sent_at")
         if mail.get("state") in (outbox.PENDING, outbox.SENDING) or (
             sent_at is not None and sent_at > self._clock() - RESEND_AFTER
@@ -225,7 +259,7 @@ class Registrar:
             return
         try:
             snapshot.reference.update(
-                outbox.pending_update("confirmation"),
+                outbox.pending_update(key),
                 option=self._client.write_option(last_update_time=snapshot.update_time),
                 **ON_REQUEST,
             )
@@ -236,6 +270,8 @@ class Registrar:
         """The status a sign-up is answered with: that of a new sign-up made at this moment, so that the answer
         never tells whether the address had signed up before. For a first sign-up that is its own status; the
         person learns theirs by mail."""
+        if session.confirm_email:
+            return CHECK_EMAIL  # the same for everyone; what happened comes by mail
         if not registration.repeat:
             return registration.status
         if registration.status == WAITLISTED and session.capacity is not None:
@@ -244,7 +280,10 @@ class Registrar:
         return self.newcomer_status(session)
 
     def newcomer_status(self, session: Session) -> str:
-        """What a sign-up made at this moment gets: a seat while one is free."""
+        """What a sign-up made at this moment gets: a seat while one is free (or, where the address is to be
+        confirmed first, the request to check their mail)."""
+        if session.confirm_email:
+            return CHECK_EMAIL
         if session.capacity is None:
             return CONFIRMED
         return CONFIRMED if self._free_seats(self._registrations(session.id).parent, session.capacity) else WAITLISTED
@@ -253,6 +292,71 @@ class Registrar:
         """The registration under this id as it is now, if there is one."""
         snapshot = self._registrations(session.id).document(registration_id).get(**ON_REQUEST)
         return _registration(snapshot) if snapshot.exists else None
+
+    def confirm(self, session: Session, registration_id: str, generation: int) -> str:
+        """Confirm an address: the registration takes a seat, or a place on the waiting list, as a sign-up does at
+        this moment, and its confirmation is queued; return its status then. Twice is harmless.
+
+        A registration past its `confirm_by` has lapsed (EXPIRED is returned, nothing changes); one of another
+        generation, a cancelled one, or none at all is SupersededError.
+        """
+        ref = self._registrations(session.id).document(registration_id)
+        for _ in range(MAX_ATTEMPTS):
+            snapshot = ref.get(**ON_REQUEST)
+            if not snapshot.exists or _generation(snapshot) != generation:
+                raise SupersededError(registration_id)
+            data = snapshot.to_dict() or {}
+            now = self._clock()
+            status = str(data.get("status", CONFIRMED))
+            if status == CANCELLED:
+                raise SupersededError(registration_id)
+            if status != UNCONFIRMED:
+                return status  # confirmed before (or lapsed)
+            if _lapsed(data, now):
+                return EXPIRED
+            confirming = {
+                # The registration takes effect now: the waiting list and the organiser's digest go by this moment.
+                "created_at": firestore.SERVER_TIMESTAMP,
+                "confirm_by": firestore.DELETE_FIELD,
+                **outbox.pending_update("confirmation"),
+                **notifications.queued_update(session, notifications.CREATED),
+            }
+            try:
+                stored = self._take_place(
+                    session,
+                    ref,
+                    now,
+                    functools.partial(self._write_confirmed, snapshot, confirming),
+                )
+            except _ChangedError:
+                continue  # confirmed by a second click at the same moment, or lapsed, cancelled: look again
+            log.info("address confirmed session=%s id=%s status=%s", session.id, registration_id, stored.status)
+            return stored.status
+        raise google_errors.Aborted("the registration kept changing while it was being confirmed")  # type: ignore[no-untyped-call]
+
+    def _write_confirmed(
+        self,
+        snapshot: Any,
+        confirming: dict[str, Any],
+        place: dict[str, Any],
+        seat: tuple[Any, dict[str, Any]] | None,
+    ) -> Registration | None:
+        """Store a confirmation with its place (and seat), on condition that the registration is as it was read;
+        None when the seat was taken meanwhile."""
+        fields = {**confirming, **place}
+        batch = self._client.batch()
+        if seat is not None:
+            batch.create(*seat)
+        batch.update(
+            snapshot.reference, fields, option=self._client.write_option(last_update_time=snapshot.update_time)
+        )
+        try:
+            batch.commit(**ON_REQUEST)
+        except google_errors.AlreadyExists:
+            return None
+        except (google_errors.NotFound, *CONFLICTS):
+            raise _ChangedError() from None
+        return Registration(snapshot.id, fields["status"], _generation(snapshot))
 
     def _registrations(self, session_id: str) -> Any:
         return self._client.collection(SESSIONS).document(session_id).collection(REGISTRATIONS)
@@ -275,6 +379,8 @@ class Registrar:
             status = str(data.get("status", CONFIRMED))
             if status == CANCELLED:
                 return CANCELLED
+            # Someone whose address was never confirmed held nothing and was never told of a registration: no mails.
+            told = status != UNCONFIRMED
             batch = self._client.batch()
             batch.update(
                 ref,
@@ -282,8 +388,9 @@ class Registrar:
                     "status": CANCELLED,
                     "seat": None,
                     "cancelled_at": firestore.SERVER_TIMESTAMP,
-                    **outbox.pending_update("cancellation"),
-                    **notifications.queued_update(session, notifications.CANCELLED),
+                    "confirm_by": firestore.DELETE_FIELD,
+                    **(outbox.pending_update("cancellation") if told else {}),
+                    **(notifications.queued_update(session, notifications.CANCELLED) if told else {}),
                 },
                 option=self._client.write_option(last_update_time=snapshot.update_time),
             )
@@ -384,6 +491,14 @@ class Registrar:
         return free
 
 
+def _retrying(attempt: Callable[[], Registration | None]) -> Registration:
+    for _ in range(MAX_ATTEMPTS):
+        stored = attempt()
+        if stored is not None:
+            return stored
+    raise google_errors.Aborted("the registration kept changing while it was being stored")  # type: ignore[no-untyped-call]
+
+
 def _document(session: Session, signup: SignUp, origin: str | None, now: datetime) -> dict[str, Any]:
     """The registration as stored; as lean as it can be, for every field costs each sign-up time.
 
@@ -409,6 +524,34 @@ def _document(session: Session, signup: SignUp, origin: str | None, now: datetim
     return document
 
 
+def _unconfirmed(session: Session, document: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A sign-up to a session with `confirm_email`: it waits for its address to be confirmed, holding nothing.
+
+    It has no `created_at` until then (when it was posted is `requested_at`): the waiting list, the organiser's
+    digest and the export count a registration from the moment it takes effect, and a lapsed one never did.
+    """
+    waiting = {key: value for key, value in document.items() if key not in ("created_at", "emails")}
+    return {
+        **waiting,
+        "status": UNCONFIRMED,
+        "requested_at": now,
+        "confirm_by": now + session.confirm_within,
+        "emails": {CONFIRM_ADDRESS: outbox.new_mail()},
+    }
+
+
+def _lapsed(data: Mapping[str, Any], now: datetime) -> bool:
+    confirm_by = data.get("confirm_by")
+    return data.get("status") == EXPIRED or (
+        data.get("status") == UNCONFIRMED and confirm_by is not None and confirm_by <= now
+    )
+
+
+def _replaceable(data: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a new sign-up replaces this registration: it was cancelled, or its address was never confirmed."""
+    return data.get("status") == CANCELLED or _lapsed(data, now)
+
+
 def _seat(session: Session, registration_id: str, now: datetime) -> dict[str, Any]:
     return {
         "registration_id": registration_id,
@@ -418,7 +561,10 @@ def _seat(session: Session, registration_id: str, now: datetime) -> dict[str, An
 
 
 def _registration(snapshot: Any) -> Registration:
-    return Registration(snapshot.id, (snapshot.to_dict() or {}).get("status", CONFIRMED), _generation(snapshot))
+    data = snapshot.to_dict() or {}
+    return Registration(
+        snapshot.id, data.get("status", CONFIRMED), _generation(snapshot), confirm_by=data.get("confirm_by")
+    )
 
 
 def _generation(snapshot: Any) -> int:

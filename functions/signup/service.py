@@ -19,7 +19,7 @@ from signup.ratelimit import Limit, RateLimiter
 from signup.registrations import Registrar
 from signup.sessions import SessionStore
 from signup.settings import Settings
-from signup.tokens import CancelTokens, RegistrationRef
+from signup.tokens import CancelTokens, ConfirmTokens, RegistrationRef
 from signup.turnstile import Turnstile
 from signup.web import Service
 
@@ -57,6 +57,7 @@ def build(settings: Settings, client: Any = None) -> Service:
             ),
         ),
         tokens=CancelTokens(settings.keys),
+        confirms=ConfirmTokens(settings.keys),
         forms=FormTokens(settings.keys.subkey(FORMS)),
         turnstile=Turnstile(settings.turnstile_secret_key, settings.turnstile_verify_url),
         clock=utc_now,
@@ -109,11 +110,13 @@ def build_composer(settings: Settings) -> Composer:
     if not settings.mail_from:
         raise MisconfiguredError("Missing required setting MAIL_FROM")
     tokens = CancelTokens(settings.keys)
+    confirms = ConfirmTokens(settings.keys)
     return Composer(
         parse_sender(settings.mail_from),
         lambda ref: cancel_url(settings, tokens, ref),
         session_url=lambda session_id: f"{settings.public_base_url}/sessions/{session_id}",
         smtputf8=settings.smtp_utf8,
+        confirm_url=lambda ref: f"{settings.public_base_url}/confirm/{confirms.make(ref)}",
     )
 
 

@@ -28,6 +28,8 @@ DEFAULT_RETENTION_DAYS = 90
 MAX_RETENTION_DAYS = 730
 # What the organiser hears of sign-ups: nothing, a mail for each sign-up and cancellation, or a daily digest.
 ORGANISER_NOTIFICATIONS = ("none", "each", "daily")
+# With `confirm_email`, a sign-up holds nothing until its address is confirmed, at most this many hours later.
+DEFAULT_CONFIRM_WITHIN_HOURS = 24.0
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
@@ -74,6 +76,13 @@ class Session:
     def cancelled(self) -> bool:
         """The organiser called the session off: nobody signs up, reminders stay away."""
         return self.cancellation_message is not None
+    confirm_email: bool = False
+    confirm_within_hours: float = DEFAULT_CONFIRM_WITHIN_HOURS
+
+    @property
+    def confirm_within(self) -> timedelta:
+        """How long a sign-up waits for its address to be confirmed (sessions with `confirm_email`)."""
+        return timedelta(hours=self.confirm_within_hours)
 
     @property
     def expires_at(self) -> datetime:
@@ -160,7 +169,17 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         organiser_notifications=_notifications(session_id, data, organiser),
         revision=_revision(session_id, data.get("revision")),
         cancellation_message=_cancellation(data),
+        confirm_email=data.get("confirm_email") is True,
+        confirm_within_hours=_confirm_within_hours(session_id, data.get("confirm_within_hours")),
     )
+
+
+def _confirm_within_hours(session_id: str, value: object) -> float:
+    if value is None:
+        return DEFAULT_CONFIRM_WITHIN_HOURS
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 24 * 365:
+        raise MisconfiguredError(f"session {session_id}: confirm_within_hours must be a number of hours above 0")
+    return float(value)
 
 
 def _notifications(session_id: str, data: Mapping[str, Any], organiser: Mapping[str, Any] | None) -> str:

@@ -1,7 +1,8 @@
-"""Signed cancel links: they name a registration and its generation, hold no address, and cannot be forged or altered.
+"""Signed links: they name a registration and its generation, hold no address, and cannot be forged or altered.
 
 A token is `{key id}.{signed payload}`: the key id says which live signing key made it, so that a link mailed
-before a key rotation keeps working while the old key is kept as a previous one.
+before a key rotation keeps working while the old key is kept as a previous one. Cancel links and confirm links
+are signed with subkeys of their own, so that one can never be passed off as the other.
 """
 
 from __future__ import annotations
@@ -11,27 +12,30 @@ from dataclasses import dataclass
 import itsdangerous
 
 from signup.errors import NotFoundError
-from signup.keys import CANCEL_LINKS, KeyRing, SigningKey
-
-_SALT = "signup.cancel.v2"
+from signup.keys import CANCEL_LINKS, CONFIRM_LINKS, KeyRing, SigningKey
 
 
 @dataclass(frozen=True)
 class RegistrationRef:
     session_id: str
     registration_id: str
-    # Which sign-up under that id: a link for a cancelled registration must not cancel the person's next one.
+    # Which sign-up under that id: a link for a cancelled registration must not act on the person's next one.
     generation: int = 0
 
 
-class CancelTokens:
+class SignedLinks:
+    """Tokens for one purpose: its own subkey and salt."""
+
+    purpose = CANCEL_LINKS
+    salt = "signup.cancel.v2"
+
     def __init__(self, keys: KeyRing) -> None:
         self._keys = keys
 
     def make(self, ref: RegistrationRef) -> str:
         """A token signed with the current key."""
         key = self._keys.current
-        signed = _serializer(key).dumps([ref.session_id, ref.registration_id, ref.generation])
+        signed = self._serializer(key).dumps([ref.session_id, ref.registration_id, ref.generation])
         return f"{key.id}.{signed}"
 
     def read(self, token: str) -> RegistrationRef:
@@ -40,11 +44,11 @@ class CancelTokens:
         key_id, _, signed = token.partition(".")
         key = self._keys.get(key_id)
         if key is None:
-            raise NotFoundError("cancel token")
+            raise NotFoundError(self.purpose)
         try:
-            payload = _serializer(key).loads(signed)
+            payload = self._serializer(key).loads(signed)
         except itsdangerous.BadData:
-            raise NotFoundError("cancel token") from None
+            raise NotFoundError(self.purpose) from None
         if not (
             isinstance(payload, list)
             and len(payload) == 3
@@ -52,9 +56,19 @@ class CancelTokens:
             and isinstance(payload[1], str)
             and type(payload[2]) is int
         ):
-            raise NotFoundError("cancel token")
+            raise NotFoundError(self.purpose)
         return RegistrationRef(payload[0], payload[1], payload[2])
 
+    def _serializer(self, key: SigningKey) -> itsdangerous.URLSafeSerializer:
+        return itsdangerous.URLSafeSerializer(key.subkey(self.purpose), salt=self.salt)
 
-def _serializer(key: SigningKey) -> itsdangerous.URLSafeSerializer:
-    return itsdangerous.URLSafeSerializer(key.subkey(CANCEL_LINKS), salt=_SALT)
+
+class CancelTokens(SignedLinks):
+    """Cancel links, in every mail that follows a registration."""
+
+
+class ConfirmTokens(SignedLinks):
+    """Confirm links, in the mail that asks a person to confirm their address (sessions with `confirm_email`)."""
+
+    purpose = CONFIRM_LINKS
+    salt = "signup.confirm.v1"

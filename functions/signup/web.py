@@ -20,6 +20,7 @@ from google.api_core import exceptions as google_errors
 
 from signup import bodies, formtokens, turnstile, validation
 from signup.errors import (
+    CrossSiteConfirmError,
     CrossSiteRequestError,
     FormReplayedError,
     MalformedBodyError,
@@ -41,11 +42,11 @@ from signup.errors import (
 )
 from signup.pages import TEMPLATES, Pages
 from signup.ratelimit import RateLimiter
-from signup.registrations import CANCELLED, WAITLISTED, Registrar
+from signup.registrations import CANCELLED, CHECK_EMAIL, CONFIRMED, EXPIRED, UNCONFIRMED, WAITLISTED, Registrar
 from signup.sessions import Session, SessionStore, normalise_origin
 from signup.settings import Settings
 from signup.texts import DEFAULT_LANGUAGE, text
-from signup.tokens import CancelTokens
+from signup.tokens import CancelTokens, ConfirmTokens
 
 if TYPE_CHECKING:
     from signup.deliverability import Deliverability
@@ -55,6 +56,13 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 30
 _ROUTE = re.compile(r"/sessions/(?P<id>[^/]+)(?P<rest>/registrations|/thanks|/form)?/?")
 _CANCEL = re.compile(r"/cancel/(?P<token>[A-Za-z0-9_.-]{1,512})/?")
+_CONFIRM = re.compile(r"/confirm/(?P<token>[A-Za-z0-9_.-]{1,512})/?")
+# What the confirm page says, and answers with, for the state the registration is in after a GET or a POST.
+_CONFIRM_PAGES: dict[str, tuple[int, str]] = {
+    CONFIRMED: (200, "confirm.confirmed"),
+    WAITLISTED: (200, "confirm.waitlisted"),
+    EXPIRED: (410, "confirm.lapsed"),
+}
 _SAFE_REQUEST_HEADERS = frozenset({"content-type", "accept", "accept-language"})
 
 # Each domain error, its HTTP status, and the page text people read for it.
@@ -64,6 +72,7 @@ _ANSWERS: dict[type[SignupError], tuple[int, str, str]] = {
     MethodNotAllowedError: (405, "page.error_title", "page.method"),
     OriginNotAllowedError: (403, "page.error_title", "page.origin"),
     CrossSiteRequestError: (403, "cancel.title", "cancel.cross_site"),
+    CrossSiteConfirmError: (403, "confirm.title", "confirm.cross_site"),
     SupersededError: (410, "cancel.title", "cancel.superseded"),
     PayloadTooLargeError: (413, "page.error_title", "page.too_large"),
     UnsupportedMediaTypeError: (415, "page.error_title", "page.media_type"),
@@ -98,6 +107,7 @@ class Service:
     forms: formtokens.FormTokens
     turnstile: turnstile.Turnstile
     tokens: CancelTokens
+    confirms: ConfirmTokens
     clock: Callable[[], datetime]
     deliverability: Deliverability | None = None  # the DNS check of addresses; None: none
 
@@ -169,6 +179,10 @@ def _route(exchange: _Exchange) -> flask.Response:
     if cancel is not None:
         _require(method, "GET", "POST")
         return _cancel(exchange, cancel["token"], confirm=method == "POST")
+    confirm = _CONFIRM.fullmatch(request.path)
+    if confirm is not None:
+        _require(method, "GET", "POST")
+        return _confirm(exchange, confirm["token"], confirm=method == "POST")
     match = _ROUTE.fullmatch(request.path)
     if match is None:
         raise PageNotFoundError(request.path)
@@ -216,7 +230,8 @@ def _session_page(
 
 
 def _thanks_page(exchange: _Exchange) -> flask.Response:
-    status = WAITLISTED if exchange.request.args.get("status") == WAITLISTED else "confirmed"
+    asked = exchange.request.args.get("status")
+    status = asked if asked in (WAITLISTED, CHECK_EMAIL) else CONFIRMED
     html = _pages().render("thanks.html", session=exchange.session, status=status)
     return flask.Response(html, mimetype="text/html")
 
@@ -232,40 +247,96 @@ def _cancel(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Response
     ref = service.tokens.read(token)
     exchange.session = session = service.sessions.get(ref.session_id)
     if service.clock() >= session.ends_at:
-        return _cancel_page(exchange, "cancel.over", status=409)
+        return _link_page(exchange, "cancel", None, "cancel.over", status=409)
     registration = service.registrar.find(session, ref.registration_id)
     if registration is None or registration.generation != ref.generation:
         raise SupersededError(ref.registration_id)
     if registration.status == CANCELLED:
-        return _cancel_page(exchange, "cancel.already", cancelled=True)
+        return _link_page(exchange, "cancel", CANCELLED, "cancel.already")
     if not confirm:
-        return _cancel_page(exchange, "cancel.question", action=f"{service.settings.public_base_url}/cancel/{token}")
+        return _link_page(
+            exchange, "cancel", None, "cancel.question", action=f"{service.settings.public_base_url}/cancel/{token}"
+        )
     service.registrar.cancel(session, ref.registration_id, generation=ref.generation)
-    return _cancel_page(exchange, "cancel.done", cancelled=True)
+    return _link_page(exchange, "cancel", CANCELLED, "cancel.done")
 
 
-def _refuse_cross_site(exchange: _Exchange) -> None:
-    """Only our own page may post a cancellation. Browsers say where a post comes from (`Sec-Fetch-Site`, `Origin`);
-    a client that says neither (curl, a mail client's preview, an old browser) is let through: the token is what
-    grants the right, and these headers guard only against another site making a visitor's browser post it."""
+def _confirm(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Response:
+    """GET asks (mail scanners open links, so it changes nothing); POST confirms the address, and the registration
+    takes a seat or a place on the waiting list as a sign-up at this moment would. Twice is harmless.
+
+    A link works for the one sign-up it was made for (its generation), until its `confirm_by` and while the
+    session is open for registration; a lapsed or superseded one says so and offers to sign up again.
+    """
+    service = exchange.service
+    if confirm:
+        _refuse_cross_site(exchange, CrossSiteConfirmError)
+    ref = service.confirms.read(token)
+    exchange.session = session = service.sessions.get(ref.session_id)
+    if not session.is_open(service.clock()):
+        raise RegistrationClosedError(session.id)
+    registration = service.registrar.find(session, ref.registration_id)
+    if registration is None or registration.generation != ref.generation or registration.status == CANCELLED:
+        return _link_page(exchange, "confirm", None, "confirm.superseded", status=410)
+    if registration.status in (CONFIRMED, WAITLISTED):
+        return _link_page(exchange, "confirm", registration.status, "confirm.already")
+    if registration.lapsed(service.clock()):
+        status = EXPIRED
+    elif not confirm:
+        action = f"{service.settings.public_base_url}/confirm/{token}"
+        return _link_page(exchange, "confirm", UNCONFIRMED, "confirm.question", action=action)
+    else:
+        try:
+            status = service.registrar.confirm(session, ref.registration_id, ref.generation)
+        except SupersededError:
+            return _link_page(exchange, "confirm", None, "confirm.superseded", status=410)
+    code, message_key = _CONFIRM_PAGES[status]
+    return _link_page(exchange, "confirm", status, message_key, status=code)
+
+
+def _refuse_cross_site(exchange: _Exchange, refusal: type[CrossSiteRequestError] = CrossSiteRequestError) -> None:
+    """Only our own page may post a cancellation (or a confirmation). Browsers say where a post comes from
+    (`Sec-Fetch-Site`, `Origin`); a client that says neither (curl, a mail client's preview, an old browser) is let
+    through: the token is what grants the right, and these headers guard only against another site making a
+    visitor's browser post it."""
     request = exchange.request
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None and site.strip().lower() not in ("same-origin", "none"):
-        raise CrossSiteRequestError(site)
+        raise refusal(site)
     origin = exchange.origin
     if origin is not None and normalise_origin(origin) != exchange.service.settings.public_origin:
-        raise CrossSiteRequestError(origin)
+        raise refusal(origin)
 
 
-def _cancel_page(
-    exchange: _Exchange, message_key: str, *, status: int = 200, action: str | None = None, cancelled: bool = False
+def _link_page(
+    exchange: _Exchange,
+    kind: str,
+    state: str | None,
+    message_key: str,
+    *,
+    status: int = 200,
+    action: str | None = None,
 ) -> flask.Response:
+    """The page a mailed link (`kind`: cancel or confirm) leads to; JSON clients get the registration's `state`.
+    A confirm link that no longer works (410) offers to sign up again."""
+    session = exchange.session
+    assert session is not None
     language = exchange.language
     if exchange.wants_json:
-        response = flask.jsonify(status=CANCELLED if cancelled else None, message=text(language, message_key))
+        response = flask.jsonify(status=state, message=text(language, message_key))
         response.status_code = status
         return response
-    html = _pages().render("cancel.html", session=exchange.session, message=text(language, message_key), action=action)
+    signup_url = None
+    if kind == "confirm" and status == 410:
+        signup_url = f"{exchange.service.settings.public_base_url}/sessions/{session.id}"
+    html = _pages().render(
+        "link.html",
+        session=session,
+        kind=kind,
+        message=text(language, message_key),
+        action=action,
+        signup_url=signup_url,
+    )
     return flask.Response(html, status=status, mimetype="text/html")
 
 
