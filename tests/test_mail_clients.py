@@ -8,7 +8,7 @@ import json
 import re
 import subprocess
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from html.parser import HTMLParser
 from pathlib import Path
@@ -49,8 +49,11 @@ def mails(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Pat
         Address("Strategiesessies", "sessies", "example.nl"),
         lambda ref: f"https://x.test/cancel/{ref.session_id}.{ref.registration_id}",
         session_url=lambda session_id: f"https://x.test/sessions/{session_id}",
+        confirm_url=lambda ref: f"https://x.test/confirm/{ref.session_id}.{ref.registration_id}",
     )
-    recipient = Recipient("s-1", "r-1", "Jan", "van der", "Berg", "jan@example.nl", had_seat=True)
+    # A deadline to confirm by, which only the confirm mail reads.
+    deadline = datetime.now(UTC) + timedelta(hours=24)
+    recipient = Recipient("s-1", "r-1", "Jan", "van der", "Berg", "jan@example.nl", had_seat=True, confirm_by=deadline)
     directory = tmp_path_factory.mktemp("mails")
     saved = {}
     for kind, language in MAILS:
