@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from signup.ratelimit import Limit, RateLimiter
+from signup.http.ratelimit import Limit, RateLimiter
 
 LIMITS = (Limit("session", 20, 600, per_session=True), Limit("overall", 60, 600, per_session=False))
 CROWDS = (10_000, 100_000, 1_000_000)

@@ -44,7 +44,7 @@ def floor(port: int, messages: list[EmailMessage]) -> float:
 
 def confirmations(notifier: Any, session: Any, registrar_client: Any) -> list[EmailMessage]:
     """The same confirmations the sweep will send, composed before the floor's clock starts."""
-    from signup.mails import Recipient
+    from signup.mail.mails import Recipient
 
     now = datetime.now(UTC)
     registrations = registrar_client.collection("sessions").document(session.id).collection("registrations").stream()
@@ -92,9 +92,9 @@ def main() -> int:
             SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
             SWEEP_LIMIT=str(MAILS),
         )
+        from signup.http.validation import SignUp
         from signup.service import build, build_notifier
         from signup.settings import Settings
-        from signup.validation import SignUp
 
         settings = Settings.from_env()
         register = build(settings)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import flask
 import functions_framework
 from cloudevents.http import CloudEvent
-from signup import service, web
+from signup import service
+from signup.http import web
 
 
 @functions_framework.http
@@ -17,7 +18,7 @@ def register(request: flask.Request) -> flask.Response:
 @functions_framework.cloud_event
 def notify(event: CloudEvent) -> None:
     """Send a registration's due mails, announce a session's change, or on a scheduler tick sweep for everything."""
-    from signup import events  # decoding Firestore's events is notify's alone: register's cold start goes without
+    from signup.mail import events  # decoding Firestore's events is notify's alone: register's cold start goes without
 
     request = events.read(event)
     if isinstance(request, events.RegistrationWritten):

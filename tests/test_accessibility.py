@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
-from signup import formtokens
+from signup.http import formtokens
 
 from tests.audit import AXE, AXE_TAGS, CLOSED, DESKTOP, ENGLISH, FULL, OPEN, PHONE, Audit, prepare, tool
 from tests.conftest import Stack

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from signup import formtokens
+from signup.http import formtokens
 
 from dev.mailbox import Mailbox
 from tests.conftest import ROOT, STACK_SESSION, Stack

@@ -257,8 +257,8 @@ class TestAnOldLink:
         self, client: Any, make_session: Callable[..., str], registrations: Registrations, db: Any
     ) -> None:
         from signup.errors import SupersededError
-        from signup.registrations import Registrar
-        from signup.sessions import SessionStore
+        from signup.store.registrations import Registrar
+        from signup.store.sessions import SessionStore
 
         session_id = make_session()
         answer = sign_up(client, session_id)
@@ -283,9 +283,9 @@ class TestAnOldLink:
     def test_for_an_erased_registration_says_it_no_longer_applies(
         self, client: Any, make_session: Callable[..., str], db: Any
     ) -> None:
-        from signup import privacy
         from signup.keys import REGISTRATION_IDS
         from signup.settings import Settings
+        from signup.store import privacy
 
         session_id = make_session()
         answer = sign_up(client, session_id)
@@ -376,8 +376,8 @@ class TestFromAnotherSite:
 def test_a_cancel_calendar_is_valid_rfc5545() -> None:
     from email.headerregistry import Address
 
-    from signup.calendar import ics
-    from signup.sessions import parse_session
+    from signup.mail.calendar import ics
+    from signup.store.sessions import parse_session
 
     from tests.conftest import session_fields
 

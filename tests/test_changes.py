@@ -16,8 +16,10 @@ import httpx
 import icalendar
 import pytest
 from google.cloud import firestore
-from signup import changes, cli, dates, reminders
-from signup.sessions import SessionStore
+from signup import dates
+from signup.mail import changes, reminders
+from signup.organisers import cli
+from signup.store.sessions import SessionStore
 
 from dev.mailbox import Mailbox, Received
 from tests import events
@@ -534,7 +536,7 @@ def test_calling_off_asks_first_and_needs_a_message(
 
 
 def test_updating_a_session_from_a_file_keeps_its_revision_and_its_cancellation(db: Any) -> None:
-    from signup import organiser
+    from signup.organisers import organiser
 
     session_id = "bewaard"
     fields = session_fields()

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from signup import cli, formtokens, organiser
 from signup.errors import MisconfiguredError
-from signup.sessions import parse_session
+from signup.http import formtokens
+from signup.organisers import cli, organiser
+from signup.store.sessions import parse_session
 
 from tests.conftest import ROOT
 from tests.test_formtokens import Clock, register, token_on

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from signup import cli
+from signup.organisers import cli
 
 from dev.mailbox import Mailbox
 from tests.conftest import PUBLIC_BASE_URL, cancel_token, confirm_token

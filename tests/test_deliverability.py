@@ -23,8 +23,9 @@ import dns.rrset
 import flask
 import pytest
 from email_validator import EmailUndeliverableError
-from signup import service, web
-from signup.deliverability import ANSWERED_SECONDS, UNKNOWN_SECONDS, Deliverability
+from signup import service
+from signup.http import web
+from signup.http.deliverability import ANSWERED_SECONDS, UNKNOWN_SECONDS, Deliverability
 from signup.settings import Settings
 
 from tests.conftest import ROOT
@@ -228,7 +229,7 @@ def test_a_sign_up_is_checked_through_the_given_resolver_and_a_stall_does_not_ho
 # What the check says on a machine without a resolver, shown in a mount namespace of the test's own where
 # /etc/resolv.conf is empty: no question goes anywhere.
 NO_RESOLVER = """
-from signup.deliverability import Deliverability
+from signup.http.deliverability import Deliverability
 from signup.errors import MisconfiguredError
 try:
     Deliverability().check("example.nl", "example.nl")

@@ -10,7 +10,8 @@ from typing import Any
 
 import flask
 import pytest
-from signup import formtokens, service, web
+from signup import service
+from signup.http import formtokens, web
 from signup.keys import FORMS
 from signup.settings import Settings
 

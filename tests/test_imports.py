@@ -13,11 +13,11 @@ FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
 MAIL_SIDE = (
     "icalendar",
     "smtplib",
-    "signup.mails",
-    "signup.smtp",
-    "signup.notifier",
-    "signup.calendar",
-    "signup.changes",
+    "signup.mail.mails",
+    "signup.mail.smtp",
+    "signup.mail.notifier",
+    "signup.mail.calendar",
+    "signup.mail.changes",
     "google.events",
 )
 
@@ -41,7 +41,7 @@ def test_loading_the_entry_points_and_building_register_loads_no_mail_side() -> 
     assert {module for module in MAIL_SIDE if module in loaded} == set()
 
 
-@pytest.mark.parametrize("module", ["icalendar", "signup.notifier", "signup.smtp"])
+@pytest.mark.parametrize("module", ["icalendar", "signup.mail.notifier", "signup.mail.smtp"])
 def test_building_notify_loads_the_mail_side(module: str) -> None:
     loaded = loaded_after(
         "from signup import service, settings\n"

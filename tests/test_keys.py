@@ -11,11 +11,12 @@ from typing import Any
 
 import flask
 import pytest
-from signup import keys, service, web
+from signup import keys, service
 from signup.errors import MisconfiguredError, NotFoundError
+from signup.http import web
 from signup.keys import KeyRing, SigningKey, decode_key, hkdf
-from signup.registrations import registration_id
 from signup.settings import Settings
+from signup.store.registrations import registration_id
 from signup.tokens import CancelTokens
 
 from dev.mailbox import Mailbox

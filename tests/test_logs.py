@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from signup import cli
+from signup.organisers import cli
 
 from dev.mailbox import Mailbox
 from tests.conftest import Stack, cancel_token

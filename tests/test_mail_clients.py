@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from signup.mails import KINDS, Composer, Recipient
-from signup.sessions import parse_session
+from signup.mail.mails import KINDS, Composer, Recipient
+from signup.store.sessions import parse_session
 from signup.texts import LANGUAGES
 
 from tests.audit import NODE, NODE_MODULES, nu_checker, tool
@@ -29,7 +29,7 @@ MAILS = [(kind, language) for kind in KINDS for language in LANGUAGES]
 PERSON = {"name": "Jan van der Berg", "organisation": "Gemeente Amsterdam", "status": "confirmed"}
 LISTED = {"people": [PERSON], "more": 0, "total": 1}
 TO_ORGANISER = {"to_organiser": True, "show_cancel": False, "person": PERSON, "seats_left": 3}
-# What the notifier adds for the kinds that need more than the session and the person (see signup.mailextras).
+# What the notifier adds for the kinds that need more than the session and the person (see signup.mail.mailextras).
 EXTRA: dict[str, dict[str, Any]] = {
     **{kind: {} for kind in KINDS},
     "message": {"message_subject": "Het programma", "message_body": "Eerste alinea.\n\nZie https://example.nl"},

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from signup import events, outbox
 from signup.errors import MisconfiguredError
-from signup.mails import parse_sender
+from signup.mail import events, outbox
+from signup.mail.mails import parse_sender
+from signup.mail.notifier import mail_kind
+from signup.mail.reminders import hours_of, reminder_key
+from signup.mail.smtp import SmtpServer
 from signup.names import full_name
-from signup.notifier import mail_kind
-from signup.reminders import hours_of, reminder_key
-from signup.smtp import SmtpServer
 
 from tests import events as sample_events
 

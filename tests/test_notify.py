@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import icalendar
-from signup import outbox
+from signup.mail import outbox
 
 from dev.mailbox import Mailbox
 from tests import events
@@ -327,7 +327,7 @@ class TestReminders:
     def test_are_queued_many_to_a_commit_and_one_by_one_past_a_registration_that_changed_meanwhile(
         self, client: Any, db: Any, make_session: Callable[..., str]
     ) -> None:
-        from signup import reminders
+        from signup.mail import reminders
 
         session_id = make_session()
         ids = [sign_up(client, session_id, email=f"person{n}@example.nl")["id"] for n in range(5)]

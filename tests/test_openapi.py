@@ -16,8 +16,9 @@ import schemathesis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi import checks as conformance
-from signup import errors, web
-from signup.sessions import valid_session_id
+from signup import errors
+from signup.http import web
+from signup.store.sessions import valid_session_id
 
 from tests.conftest import cancel_token, confirm_token, session_fields
 

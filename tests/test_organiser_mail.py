@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from signup import cli, messages, paragraphs
 from signup.keys import KeyRing
+from signup.mail import messages, paragraphs
+from signup.organisers import cli
 from signup.tokens import CancelTokens
 
 from dev.mailbox import Mailbox
@@ -198,7 +199,7 @@ class TestExactlyOnce:
     ) -> None:
         # The first run stored the message and queued its first batch (of one), which went out; then it died.
         text = messages.message("Het programma", BODY, "all")
-        from signup.sessions import SessionStore
+        from signup.store.sessions import SessionStore
 
         stored = SessionStore(db, ttl=0).get(session["id"])
         messages.store(db, stored, text, datetime.now(UTC))
@@ -218,7 +219,7 @@ class TestExactlyOnce:
     def test_a_batch_spoilt_by_a_concurrent_write_is_queued_one_by_one_and_skips_what_is_there(
         self, session: dict[str, Any], db: Any
     ) -> None:
-        from signup.sessions import SessionStore
+        from signup.store.sessions import SessionStore
 
         stored = SessionStore(db, ttl=0).get(session["id"])
         text = messages.message("Het programma", BODY, "all")
@@ -270,7 +271,7 @@ class TestAskingFirst:
         self, answer: str, queued: bool, session: dict[str, Any], body: Path, db: Any
     ) -> None:
         controller, terminal = pty.openpty()
-        command = [sys.executable, "-m", "signup.cli", "mail", session["id"], "--subject", "Het programma"]
+        command = [sys.executable, "-m", "signup.organisers.cli", "mail", session["id"], "--subject", "Het programma"]
         process = subprocess.Popen(
             [*command, "--body-file", str(body), "--to", "all"],
             stdin=terminal,

@@ -13,8 +13,8 @@ import pytest
 from signup import dates
 from signup.errors import MisconfiguredError
 from signup.keys import MAIL_CAPS, KeyRing
-from signup.mailcap import MailCap
-from signup.sessions import parse_session
+from signup.mail.mailcap import MailCap
+from signup.store.sessions import parse_session
 
 from dev.mailbox import Mailbox, Received
 from tests import events
@@ -293,7 +293,7 @@ class TestDaily:
 def test_the_digest_window_ends_at_the_latest_eight_oclock_in_the_sessions_own_time_zone(
     zone: str, now: datetime, cutoff: datetime
 ) -> None:
-    from signup.digest import cutoff as window_end
+    from signup.mail.digest import cutoff as window_end
 
     session = parse_session("s", session_fields(timezone=zone))
 

@@ -17,9 +17,9 @@ import email_validator
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from signup import bodies, validation
 from signup.errors import SignupError, ValidationError
-from signup.validation import SignUp
+from signup.http import bodies, validation
+from signup.http.validation import SignUp
 from werkzeug.datastructures import MultiDict
 from werkzeug.http import parse_options_header
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import flask
 import pytest
-from signup import service, web
+from signup import service
 from signup.errors import MisconfiguredError, RateLimitedError
-from signup.ratelimit import RATELIMITS, Limit, RateLimiter, visitor_key
+from signup.http import web
+from signup.http.ratelimit import RATELIMITS, Limit, RateLimiter, visitor_key
 from signup.settings import Settings
 
 Registrations = Callable[[str], list[dict[str, Any]]]

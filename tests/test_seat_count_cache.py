@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from signup.registrations import SEATS, Registrar
-from signup.sessions import SESSIONS, SessionStore
-from signup.validation import SignUp, validate
+from signup.http.validation import SignUp, validate
+from signup.store.registrations import SEATS, Registrar
+from signup.store.sessions import SESSIONS, SessionStore
 
 KEYS = [b"a-registration-id-key-of-32-bytes"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.sessions import SessionStore, parse_session
+from signup.store.sessions import SessionStore, parse_session
 
 from tests.conftest import session_fields
 

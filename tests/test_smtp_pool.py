@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from signup.errors import MisconfiguredError
+from signup.mail.smtp import SmtpServer, SmtpTransport
+from signup.mail.smtppool import ConnectionPool, Pacer
 from signup.settings import Settings
-from signup.smtp import SmtpServer, SmtpTransport
-from signup.smtppool import ConnectionPool, Pacer
 
 from dev import mailbox, processes
 from tests.test_notify import mail_state, sign_up

@@ -24,8 +24,8 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from signup import service
+from signup.mail.smtp import InsecureServerError, SmtpServer, SmtpTransport, TransientError, is_loopback
 from signup.settings import Settings
-from signup.smtp import InsecureServerError, SmtpServer, SmtpTransport, TransientError, is_loopback
 
 from dev import processes
 from dev.mailbox import Mailbox
@@ -217,7 +217,7 @@ def test_without_tls_the_mail_waits_with_the_cause_and_the_operator_is_told(
     elsewhere = SmtpTransport(SmtpServer.from_url(settings.smtp_url), timeout=10, clear_text_allowed=lambda peer: False)
     notifier = service.build_notifier(settings, client=db, transport=elsewhere)
 
-    with caplog.at_level(logging.ERROR, logger="signup.notifier"):
+    with caplog.at_level(logging.ERROR, logger="signup.mail.notifier"):
         report = notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
 
     assert inbox.received == []

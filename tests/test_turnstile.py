@@ -16,7 +16,8 @@ from typing import Any
 
 import flask
 import pytest
-from signup import service, web
+from signup import service
+from signup.http import web
 from signup.settings import Settings
 
 from dev import processes

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from signup.errors import ValidationError
+from signup.http.validation import SignUp, is_bot, validate
 from signup.texts import text
-from signup.validation import SignUp, is_bot, validate
 
 GOOD: dict[str, list[Any]] = {
     "first_name": ["Jan"],

@@ -1,6 +1,6 @@
 """Domain errors: each one means something to the person or client that caused it.
 
-The HTTP layer maps them to answers in one place (`signup.web`).
+The HTTP layer maps them to answers in one place (`signup.http.web`).
 """
 
 from __future__ import annotations

@@ -11,22 +11,22 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from signup.deliverability import Deliverability
 from signup.errors import MisconfiguredError
-from signup.formtokens import FormTokens
+from signup.http.deliverability import Deliverability
+from signup.http.formtokens import FormTokens
+from signup.http.ratelimit import Limit, RateLimiter
+from signup.http.turnstile import Turnstile
+from signup.http.web import Service
 from signup.keys import FORMS, MAIL_CAPS, RATE_LIMITS, REGISTRATION_IDS
-from signup.ratelimit import Limit, RateLimiter
-from signup.registrations import Registrar
-from signup.sessions import SessionStore
 from signup.settings import Settings
+from signup.store.registrations import Registrar
+from signup.store.sessions import SessionStore
 from signup.tokens import CancelTokens, ConfirmTokens, RegistrationRef
-from signup.turnstile import Turnstile
-from signup.web import Service
 
 if TYPE_CHECKING:
-    from signup.mails import Composer
-    from signup.notifier import Notifier
-    from signup.smtp import SmtpTransport
+    from signup.mail.mails import Composer
+    from signup.mail.notifier import Notifier
+    from signup.mail.smtp import SmtpTransport
 
 
 def utc_now() -> datetime:
@@ -69,13 +69,13 @@ def build_notifier(
     settings: Settings, client: Any = None, lease: timedelta | None = None, transport: SmtpTransport | None = None
 ) -> Notifier:
     """Wire `notify`: Firestore, the outbox, templates and the SMTP transport (SMTP_URL's, unless one is given)."""
-    from signup.changes import Announcer
-    from signup.mailcap import MailCap
-    from signup.mails import parse_sender
-    from signup.notifier import Notifier
-    from signup.outbox import Outbox
-    from signup.smtp import SmtpServer, SmtpTransport
-    from signup.smtppool import ConnectionPool, Pacer
+    from signup.mail.changes import Announcer
+    from signup.mail.mailcap import MailCap
+    from signup.mail.mails import parse_sender
+    from signup.mail.notifier import Notifier
+    from signup.mail.outbox import Outbox
+    from signup.mail.smtp import SmtpServer, SmtpTransport
+    from signup.mail.smtppool import ConnectionPool, Pacer
 
     mail_from, smtp_url = settings.require_mail()
     client = client or firestore_client(settings)
@@ -105,7 +105,7 @@ def build_notifier(
 
 def build_composer(settings: Settings) -> Composer:
     """The mails as `notify` writes them (MAIL_FROM, cancel links signed with SIGNING_KEY)."""
-    from signup.mails import Composer, parse_sender
+    from signup.mail.mails import Composer, parse_sender
 
     if not settings.mail_from:
         raise MisconfiguredError("Missing required setting MAIL_FROM")

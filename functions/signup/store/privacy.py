@@ -12,8 +12,8 @@ import email_validator
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import outbox
-from signup.registrations import (
+from signup.mail import outbox
+from signup.store.registrations import (
     CANCELLED,
     FORM_TOKENS,
     REGISTRATIONS,
@@ -22,7 +22,7 @@ from signup.registrations import (
     WAITLISTED,
     registration_id,
 )
-from signup.sessions import SESSIONS
+from signup.store.sessions import SESSIONS
 
 log = logging.getLogger(__name__)
 

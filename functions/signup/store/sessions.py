@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import email_validator
 
-from signup.deadlines import ON_REQUEST
 from signup.errors import MisconfiguredError, NotFoundError
+from signup.store.deadlines import ON_REQUEST
 from signup.texts import DEFAULT_LANGUAGE, LANGUAGES
 
 SESSIONS = "sessions"
@@ -76,6 +76,7 @@ class Session:
     def cancelled(self) -> bool:
         """The organiser called the session off: nobody signs up, reminders stay away."""
         return self.cancellation_message is not None
+
     confirm_email: bool = False
     confirm_within_hours: float = DEFAULT_CONFIRM_WITHIN_HOURS
 

@@ -20,11 +20,11 @@ from typing import Any
 from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import outbox
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.registrations import CONFIRMED, REGISTRATIONS, WAITLISTED
-from signup.sessions import SESSIONS, Session
-from signup.writes import CONFLICTS
+from signup.mail import outbox
+from signup.store.registrations import CONFIRMED, REGISTRATIONS, WAITLISTED
+from signup.store.sessions import SESSIONS, Session
+from signup.store.writes import CONFLICTS
 
 MESSAGES = "messages"
 KEY_PREFIX = "message_"

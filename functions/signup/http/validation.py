@@ -14,7 +14,7 @@ from signup.errors import ValidationError
 from signup.texts import text
 
 if TYPE_CHECKING:
-    from signup.deliverability import Deliverability
+    from signup.http.deliverability import Deliverability
 
 # Longest value per field, in characters after NFC normalisation.
 MAX_LENGTH: Mapping[str, int] = {

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from signup import digest, messages, notifications
 from signup.errors import MisconfiguredError
-from signup.mails import Recipient
-from signup.sessions import Session
+from signup.mail import digest, messages, notifications
+from signup.mail.mails import Recipient
+from signup.store.sessions import Session
 
 
 class MailExtras:

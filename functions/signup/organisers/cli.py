@@ -11,12 +11,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from signup import changes, dates, export, organiser, outbox, privacy
+from signup import dates
 from signup.errors import MisconfiguredError, NotFoundError
 from signup.keys import REGISTRATION_IDS, KeyRing
-from signup.messages import AUDIENCES
-from signup.registrations import CONFIRM_ADDRESS, REGISTRATIONS, UNCONFIRMED, Registrar
-from signup.sessions import SESSIONS, SessionStore
+from signup.mail import changes, outbox
+from signup.mail.messages import AUDIENCES
+from signup.organisers import export, organiser
+from signup.store import privacy
+from signup.store.registrations import CONFIRM_ADDRESS, REGISTRATIONS, UNCONFIRMED, Registrar
+from signup.store.sessions import SESSIONS, SessionStore
 
 
 def _client(project: str | None) -> Any:
@@ -149,7 +152,7 @@ def sweep(client: Any, options: argparse.Namespace, out: TextIO) -> None:
 
 
 def mail(client: Any, options: argparse.Namespace, out: TextIO) -> None:
-    from signup import mailing
+    from signup.organisers import mailing
 
     mailing.run(client, options, out, sys.stdin)
 

@@ -26,12 +26,12 @@ from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import outbox, reminders
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.events import Change
-from signup.registrations import CONFIRMED, REGISTRATIONS, WAITLISTED
-from signup.sessions import CANCELLED, SESSIONS, parse_session
-from signup.writes import CONFLICTS
+from signup.mail import outbox, reminders
+from signup.mail.events import Change
+from signup.store.registrations import CONFIRMED, REGISTRATIONS, WAITLISTED
+from signup.store.sessions import CANCELLED, SESSIONS, parse_session
+from signup.store.writes import CONFLICTS
 
 log = logging.getLogger(__name__)
 

@@ -30,12 +30,12 @@ from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import notifications, outbox
-from signup.deadlines import ON_REQUEST
 from signup.errors import FormReplayedError, MisconfiguredError, NotFoundError, SupersededError
-from signup.sessions import SESSIONS, Session
-from signup.validation import SignUp
-from signup.writes import CONFLICTS
+from signup.http.validation import SignUp
+from signup.mail import notifications, outbox
+from signup.store.deadlines import ON_REQUEST
+from signup.store.sessions import SESSIONS, Session
+from signup.store.writes import CONFLICTS
 
 log = logging.getLogger(__name__)
 

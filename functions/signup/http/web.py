@@ -18,7 +18,6 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import flask
 from google.api_core import exceptions as google_errors
 
-from signup import bodies, formtokens, turnstile, validation
 from signup.errors import (
     CrossSiteConfirmError,
     CrossSiteRequestError,
@@ -40,16 +39,17 @@ from signup.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
-from signup.pages import TEMPLATES, Pages
-from signup.ratelimit import RateLimiter
-from signup.registrations import CANCELLED, CHECK_EMAIL, CONFIRMED, EXPIRED, UNCONFIRMED, WAITLISTED, Registrar
-from signup.sessions import Session, SessionStore, normalise_origin
+from signup.http import bodies, formtokens, turnstile, validation
+from signup.http.pages import TEMPLATES, Pages
+from signup.http.ratelimit import RateLimiter
 from signup.settings import Settings
+from signup.store.registrations import CANCELLED, CHECK_EMAIL, CONFIRMED, EXPIRED, UNCONFIRMED, WAITLISTED, Registrar
+from signup.store.sessions import Session, SessionStore, normalise_origin
 from signup.texts import DEFAULT_LANGUAGE, text
 from signup.tokens import CancelTokens, ConfirmTokens
 
 if TYPE_CHECKING:
-    from signup.deliverability import Deliverability
+    from signup.http.deliverability import Deliverability
 
 log = logging.getLogger(__name__)
 

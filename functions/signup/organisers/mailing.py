@@ -9,10 +9,10 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any, TextIO
 
-from signup import messages
 from signup.errors import MisconfiguredError
-from signup.mails import Recipient
-from signup.sessions import Session, SessionStore
+from signup.mail import messages
+from signup.mail.mails import Recipient
+from signup.store.sessions import Session, SessionStore
 
 
 def run(client: Any, options: argparse.Namespace, out: TextIO, answers: TextIO) -> None:

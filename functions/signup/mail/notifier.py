@@ -16,14 +16,17 @@ import jinja2
 from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import changes, digest, lapsing, notifications, outbox, privacy, reminders
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.events import Change
-from signup.mailcap import MailCap, mailbox
-from signup.mailextras import MailExtras
-from signup.mails import Composer, UnreachableAddressError
-from signup.messages import KEY_PREFIX as MESSAGE_PREFIX
-from signup.registrations import (
+from signup.mail import changes, digest, lapsing, notifications, outbox, reminders
+from signup.mail.events import Change
+from signup.mail.mailcap import MailCap, mailbox
+from signup.mail.mailextras import MailExtras
+from signup.mail.mails import Composer, UnreachableAddressError
+from signup.mail.messages import KEY_PREFIX as MESSAGE_PREFIX
+from signup.mail.smtp import Connection, InsecureServerError, PermanentError, TransientError
+from signup.mail.smtppool import ConnectionPool
+from signup.store import privacy
+from signup.store.registrations import (
     CANCELLED,
     CONFIRM_ADDRESS,
     CONFIRMED,
@@ -32,9 +35,7 @@ from signup.registrations import (
     WAITLISTED,
     Registrar,
 )
-from signup.sessions import SESSIONS, Session, SessionStore, parse_session
-from signup.smtp import Connection, InsecureServerError, PermanentError, TransientError
-from signup.smtppool import ConnectionPool
+from signup.store.sessions import SESSIONS, Session, SessionStore, parse_session
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,6 @@ def _lapse(client: Any, now: datetime, limit: int) -> int:
     except google_errors.GoogleAPIError as error:
         log.error("lapsing failed, the next sweep tries again: %s", error)
         return 0
-
 
 
 class Notifier:

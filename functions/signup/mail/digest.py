@@ -18,10 +18,11 @@ from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import dates, notifications, outbox
+from signup import dates
 from signup.errors import MisconfiguredError
-from signup.registrations import REGISTRATIONS
-from signup.sessions import SESSIONS, Session, parse_session
+from signup.mail import notifications, outbox
+from signup.store.registrations import REGISTRATIONS
+from signup.store.sessions import SESSIONS, Session, parse_session
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from typing import Any
 import jinja2
 
 from signup import dates
-from signup.sessions import Session
+from signup.store.sessions import Session
 from signup.texts import DEFAULT_LANGUAGE, catalogue
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 
 
 class Pages:

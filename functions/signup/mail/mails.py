@@ -19,10 +19,11 @@ from typing import Any
 import email_validator
 import jinja2
 
-from signup import calendar, dates, paragraphs, texts
+from signup import dates, texts
+from signup.http.pages import TEMPLATES
+from signup.mail import calendar, paragraphs
 from signup.names import full_name
-from signup.pages import TEMPLATES
-from signup.sessions import Session
+from signup.store.sessions import Session
 from signup.tokens import RegistrationRef
 
 # What each kind of mail is, and whether it carries a calendar entry (and of which method), for those with a seat.

@@ -1,0 +1,1 @@
+"""The mail side of `notify`: the outbox, composing, sending, and what queues mail (events, sweeps, organisers)."""

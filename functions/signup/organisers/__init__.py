@@ -1,0 +1,1 @@
+"""The organisers' `signup` command: sessions from files, counts, export, mail to everyone."""
