@@ -332,6 +332,8 @@ class TestFromAnotherSite:
             ({"Origin": "http://signup.test", "Sec-Fetch-Site": "cross-site"}, False),
             ({"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"}, False),
             ({"Origin": "http://signup.test", "Sec-Fetch-Site": "same-origin"}, True),  # our own cancel page
+            ({"Origin": "null", "Sec-Fetch-Site": "same-origin"}, True),  # our own page, under no-referrer
+            ({"Origin": "null", "Sec-Fetch-Site": "cross-site"}, False),  # another site's sandboxed frame
             ({"Origin": "http://signup.test"}, True),
             ({"Sec-Fetch-Site": "same-origin"}, True),
             ({"Sec-Fetch-Site": "none"}, True),

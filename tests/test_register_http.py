@@ -259,6 +259,31 @@ class TestSigningUp:
 
         assert registrations(session_id)[0]["origin"] == "https://www.example.nl"
 
+    @pytest.mark.parametrize(
+        ("fetch_site", "status", "stored"),
+        [
+            ("same-origin", 303, "http://signup.test"),  # our own session page: under no-referrer its Origin is null
+            ("cross-site", 403, None),  # another site's sandboxed frame
+            (None, 403, None),  # a null origin nobody vouches for
+        ],
+    )
+    def test_a_null_origin_is_our_own_page_only_when_the_browser_says_same_origin(
+        self,
+        client: Any,
+        make_session: Callable[..., str],
+        registrations: Registrations,
+        fetch_site: str | None,
+        status: int,
+        stored: str | None,
+    ) -> None:
+        session_id = make_session()
+        headers = {"Origin": "null", **({"Sec-Fetch-Site": fetch_site} if fetch_site else {})}
+
+        response = client.post(f"/sessions/{session_id}/registrations", data=GOOD, headers=headers)
+
+        assert response.status_code == status
+        assert [r.get("origin") for r in registrations(session_id)] == ([stored] if stored else [])
+
 
 class TestTheSamePersonAgain:
     @pytest.mark.parametrize("capacity", [None, 5])
@@ -690,7 +715,7 @@ class TestHeaders:
 
         response = client.open(path, method=method, data=GOOD if method == "POST" else None)
 
-        assert response.headers["Referrer-Policy"] == "same-origin"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
         assert response.headers.get("Content-Security-Policy") == ("frame-ancestors 'none'" if own_page else None)
 
     def test_json_answers_send_no_referrer_elsewhere_either(
@@ -700,4 +725,4 @@ class TestHeaders:
 
         response = post_json(client, session_id, GOOD)
 
-        assert response.headers["Referrer-Policy"] == "same-origin"
+        assert response.headers["Referrer-Policy"] == "no-referrer"

@@ -153,10 +153,8 @@ def handle(request: flask.Request, service: Callable[[], Service]) -> flask.Resp
         response = _error(exchange, error)
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["X-Content-Type-Options"] = "nosniff"
-    # A cancel link's token is in the URL: no page of ours may hand it on to another site. Not `no-referrer`:
-    # under it browsers send `Origin: null` on our own pages' posts, which could then not be told from another
-    # site's sandboxed frame.
-    response.headers["Referrer-Policy"] = "same-origin"
+    # A cancel link's token is in the URL: no page of ours hands it on, not even to us (see `_from_our_own_page`).
+    response.headers["Referrer-Policy"] = "no-referrer"
     if response.mimetype == "text/html" and not exchange.embedded:
         # Our own pages are never shown inside another site's frame, where a click could be stolen.
         response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
@@ -299,13 +297,23 @@ def _refuse_cross_site(exchange: _Exchange, refusal: type[CrossSiteRequestError]
     (`Sec-Fetch-Site`, `Origin`); a client that says neither (curl, a mail client's preview, an old browser) is let
     through: the token is what grants the right, and these headers guard only against another site making a
     visitor's browser post it."""
-    request = exchange.request
-    site = request.headers.get("Sec-Fetch-Site")
+    site = exchange.request.headers.get("Sec-Fetch-Site")
     if site is not None and site.strip().lower() not in ("same-origin", "none"):
         raise refusal(site)
     origin = exchange.origin
-    if origin is not None and normalise_origin(origin) != exchange.service.settings.public_origin:
+    if origin is None or _from_our_own_page(exchange):
+        return
+    if normalise_origin(origin) != exchange.service.settings.public_origin:
         raise refusal(origin)
+
+
+def _from_our_own_page(exchange: _Exchange) -> bool:
+    """A post from one of our own pages: under `Referrer-Policy: no-referrer` browsers send `Origin: null` with it,
+    and `Sec-Fetch-Site: same-origin`, which no page can forge (another site's sandboxed frame says `cross-site`)."""
+    headers = exchange.request.headers
+    return (headers.get("Origin") or "").strip() == "null" and (
+        headers.get("Sec-Fetch-Site") or ""
+    ).strip().lower() == "same-origin"
 
 
 def _link_page(
@@ -428,6 +436,8 @@ def _permitted_origin(exchange: _Exchange) -> str | None:
     assert exchange.session is not None
     if exchange.origin is None:
         return None
+    if _from_our_own_page(exchange):
+        return exchange.service.settings.public_origin
     origin = normalise_origin(exchange.origin)
     if origin and (origin == exchange.service.settings.public_origin or exchange.session.allows_origin(origin)):
         return origin
