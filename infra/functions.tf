@@ -23,6 +23,10 @@ locals {
   register_threads = {
     THREADS = tostring(var.register_concurrency)
   }
+
+  notify_threads = {
+    THREADS = tostring(var.notify_concurrency)
+  }
 }
 
 resource "google_cloudfunctions2_function" "register" {
@@ -113,14 +117,17 @@ resource "google_cloudfunctions2_function" "notify" {
     # Only Eventarc calls it.
     ingress_settings = "ALLOW_INTERNAL_ONLY"
 
-    max_instance_request_concurrency = 1
+    # A burst of events (a notice to everyone, a newsletter's sign-ups) is served several at once per instance, so
+    # that they share the instance's SMTP connections (SMTP_MAX_CONNECTIONS) instead of each opening its own.
+    max_instance_request_concurrency = var.notify_concurrency
+    available_cpu                    = "1"
     available_memory                 = "512Mi"
     max_instance_count               = var.notify_max_instances
     min_instance_count               = 0
     timeout_seconds                  = 120
     all_traffic_on_latest_revision   = true
 
-    environment_variables = merge(local.common_env, local.mail_env)
+    environment_variables = merge(local.common_env, local.mail_env, local.notify_threads)
 
     secret_environment_variables {
       key        = "SIGNING_KEY"

@@ -234,8 +234,19 @@ variable "register_memory" {
   default     = "512Mi"
 }
 
+variable "notify_concurrency" {
+  description = "Events one `notify` instance serves at once (its THREADS too); they share the instance's SMTP connections."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.notify_concurrency >= 1 && var.notify_concurrency <= 80 && floor(var.notify_concurrency) == var.notify_concurrency
+    error_message = "notify_concurrency must be a whole number from 1 to 80."
+  }
+}
+
 variable "notify_max_instances" {
-  description = "At most this many `notify` instances for new registrations (one event each at a time); the sweep runs on one."
+  description = "At most this many `notify` instances for registration events (`notify_concurrency` each at a time); the sweep runs on one."
   type        = number
   default     = 10
 }
