@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from signup import outbox
-from signup.mails import full_name
 from signup.sessions import Session
 
 # Every mail to the organiser has a key with this prefix; such mails do not count against the daily cap of the
@@ -35,6 +34,8 @@ def queued_update(session: Session, key: str) -> dict[str, Any]:
 
 def person(data: Mapping[str, Any]) -> dict[str, str]:
     """What the organiser is told of one registration: name, organisation and status (no address)."""
+    from signup.mails import full_name  # the mail side: `register` imports this module, but never tells anyone
+
     return {
         "name": full_name(data.get("first_name", ""), data.get("infix", ""), data.get("last_name", "")),
         "organisation": str(data.get("organisation") or ""),
