@@ -402,8 +402,9 @@ class Registrar:
         A seat another instance took meanwhile costs the sign-up that tries it one failed create(), and it tries
         the next. A seat freed meanwhile by a cancellation elsewhere is not offered here until the next listing, so
         a newcomer may be waitlisted beside a free seat for up to SEAT_MEMORY_SECONDS: that cancellation's own
-        promote() gives the seat to the first on the waiting list at once, and the sweep's promotion does if it
-        could not. A cancellation here makes promote() forget the listing.
+        promote() gives the seat to the first on the waiting list at once, and if nobody was waiting yet the next
+        sweep's promotion gives it to the newcomer, unless a sign-up after those seconds took it first. A
+        cancellation here makes promote() forget the listing.
 
         One sign-up per session lists at a time: the others meanwhile go on with the old listing, or, with none
         left to go on with (the first burst, or all handed out), wait for the new one, so that a burst of sign-ups
