@@ -32,7 +32,7 @@ from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup import notifications, outbox
+from signup import creates, notifications, outbox
 from signup.deadlines import ON_REQUEST
 from signup.errors import FormReplayedError, MisconfiguredError, NotFoundError, SupersededError
 from signup.sessions import SESSIONS, Session
@@ -194,9 +194,9 @@ class Registrar:
         """
         batch = self._client.batch()
         for created, data in filter(None, (seat, nonce)):
-            batch.create(created, data)
+            creates.create(batch, created, data)
         if replacing is None:
-            batch.create(ref, document)
+            creates.create(batch, ref, document)
         else:
             document = {**document, "generation": _generation(replacing) + 1}
             gone = {field: firestore.DELETE_FIELD for field in (replacing.to_dict() or {}) if field not in document}
