@@ -10,27 +10,14 @@ from typing import Any
 import pytest
 from signup.registrations import CONFIRMED, REGISTRATIONS, SEAT_MEMORY_SECONDS, SEATS, WAITLISTED, Registrar
 from signup.sessions import SESSIONS, Session, SessionStore
-from signup.validation import SignUp, validate
+from signup.validation import SignUp
 
-KEYS = [b"a-registration-id-key-of-32-bytes"]
+from tests.test_seat_count_cache import KEYS, Monotonic
+from tests.test_seat_count_cache import person as signing_up
 
 
 def person(n: int) -> SignUp:
-    return validate(
-        {"first_name": [f"Persoon{n}"], "last_name": ["Visser"], "email": [f"p{n}@example.nl"]},
-        language="nl",
-        consent_required=False,
-        smtputf8=False,
-        deliverability=None,
-    )
-
-
-class Monotonic:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+    return signing_up(f"Persoon{n}", f"p{n}@example.nl")
 
 
 @pytest.fixture
