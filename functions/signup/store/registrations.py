@@ -8,7 +8,10 @@ if the seat or the registration already exists, so two sign-ups can never hold
 the same seat (never oversold) and one person can never hold two registrations
 (the registration's id is derived from the address; a cancelled one is replaced under the same id, on condition
 that nobody changed it since it was read, and its `generation` counts the replacements so that an old cancel link
-cannot cancel the new sign-up). Contention is spread over as many documents as there are seats.
+cannot cancel the new sign-up). Contention is spread over as many documents as there are seats. Each instance keeps
+a listing of the seats for a few seconds and hands out the seats it showed free, one per sign-up, so that a burst
+does not read every seat once per sign-up; a stale listing costs a failed create() or a few seconds' wait, never an
+oversold seat (see `Registrar._seat_memory`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from signup.errors import FormReplayedError, MisconfiguredError, NotFoundError, SupersededError
 from signup.http.validation import SignUp
 from signup.mail import notifications, outbox
+from signup.store import creates
 from signup.store.deadlines import ON_REQUEST
 from signup.store.sessions import SESSIONS, Session
 from signup.store.writes import CONFLICTS
@@ -54,11 +58,12 @@ CHECK_EMAIL = "check_email"
 # The mail that carries the confirm link.
 CONFIRM_ADDRESS = "confirm_address"
 
-# After a seat listing showed a session full, skip listing again for this long:
-# during a burst on a full session each sign-up then costs one write, not a read
-# of every seat. A seat freed meanwhile goes to the waiting list's first person.
-FULL_MEMORY_SECONDS = 5.0
-# A seat taken under our hands means the listing is stale: list again, at most this often.
+# A listing of a session's seats is kept this long, per instance: sign-ups take the seats it showed free one by one
+# instead of each reading every seat (5 ms of CPU per 100 seats), and once it showed the session full, each sign-up
+# costs one write. What a listing this old can get wrong costs little (see `_seat_memory`).
+SEAT_MEMORY_SECONDS = 5.0
+# How often a sign-up tries a seat that turns out taken (or a registration that keeps changing) before it settles
+# for the waiting list.
 MAX_ATTEMPTS = 8
 # Someone who signs up again gets their confirmation again, but not for a double click: their first one is on its
 # way, or only just arrived. The daily mail cap bounds how often a stranger can make us resend.
@@ -117,7 +122,8 @@ class Registrar:
         self._monotonic = monotonic
         self._rng = rng or random.SystemRandom()
         self._clock = clock
-        self._full_until: dict[tuple[str, int], float] = {}
+        self._seats: dict[tuple[str, int], _SeatMemory] = {}
+        self._listings: dict[tuple[str, int], threading.Event] = {}
         self._seats_left_ttl = seats_left_ttl
         self._seats_left: dict[tuple[str, int], tuple[float, int]] = {}
         self._lock = threading.Lock()
@@ -191,10 +197,9 @@ class Registrar:
         session_ref = ref.parent.parent
         if session.capacity is not None:
             for _ in range(MAX_ATTEMPTS):
-                free = self._free_seats(session_ref, session.capacity)
-                if not free:
+                seat = self._take_seat(session_ref, session.capacity)
+                if seat is None:
                     break
-                seat = self._rng.choice(free)
                 taking = (session_ref.collection(SEATS).document(str(seat)), _seat(session, ref.id, now))
                 stored = write({"status": CONFIRMED, "seat": seat, "confirmed_at": now}, taking)
                 if stored is not None:
@@ -221,9 +226,9 @@ class Registrar:
         """
         batch = self._client.batch()
         for created, data in filter(None, (seat, nonce)):
-            batch.create(created, data)
+            creates.create(batch, created, data)
         if replacing is None:
-            batch.create(ref, document)
+            creates.create(batch, ref, document)
         else:
             document = {**document, "generation": _generation(replacing) + 1}
             gone = {field: firestore.DELETE_FIELD for field in (replacing.to_dict() or {}) if field not in document}
@@ -286,7 +291,8 @@ class Registrar:
             return CHECK_EMAIL
         if session.capacity is None:
             return CONFIRMED
-        return CONFIRMED if self._free_seats(self._registrations(session.id).parent, session.capacity) else WAITLISTED
+        seats = self._seat_memory(self._registrations(session.id).parent, session.capacity)
+        return CONFIRMED if seats.free else WAITLISTED
 
     def find(self, session: Session, registration_id: str) -> Registration | None:
         """The registration under this id as it is now, if there is one."""
@@ -346,7 +352,7 @@ class Registrar:
         fields = {**confirming, **place}
         batch = self._client.batch()
         if seat is not None:
-            batch.create(*seat)
+            creates.create(batch, *seat)
         batch.update(
             snapshot.reference, fields, option=self._client.write_option(last_update_time=snapshot.update_time)
         )
@@ -411,11 +417,17 @@ class Registrar:
         if session.capacity is None or session.cancelled:
             return []
         session_ref = self._client.collection(SESSIONS).document(session.id)
-        with self._lock:
-            self._full_until.pop((session.id, session.capacity), None)
+        try:
+            return self._promote(session, session_ref, session.capacity, registration_id)
+        finally:
+            # Seats were freed (a cancellation) or taken: the next sign-up here lists them afresh.
+            with self._lock:
+                self._seats.pop((session.id, session.capacity), None)
+
+    def _promote(self, session: Session, session_ref: Any, capacity: int, registration_id: str | None) -> list[str]:
         promoted: list[str] = []
         for _ in range(MAX_ATTEMPTS):
-            free = self._free_seats(session_ref, session.capacity)
+            free = self._list_free_seats(session_ref, capacity)
             if not free:
                 break
             waiting = self._waiting(session_ref, len(free), registration_id)
@@ -470,24 +482,73 @@ class Registrar:
             self._seats_left[key] = (now + self._seats_left_ttl, left)
         return left
 
-    def _free_seats(self, session_ref: Any, capacity: int) -> list[int]:
+    def _take_seat(self, session_ref: Any, capacity: int) -> int | None:
+        """A seat believed free, handed to this sign-up alone; None when the session is believed full.
+
+        The seat leaves this instance's memory whether or not its create() then succeeds: one still free after
+        all (the sign-up turned out a repeat, or failed) is found again by the next listing, made as soon as the
+        memory runs out.
+        """
+        for _ in range(MAX_ATTEMPTS):
+            memory = self._seat_memory(session_ref, capacity)
+            with self._lock:
+                if memory.full:
+                    return None
+                if memory.free:
+                    # At random, so that instances listing at the same moment mostly try different seats.
+                    index = self._rng.randrange(len(memory.free))
+                    memory.free[index], memory.free[-1] = memory.free[-1], memory.free[index]
+                    return memory.free.pop()
+            # other sign-ups here took the rest meanwhile: list again
+        return None
+
+    def _seat_memory(self, session_ref: Any, capacity: int) -> _SeatMemory:
+        """The seats this instance believes free: its last listing, while that is younger than SEAT_MEMORY_SECONDS
+        and not used up; otherwise a new listing.
+
+        A listing this old can be wrong both ways, and neither oversells, for a seat is taken only by its create().
+        A seat another instance took meanwhile costs the sign-up that tries it one failed create(), and it tries
+        the next. A seat freed meanwhile by a cancellation elsewhere is not offered here until the next listing, so
+        a newcomer may be waitlisted beside a free seat for up to SEAT_MEMORY_SECONDS: that cancellation's own
+        promote() gives the seat to the first on the waiting list at once, and if nobody was waiting yet the next
+        sweep's promotion gives it to the newcomer, unless a sign-up after those seconds took it first. A
+        cancellation here makes promote() forget the listing.
+
+        One sign-up per session lists at a time: the others meanwhile go on with the old listing, or, with none
+        left to go on with (the first burst, or all handed out), wait for the new one, so that a burst of sign-ups
+        costs one listing, not one each.
+        """
         key = (session_ref.id, capacity)
-        now = self._monotonic()
-        with self._lock:
-            full_until = self._full_until.get(key)
-            if full_until is not None and full_until > now:
-                return []
-            if full_until is not None:
-                # Known full until a moment ago: this sign-up looks again, the others meanwhile go on believing
-                # it full, so that a burst lists the seats once, not once per request.
-                self._full_until[key] = now + FULL_MEMORY_SECONDS
+        while True:
+            with self._lock:
+                memory = self._seats.get(key)
+                usable = memory is not None and (memory.full or bool(memory.free))
+                if memory is not None and usable and self._monotonic() < memory.listed_at + SEAT_MEMORY_SECONDS:
+                    return memory
+                listing = self._listings.get(key)
+                if listing is None:
+                    listing = self._listings[key] = threading.Event()
+                    break
+                if memory is not None and usable:
+                    return memory
+            listing.wait()
+        try:
+            listed_at = self._monotonic()
+            free = self._list_free_seats(session_ref, capacity)
+            memory = _SeatMemory(listed_at, free, full=not free)
+            with self._lock:
+                self._seats[key] = memory
+            return memory
+        finally:
+            with self._lock:
+                del self._listings[key]
+            listing.set()
+
+    def _list_free_seats(self, session_ref: Any, capacity: int) -> list[int]:
+        """The seats free right now: every seat document's id is read (not their fields)."""
         taken = {snapshot.id for snapshot in session_ref.collection(SEATS).select([]).stream(**ON_REQUEST)}
         free = [n for n in range(capacity) if str(n) not in taken]
-        with self._lock:
-            if free:
-                self._full_until.pop(key, None)
-            else:
-                self._full_until[key] = self._monotonic() + FULL_MEMORY_SECONDS
+        log.debug("listed seats session=%s free=%d", session_ref.id, len(free))
         return free
 
 
@@ -497,6 +558,15 @@ def _retrying(attempt: Callable[[], Registration | None]) -> Registration:
         if stored is not None:
             return stored
     raise google_errors.Aborted("the registration kept changing while it was being stored")  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class _SeatMemory:
+    """What one instance believes of a session's seats: those free at its last listing, less those handed out."""
+
+    listed_at: float  # monotonic seconds
+    free: list[int]
+    full: bool  # the listing itself found no seat free
 
 
 def _document(session: Session, signup: SignUp, origin: str | None, now: datetime) -> dict[str, Any]:

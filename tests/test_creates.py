@@ -1,0 +1,91 @@
+"""A create() built straight as protobuf is the very write the client library would send."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from google.cloud import firestore
+from google.cloud.firestore_v1 import _helpers
+from google.cloud.firestore_v1.types import write
+from signup.store import creates
+
+NOW = datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=UTC)
+REGISTRATION = {
+    "first_name": "Jan",
+    "infix": "van der",
+    "last_name": "Berg",
+    "email": "jan@example.nl",
+    "created_at": firestore.SERVER_TIMESTAMP,
+    "emails": {"confirmation": {"state": "pending"}, "organiser_created": {"state": "pending"}},
+    "mail_due_at": NOW,
+    "expires_at": NOW + timedelta(days=60),
+    "status": "confirmed",
+    "seat": 7,
+    "confirmed_at": NOW,
+    "consent": {"given": True, "at": NOW, "privacy_url": "https://example.org/privacy"},
+}
+
+
+class Batch:
+    """Collects what is added to it, as a WriteBatch does before its commit (pure logic: no database)."""
+
+    def __init__(self, client: Any) -> None:
+        self.batch = client.batch()
+
+    def writes(self) -> list[Any]:
+        return [pb._pb for pb in self.batch._write_pbs]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(REGISTRATION, id="a registration with a seat, consent and the organiser's mail"),
+        pytest.param({"registration_id": "abc", "taken_at": NOW, "expires_at": NOW}, id="a seat"),
+        pytest.param({"n": 1, "big": -(1 << 63), "no": False, "empty": {}, "name": "é 😀"}, id="edge values"),
+        pytest.param({"t": datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))}, id="another time zone"),
+        pytest.param({"created_at": firestore.SERVER_TIMESTAMP}, id="only the server's time"),
+        pytest.param({"x": 1.5, "none": None, "list": [1, "a"]}, id="left to the library: float, null, array"),
+        pytest.param({"nested": {"at": firestore.SERVER_TIMESTAMP}}, id="left to the library: a nested sentinel"),
+        pytest.param({"a.b": firestore.SERVER_TIMESTAMP, "c": 1}, id="left to the library: a quoted field path"),
+        pytest.param({"huge": 1 << 64}, id="left to the library: beyond 64 bits"),
+    ],
+)
+def test_the_write_is_the_one_the_library_builds(data: dict[str, Any]) -> None:
+    client = firestore.Client(project="demo-creates", credentials=_anonymous())
+    ref = client.collection("sessions").document("s").collection("registrations").document("r")
+    ours, theirs = Batch(client), Batch(client)
+
+    try:
+        theirs.batch.create(ref, data)
+    except (TypeError, ValueError, OverflowError) as error:
+        with pytest.raises(type(error)):
+            creates.create(ours.batch, ref, data)
+        return
+    creates.create(ours.batch, ref, data)
+
+    assert ours.writes() == theirs.writes()
+    assert all(isinstance(pb, write.Write) for pb in ours.batch._write_pbs)
+
+
+def test_a_registration_is_built_without_the_library_encoding_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = firestore.Client(project="demo-creates", credentials=_anonymous())
+    ref = client.collection("sessions").document("s").collection("registrations").document("r")
+    batch = Batch(client)
+
+    def refuse(value: Any) -> Any:
+        raise AssertionError(f"the library encoded {value!r}")
+
+    monkeypatch.setattr(_helpers, "encode_value", refuse)
+    creates.create(batch.batch, ref, REGISTRATION)
+
+    [pb] = batch.writes()
+    assert pb.update.fields["email"].string_value == "jan@example.nl"
+    assert [t.field_path for t in pb.update_transforms] == ["created_at"]
+
+
+def _anonymous() -> Any:
+    from google.auth.credentials import AnonymousCredentials
+
+    return AnonymousCredentials()  # type: ignore[no-untyped-call]
