@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import icalendar
+import pytest
 from signup.mail import outbox
 
 from dev.mailbox import Mailbox
@@ -415,6 +416,41 @@ class TestOneBadMailDoesNotStopTheRest:
         stuck = mail_state(db, bad, bad_id)
         assert stuck["state"] == "pending"
         assert "MisconfiguredError" in stuck["last_error"]
+
+    def test_an_unforeseen_error_in_one_send_leaves_the_others_recorded_and_sends_nothing_twice(
+        self,
+        client: Any,
+        notifier: Any,
+        inbox: Mailbox,
+        db: Any,
+        make_session: Callable[..., str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from signup.mail import smtp
+
+        session_id = make_session()
+        ids = {name: sign_up(client, session_id, email=f"{name}@example.nl")["id"] for name in ("anna", "bert", "cor")}
+        real_send = smtp.Connection.send
+
+        def send(connection: Any, message: Any, sender: str, recipient: str) -> None:
+            if recipient.startswith("bert@"):
+                raise RuntimeError("a fault nobody foresaw")
+            real_send(connection, message, sender, recipient)
+
+        monkeypatch.setattr(smtp.Connection, "send", send)
+        notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
+        monkeypatch.setattr(smtp.Connection, "send", real_send)
+        notifier.sweep(datetime.now(UTC) + timedelta(minutes=2))
+
+        assert sorted(r.recipients[0] for r in inbox.received) == [
+            "anna@example.nl",
+            "bert@example.nl",
+            "cor@example.nl",
+        ]
+        assert {name: mail_state(db, session_id, rid)["state"] for name, rid in ids.items()} == dict.fromkeys(
+            ids, "sent"
+        )
+        assert mail_state(db, session_id, ids["bert"])["attempts"] == 2
 
 
 class TestLeases:

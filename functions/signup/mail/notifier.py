@@ -331,10 +331,18 @@ class Notifier:
     ) -> dict[str, outbox.Outcome]:
         """Hand a registration's mails to the SMTP server in order, over one of the instance's connections."""
         outcomes = dict(ready)
-        with self._transport.connection() as connection:
-            for key, message, recipient in messages:
-                self._transport.pace()
-                outcomes[key] = self._send_one(connection, message, recipient, claim, key)
+        try:
+            with self._transport.connection() as connection:
+                for key, message, recipient in messages:
+                    self._transport.pace()
+                    outcomes[key] = self._send_one(connection, message, recipient, claim, key)
+        except Exception as error:
+            # An error nobody foresaw must not leave the whole chunk unrecorded: its sent mails would go again once
+            # their claims ran out. What was not settled waits for a retry, with the cause (type only in the log:
+            # the message may quote an address).
+            log.error("mail for id=%s not sent, will retry: %s", claim.ref.id, type(error).__name__)
+            for key, _, _ in messages:
+                outcomes.setdefault(key, outbox.Outcome(outbox.PENDING, f"{type(error).__name__}: {error}"))
         return outcomes
 
     def _send_one(
