@@ -10,10 +10,13 @@ from typing import Any
 
 import icalendar
 import pytest
+from signup.keys import MAIL_CAPS, KeyRing
 from signup.mail import outbox
+from signup.mail.mailcap import MailCap
 
 from dev.mailbox import Mailbox
 from tests import events
+from tests.conftest import SIGNING_KEY
 
 Registrations = Callable[[str], list[dict[str, Any]]]
 JAN = {
@@ -387,6 +390,28 @@ class TestTheDailyCapPerAddress:
         assert sorted(states) == ["sent", "sent", "skipped", "skipped"]
         skipped = [mail_state(db, f"s-keep-{n}", victim[n]) for n in range(4)]
         assert all("cap" in m["last_error"] for m in skipped if m["state"] == "skipped")
+
+    def test_holds_when_each_mail_is_sent_by_its_own_event_at_the_same_moment(
+        self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        from dataclasses import replace
+
+        from signup.service import build_notifier
+        from signup.settings import Settings
+
+        session_id = make_session()
+        notifier = build_notifier(replace(Settings.from_env(), mail_cap_per_day=2), client=db)
+        ids = [sign_up(client, session_id, email=f"target+{n}@example.nl")["id"] for n in range(8)]
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda rid: notifier.registration_written(session_id, rid), ids))
+
+        assert len([r for r in inbox.received if r.recipients[0].startswith("target+")]) == 2
+        states = sorted(mail_state(db, session_id, rid)["state"] for rid in ids)
+        assert states == ["sent", "sent", *["skipped"] * 6]
+        # What was counted and not sent was given back: the mailbox's count for the day is the two that went.
+        counted = MailCap(db, KeyRing.parse(SIGNING_KEY).subkey(MAIL_CAPS), 10)
+        assert counted.remaining(["target@example.nl"], datetime.now(UTC))["target@example.nl"] == 8
 
 
 def make_session_keep(db: Any, n: int) -> str:

@@ -26,7 +26,8 @@ def mailbox(address: str) -> str:
 
 
 class MailCap:
-    """Counts mails per mailbox and day in `mailcaps/{keyed hash}-{day}`: one read and one write per batch."""
+    """Counts mails per mailbox and day in `mailcaps/{keyed hash}-{day}`: a write before a batch goes, and one after
+    for what it did not send."""
 
     def __init__(self, client: Any, key: bytes, per_day: int) -> None:
         self._client = client
@@ -43,18 +44,33 @@ class MailCap:
         }
         return Counter({address: max(self.per_day - sent.get(ref.id, 0), 0) for address, ref in refs.items()})
 
-    def spend(self, sent: Counter[str], now: datetime) -> None:
-        """Count mails sent, per address or mailbox."""
-        per_box: Counter[str] = Counter()
-        for address, count in sent.items():
-            per_box[mailbox(address)] += count
-        if not per_box:
-            return
+    def reserve(self, wanted: Counter[str], now: datetime) -> Counter[str]:
+        """Count `wanted` mails per mailbox before they go, and answer how many of them may go.
+
+        Each count is one atomic increment whose answer is the new total, so runs that send at the same moment (one
+        per event, on several instances) can never together pass the cap; what is then not sent is given back.
+        """
+        boxes = [box for box, count in wanted.items() if count > 0]
+        if not boxes:
+            return Counter()
+        results = self._add(Counter({box: wanted[box] for box in boxes}), now)
+        granted: Counter[str] = Counter()
+        for box, result in zip(boxes, results, strict=True):
+            before = int(result.transform_results[0].integer_value) - wanted[box]
+            granted[box] = max(min(wanted[box], self.per_day - before), 0)
+        return granted
+
+    def release(self, unsent: Counter[str], now: datetime) -> None:
+        """Give back what was reserved and not sent."""
+        if +unsent:
+            self._add(Counter({box: -count for box, count in (+unsent).items()}), now)
+
+    def _add(self, counts: Counter[str], now: datetime) -> list[Any]:
         batch = self._client.batch()
         expires = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo) + timedelta(days=2)
-        for box, count in per_box.items():
+        for box, count in counts.items():
             batch.set(self._ref(box, now), {"count": firestore.Increment(count), "expires_at": expires}, merge=True)
-        batch.commit()
+        return list(batch.commit())
 
     def _ref(self, box: str, now: datetime) -> Any:
         digest = hmac.new(self._key, box.encode(), hashlib.sha256).hexdigest()[:32]

@@ -213,7 +213,6 @@ class Notifier:
             self._mend_due(snapshot, now)
         started = self._clock()
         chunk = self._transport.batch(CHUNK)
-        allowed: Counter[str] = Counter()  # mails each mailbox may still get today, kept up to date as we go
         recorded: list[Future[None]] = []
         with (
             self._transport.sending(),
@@ -227,10 +226,16 @@ class Notifier:
                     if len(recorded) >= 2:
                         recorded[-2].result()
                     claims = self._outbox.claim(snapshots[start : start + chunk], now, leased_at=self._clock())
-                    new = {mailbox(claim.registration.get("email", "")) for claim in claims} - set(allowed)
-                    allowed.update(self._cap.remaining(new, now))
+                    # The chunk's mails are counted against the cap before they go; what does not go is given back.
+                    wanted = Counter(
+                        mailbox(str(claim.registration.get("email") or ""))
+                        for claim in claims
+                        for key in claim.keys
+                        if claim.registration.get("email") and not notifications.to_organiser(key)
+                    )
+                    allowed = self._cap.reserve(wanted, now)
                     sending = [(claim, self._prepare(claim, now, sessions, smtp, allowed)) for claim in claims]
-                    recorded.append(recorder.submit(self._finish, sending, now, report))
+                    recorded.append(recorder.submit(self._finish, sending, wanted, now, report))
             finally:
                 # Whatever was handed to the SMTP server is recorded, come what may.
                 for done in recorded:
@@ -240,9 +245,14 @@ class Notifier:
         return report
 
     def _finish(
-        self, sending: list[tuple[outbox.Claim, Future[dict[str, outbox.Outcome]]]], now: datetime, report: Report
+        self,
+        sending: list[tuple[outbox.Claim, Future[dict[str, outbox.Outcome]]]],
+        reserved: Counter[str],
+        now: datetime,
+        report: Report,
     ) -> None:
-        """Wait for a batch's mails to be sent, then record their outcomes and count them against the cap."""
+        """Wait for a batch's mails to be sent, then record their outcomes and give back what the cap reserved for
+        mails that did not go."""
         outcomes = [(claim, results.result()) for claim, results in sending]
         self._outbox.record(outcomes, now)
         sent = Counter(
@@ -251,7 +261,7 @@ class Notifier:
             for key, outcome in results.items()
             if outcome.state == outbox.SENT and not notifications.to_organiser(key)
         )
-        self._cap.spend(sent, now)
+        self._cap.release(reserved - sent, now)
         for _, results in outcomes:
             report.outcomes.update(outcome.state for outcome in results.values())
 
