@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.cloud import firestore
 from google.cloud.firestore_v1 import _helpers
 from google.cloud.firestore_v1.types import write
-from signup.store import creates
+from signup.http.validation import SignUp
+from signup.store import creates, registrations
+from signup.store.sessions import parse_session
 
 NOW = datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=UTC)
 REGISTRATION = {
@@ -45,6 +48,14 @@ class Batch:
         pytest.param({"registration_id": "abc", "taken_at": NOW, "expires_at": NOW}, id="a seat"),
         pytest.param({"n": 1, "big": -(1 << 63), "no": False, "empty": {}, "name": "é 😀"}, id="edge values"),
         pytest.param({"t": datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))}, id="another time zone"),
+        pytest.param(
+            {"t": DatetimeWithNanoseconds(2026, 6, 9, 16, nanosecond=5_123, tzinfo=UTC)},
+            id="a time read from Firestore, to the nanosecond",
+        ),
+        pytest.param(
+            {"expires_at": DatetimeWithNanoseconds(2026, 6, 9, 18, tzinfo=UTC) + timedelta(days=60)},
+            id="a session's end plus the retention, as a sign-up stores it",
+        ),
         pytest.param({"created_at": firestore.SERVER_TIMESTAMP}, id="only the server's time"),
         pytest.param({"x": 1.5, "none": None, "list": [1, "a"]}, id="left to the library: float, null, array"),
         pytest.param({"nested": {"at": firestore.SERVER_TIMESTAMP}}, id="left to the library: a nested sentinel"),
@@ -69,7 +80,26 @@ def test_the_write_is_the_one_the_library_builds(data: dict[str, Any]) -> None:
     assert all(isinstance(pb, write.Write) for pb in ours.batch._write_pbs)
 
 
-def test_a_registration_is_built_without_the_library_encoding_it(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("capacity", [None, 100])
+def test_a_sign_up_is_built_without_the_library_encoding_it(
+    monkeypatch: pytest.MonkeyPatch, capacity: int | None
+) -> None:
+    # Times as Firestore returns them: a sign-up's `expires_at` is the session's end plus the retention.
+    starts = DatetimeWithNanoseconds(2026, 6, 9, 14, tzinfo=UTC)
+    session = parse_session(
+        "s",
+        {
+            "title": "Strategiesessie",
+            "starts_at": starts,
+            "ends_at": starts + timedelta(hours=2),
+            "capacity": capacity,
+            "privacy_url": "https://example.org/privacy",
+            "organiser_notifications": "each",
+            "organiser": {"email": "organiser@example.org"},
+        },
+    )
+    signup = SignUp("Gemeente", "Jan", "van der", "Berg", "jan@example.nl", consent=True)
+    document = {**registrations._document(session, signup, "https://example.org", NOW), "status": "confirmed"}
     client = firestore.Client(project="demo-creates", credentials=_anonymous())
     ref = client.collection("sessions").document("s").collection("registrations").document("r")
     batch = Batch(client)
@@ -78,10 +108,11 @@ def test_a_registration_is_built_without_the_library_encoding_it(monkeypatch: py
         raise AssertionError(f"the library encoded {value!r}")
 
     monkeypatch.setattr(_helpers, "encode_value", refuse)
-    creates.create(batch.batch, ref, REGISTRATION)
+    creates.create(batch.batch, ref, document)
 
     [pb] = batch.writes()
     assert pb.update.fields["email"].string_value == "jan@example.nl"
+    assert pb.update.fields["expires_at"].timestamp_value.seconds > 0
     assert [t.field_path for t in pb.update_transforms] == ["created_at"]
 
 

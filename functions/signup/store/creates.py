@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.cloud import firestore
 from google.cloud.firestore_v1.types import common, document, write
 from google.protobuf import timestamp_pb2
@@ -62,10 +63,13 @@ def _value(value: Any) -> Any:
         return _Value(boolean_value=value)
     if kind is int and value in _INT64:
         return _Value(integer_value=value)
-    if kind is datetime:  # not DatetimeWithNanoseconds, whose nanoseconds the library keeps
+    if kind is datetime:
         timestamp = timestamp_pb2.Timestamp()
         timestamp.FromDatetime(value)
         return _Value(timestamp_value=timestamp)
+    if kind is DatetimeWithNanoseconds:
+        # A time read from Firestore (a session's end, and so every sign-up's `expires_at`): to the nanosecond.
+        return _Value(timestamp_value=value.timestamp_pb())
     if kind is dict and all(type(key) is str for key in value):
         return _Value(map_value=_MapValue(fields={key: _value(item) for key, item in value.items()}))
     raise _UnsupportedError(kind.__name__)
