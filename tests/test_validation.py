@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from signup.errors import ValidationError
+from signup.http import validation
 from signup.http.validation import SignUp, is_bot, validate
 from signup.texts import text
 
@@ -171,3 +172,19 @@ def test_a_non_ascii_local_part_is_refused_unless_the_relay_speaks_smtputf8(
 
     assert list(raised.value.errors) == ["email"]
     assert raised.value.errors["email"].startswith(message)
+
+
+def test_every_character_refused_in_a_field_is_also_unprintable() -> None:
+    # Fields that are all printable skip the look at each character: that holds only while this does.
+    refused = [chr(code) for code in range(0x110000) if validation._forbidden(chr(code))]
+
+    assert len(refused) > 2000  # controls, surrogates, private use, line and paragraph separators, bidi controls
+    assert [ch for ch in refused if ch.isprintable()] == []
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x1b", "\u2028", "\u202e", "\u061c", "\ue000", "\ud800"])
+def test_one_refused_character_among_printable_ones_is_refused(character: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        check({**GOOD, "last_name": [f"Berg{character}man"]})
+
+    assert refused.value.errors == {"last_name": text("nl", "error.control")}

@@ -123,7 +123,8 @@ def _clean_text(raw: Sequence[object], limit: int) -> tuple[str, tuple[str, dict
     value = raw[0]
     if not isinstance(value, str):
         return "", ("error.not_text", {})
-    if any(_forbidden(ch) for ch in value):
+    # Every forbidden character is unprintable: most text is let through without a look at each character.
+    if not value.isprintable() and any(_forbidden(ch) for ch in value):
         return value, ("error.control", {})
     value = " ".join(unicodedata.normalize("NFC", value).split())
     if len(value) > limit:
