@@ -31,6 +31,11 @@ REGISTRATION = {
 }
 
 
+def firestore_time(*fields: int, nanosecond: int = 0) -> datetime:
+    """A time as the client library reads it from Firestore."""
+    return DatetimeWithNanoseconds(*fields, nanosecond=nanosecond, tzinfo=UTC)  # type: ignore[no-untyped-call]
+
+
 class Batch:
     """Collects what is added to it, as a WriteBatch does before its commit (pure logic: no database)."""
 
@@ -49,11 +54,11 @@ class Batch:
         pytest.param({"n": 1, "big": -(1 << 63), "no": False, "empty": {}, "name": "é 😀"}, id="edge values"),
         pytest.param({"t": datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))}, id="another time zone"),
         pytest.param(
-            {"t": DatetimeWithNanoseconds(2026, 6, 9, 16, nanosecond=5_123, tzinfo=UTC)},
+            {"t": firestore_time(2026, 6, 9, 16, nanosecond=5_123)},
             id="a time read from Firestore, to the nanosecond",
         ),
         pytest.param(
-            {"expires_at": DatetimeWithNanoseconds(2026, 6, 9, 18, tzinfo=UTC) + timedelta(days=60)},
+            {"expires_at": firestore_time(2026, 6, 9, 18) + timedelta(days=60)},
             id="a session's end plus the retention, as a sign-up stores it",
         ),
         pytest.param({"created_at": firestore.SERVER_TIMESTAMP}, id="only the server's time"),
@@ -85,7 +90,7 @@ def test_a_sign_up_is_built_without_the_library_encoding_it(
     monkeypatch: pytest.MonkeyPatch, capacity: int | None
 ) -> None:
     # Times as Firestore returns them: a sign-up's `expires_at` is the session's end plus the retention.
-    starts = DatetimeWithNanoseconds(2026, 6, 9, 14, tzinfo=UTC)
+    starts = firestore_time(2026, 6, 9, 14)
     session = parse_session(
         "s",
         {
