@@ -124,7 +124,7 @@ variable "email_check_deliverability" {
 }
 
 variable "session_cache_seconds" {
-  description = "SESSION_CACHE_SECONDS: how long an instance keeps a session document before reading it again."
+  description = "SESSION_CACHE_SECONDS: how long an instance of register keeps a session document before reading it again (notify reads it for every mail)."
   type        = number
   default     = 5
 }

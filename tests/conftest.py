@@ -56,6 +56,16 @@ def confirm_token(session_id: str, registration_id: str, generation: int = 0, ke
     return ConfirmTokens(ring).make(RegistrationRef(session_id, registration_id, generation))
 
 
+def sent_today(db: Any, address: str) -> int:
+    """How many mails today's cap has counted for the mailbox `address` reaches, read from its document."""
+    from signup.keys import MAIL_CAPS, KeyRing
+    from signup.mail.mailcap import MAILCAPS, document_id, mailbox
+
+    key = KeyRing.parse(SIGNING_KEY).subkey(MAIL_CAPS)
+    snapshot = db.collection(MAILCAPS).document(document_id(key, mailbox(address), datetime.now(UTC))).get()
+    return int(snapshot.get("count")) if snapshot.exists else 0
+
+
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[firestore_emulator.Emulator]:
     """One emulator for the whole run, on a free port; stopped by its process group."""

@@ -10,13 +10,11 @@ from typing import Any
 
 import icalendar
 import pytest
-from signup.keys import MAIL_CAPS, KeyRing
 from signup.mail import outbox
-from signup.mail.mailcap import MailCap
 
 from dev.mailbox import Mailbox
 from tests import events
-from tests.conftest import SIGNING_KEY
+from tests.conftest import sent_today
 
 Registrations = Callable[[str], list[dict[str, Any]]]
 JAN = {
@@ -410,8 +408,39 @@ class TestTheDailyCapPerAddress:
         states = sorted(mail_state(db, session_id, rid)["state"] for rid in ids)
         assert states == ["sent", "sent", *["skipped"] * 6]
         # What was counted and not sent was given back: the mailbox's count for the day is the two that went.
-        counted = MailCap(db, KeyRing.parse(SIGNING_KEY).subkey(MAIL_CAPS), 10)
-        assert counted.remaining(["target@example.nl"], datetime.now(UTC))["target@example.nl"] == 8
+        assert sent_today(db, "target@example.nl") == 2
+
+
+class TestMailAfterAnOrganisersChange:
+    def test_is_composed_from_the_session_as_it_is_now_whatever_an_instance_read_before(
+        self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        from dataclasses import replace
+
+        from signup.service import build_notifier
+        from signup.settings import Settings
+
+        session_id = make_session(starts_at=SUMMER, ends_at=SUMMER + timedelta(hours=2))
+        # One instance of `notify`, with sessions cached as long as `register` caches them in production and more.
+        instance = build_notifier(replace(Settings.from_env(), session_cache_seconds=300), client=db)
+        first = sign_up(client, session_id, email="eerst@example.nl")["id"]
+        instance.registration_written(session_id, first)
+        # The organiser moves the session a day on; another instance announces it to those signed up.
+        later = SUMMER + timedelta(days=1)
+        db.collection("sessions").document(session_id).update(
+            {"starts_at": later, "ends_at": later + timedelta(hours=2), "revision": 1}
+        )
+        then = sign_up(client, session_id, email="daarna@example.nl")["id"]
+        instance.registration_written(session_id, then)
+
+        [_, received] = inbox.received
+        text, _ = parts(received.message)
+        assert received.recipients == ["daarna@example.nl"]
+        assert "woensdag 11 juni 2036, 16:00–18:00" in text
+        [event] = calendar_of(received.message).walk("VEVENT")
+        assert event.decoded("DTSTART") == later
+        assert int(event["SEQUENCE"]) == 2
+        assert mail_state(db, session_id, then)["state"] == "sent"
 
 
 def make_session_keep(db: Any, n: int) -> str:

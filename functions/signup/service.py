@@ -82,7 +82,10 @@ def build_notifier(
     sender = parse_sender(mail_from)
     return Notifier(
         client=client,
-        sessions=SessionStore(client, ttl=settings.session_cache_seconds),
+        # Mails are composed from the session as it is now, not as an instance cached it: a mail composed seconds
+        # after an organiser's change (on another instance than the one that announced it) would otherwise give
+        # the old time, or a calendar CANCEL below the invitation it is to cancel. One read per mail event.
+        sessions=SessionStore(client, ttl=0),
         registrar=Registrar(client, settings.keys.subkeys(REGISTRATION_IDS)),
         # A claim holds for five minutes (longer with slow mail servers); what it does not cover is not sent.
         mailbox=Outbox(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import Counter
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,16 +32,6 @@ class MailCap:
         self._client = client
         self._key = key
         self.per_day = per_day
-
-    def remaining(self, addresses: Iterable[str], now: datetime) -> Counter[str]:
-        """How many more mails each mailbox may get today, keyed by `mailbox(address)`."""
-        refs = {box: self._ref(box, now) for box in {mailbox(address) for address in addresses if address}}
-        sent = {
-            snapshot.id: int(snapshot.get("count") or 0)
-            for snapshot in self._client.get_all(list(refs.values()))
-            if snapshot.exists
-        }
-        return Counter({address: max(self.per_day - sent.get(ref.id, 0), 0) for address, ref in refs.items()})
 
     def reserve(self, wanted: Counter[str], now: datetime) -> Counter[str]:
         """Count `wanted` mails per mailbox before they go, and answer how many of them may go.
@@ -73,5 +62,10 @@ class MailCap:
         return list(batch.commit())
 
     def _ref(self, box: str, now: datetime) -> Any:
-        digest = hmac.new(self._key, box.encode(), hashlib.sha256).hexdigest()[:32]
-        return self._client.collection(MAILCAPS).document(f"{digest}-{now:%Y%m%d}")
+        return self._client.collection(MAILCAPS).document(document_id(self._key, box, now))
+
+
+def document_id(key: bytes, box: str, now: datetime) -> str:
+    """Where one mailbox's count for the day `now` is in is kept: a keyed hash, so the id reveals no address."""
+    digest = hmac.new(key, box.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{digest}-{now:%Y%m%d}"
