@@ -1,9 +1,10 @@
 """Sign-up benchmark: `register` against a floor function doing one bare `create()`, same server, same emulator.
 
 Run with `make bench`. The load comes from Debian's `wrk` (bench/visitors.lua), 16 connections, every request a
-new visitor. Prints, each as a ratio to the floor measured in the same run: throughput, p50 and p99 latency, CPU
-seconds per request of the serving process and of the emulator, peak memory, and cold start (process start to
-first stored registration). Then what one instance sustains at the deployed settings (THREADS = concurrency = 80,
+new visitor. Prints, each as a ratio to the floor measured in the same run: throughput and CPU seconds per request
+of the serving process (the median of the ratios within six short rounds), p50 and p99 latency, the emulator's
+CPU per request, peak memory, and cold start (process start to first stored registration, floor and register
+alternated). Then what one instance sustains at the deployed settings (THREADS = concurrency = 80,
 one CPU, the database's answers delayed as Firestore's are), against functions-framework's default of 4 threads.
 """
 
