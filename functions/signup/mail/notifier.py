@@ -170,7 +170,7 @@ class Notifier:
         sessions: dict[str, Session] = {}
         for snapshot in upcoming.stream():
             try:
-                session = sessions[snapshot.id] = self._sessions.get(snapshot.id)
+                session = sessions[snapshot.id] = parse_session(snapshot.id, snapshot.to_dict() or {})
             except MisconfiguredError as error:
                 log.error("sweep skips a session that cannot work: %s", error)
                 continue
