@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import ast
 import glob
+import os
 import re
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -539,6 +542,29 @@ def test_each_function_is_built_from_the_one_archive_with_main_py_as_its_source(
     assert refers_to(storage["object"], "google_storage_bucket_object") == "source"
     source = terraform().resolve(build["environment_variables"])["GOOGLE_FUNCTION_SOURCE"]
     assert source == MAIN.relative_to(ROOT).as_posix()
+
+
+@pytest.mark.parametrize("name", function_names())
+def test_each_function_is_built_with_bytecode_checked_by_hash(name: str) -> None:
+    build = terraform().resolve(only(functions()[name]["build_config"])["environment_variables"])
+    assert str(build.get("SOURCE_DATE_EPOCH", "")).isdigit(), f"{name}: the build sets no SOURCE_DATE_EPOCH"
+
+
+def test_bytecode_compiled_as_the_build_does_is_used_after_the_image_changes_the_file_times(tmp_path: Path) -> None:
+    # What the buildpack runs on the archive, with the build's environment; then every file gets another time.
+    shutil.copytree(ROOT / "functions", tmp_path / "functions")
+    build = {**os.environ, "SOURCE_DATE_EPOCH": "315532800"}
+    subprocess.run([sys.executable, "-m", "compileall", "-f", "-q", "."], cwd=tmp_path, env=build, check=True)
+    for path in (tmp_path / "functions").rglob("*.py"):
+        os.utime(path, (315532801, 315532801))
+
+    run = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tmp_path / "functions")}
+    loaded = subprocess.run(
+        [sys.executable, "-v", "-c", "import signup.settings"], env=run, capture_output=True, text=True, check=True
+    )
+
+    assert f"code object from '{tmp_path}/functions/signup/__pycache__/settings." in loaded.stderr
+    assert "bytecode is stale" not in loaded.stderr
 
 
 def test_the_archive_holds_what_the_functions_import_render_and_install() -> None:
