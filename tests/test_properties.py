@@ -15,7 +15,7 @@ from urllib.parse import quote_plus
 
 import email_validator
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from signup.errors import SignupError, ValidationError
 from signup.http import bodies, validation
@@ -329,3 +329,20 @@ def test_no_origin_a_browser_may_claim_makes_a_server_error(
     )
 
     assert response.status_code < 500
+
+
+# Text made of what web addresses are made of (and their full-width look-alikes), and any text at all.
+ADDRESS_LIKE = st.text(alphabet="wWhtps:/.-_ 0123456789abcnlxyzJT．。｡：／ｗ", max_size=30)
+
+
+@given(ADDRESS_LIKE | st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text())
+@example("evil://x")
+@example("https://evil")
+@example("www.x")
+@example("ｗｗｗ．evil．nl")
+@example("1.2.3.4")
+@example("evil。nl")
+@example("J.Th.")
+@settings(max_examples=1000)
+def test_the_quick_look_for_web_addresses_agrees_with_the_full_one(value: str) -> None:
+    assert validation._has_web_address(value) == validation._names_a_web_address(value)

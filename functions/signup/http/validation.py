@@ -148,6 +148,12 @@ def _check_email(address: str, *, smtputf8: bool, deliverability: Deliverability
 
 def _has_web_address(value: str) -> bool:
     """True for a scheme (`https://`), `www.` or a host name (`evil.example`); initials such as `J.Th.` pass."""
+    if value.isascii() and "." not in value and ":" not in value:
+        return False  # each pattern needs a dot or a colon, and folding ASCII text makes neither
+    return _names_a_web_address(value)
+
+
+def _names_a_web_address(value: str) -> bool:
     folded = unicodedata.normalize("NFKC", value).casefold().translate(_IDEOGRAPHIC_DOTS)
     if _SCHEME.search(folded) or _WWW.search(folded) or _IP.search(folded):
         return True

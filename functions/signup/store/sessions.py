@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -85,9 +86,12 @@ class Session:
         """How long a sign-up waits for its address to be confirmed (sessions with `confirm_email`)."""
         return timedelta(hours=self.confirm_within_hours)
 
-    @property
+    @cached_property
     def expires_at(self) -> datetime:
-        """When personal data of this session's registrations leaves by itself (Firestore TTL on `expires_at`)."""
+        """When personal data of this session's registrations leaves by itself (Firestore TTL on `expires_at`).
+
+        Worked out once per session read: every sign-up stores it, and the end as Firestore gives it is a
+        subclass of datetime whose arithmetic runs in Python."""
         return self.ends_at + timedelta(days=self.retention_days)
 
     @property
