@@ -310,10 +310,10 @@ class Notifier:
         if capped:
             allowed[mailbox(address)] -= 1
         try:
-            # A notice of revision n is composed from revision n at least, whatever was cached before.
+            # A notice of revision n is composed from revision n at least, whatever this batch read before.
             revision = int(claim.mail(key).get(changes.REVISION) or 0)
             if session_id not in sessions or sessions[session_id].revision < revision:
-                sessions[session_id] = self._sessions.get(session_id, revision=revision)
+                sessions[session_id] = self._sessions.get(session_id)
             session = sessions[session_id]
             if session.cancelled and key not in AFTER_CANCELLING:
                 return outbox.Outcome(outbox.SKIPPED, "the session was called off")

@@ -309,14 +309,14 @@ class SessionStore:
         self._cache: dict[str, tuple[float, Session]] = {}
         self._lock = threading.Lock()
 
-    def get(self, session_id: str, *, revision: int = 0) -> Session:
-        """The session, from the cache unless the cached one is older than `revision`."""
+    def get(self, session_id: str) -> Session:
+        """The session, from the cache while it is younger than `ttl` seconds."""
         if not valid_session_id(session_id):
             raise NotFoundError(session_id)
         now = self._monotonic()
         with self._lock:
             cached = self._cache.get(session_id)
-        if cached and cached[0] > now and cached[1].revision >= revision:
+        if cached and cached[0] > now:
             return cached[1]
         snapshot = self._client.collection(SESSIONS).document(session_id).get(**ON_REQUEST)
         if not snapshot.exists:
