@@ -553,7 +553,7 @@ def test_each_function_is_built_with_bytecode_checked_by_hash(name: str) -> None
 def test_bytecode_compiled_as_the_build_does_is_used_after_the_image_changes_the_file_times(tmp_path: Path) -> None:
     # What the buildpack runs on the archive, with the build's environment; then every file gets another time.
     shutil.copytree(ROOT / "functions", tmp_path / "functions")
-    build = {**os.environ, "SOURCE_DATE_EPOCH": "315532800"}
+    build = {**os.environ, "SOURCE_DATE_EPOCH": str(terraform().resolve("${local.build_env}")["SOURCE_DATE_EPOCH"])}
     subprocess.run([sys.executable, "-m", "compileall", "-f", "-q", "."], cwd=tmp_path, env=build, check=True)
     for path in (tmp_path / "functions").rglob("*.py"):
         os.utime(path, (315532801, 315532801))

@@ -66,6 +66,7 @@ class MailCap:
 
 
 def document_id(key: bytes, box: str, now: datetime) -> str:
-    """Where one mailbox's count for the day `now` is in is kept: a keyed hash, so the id reveals no address."""
+    """The id of the document that counts one mailbox's mails on the day of `now`: a keyed hash, which reveals no
+    address."""
     digest = hmac.new(key, box.encode(), hashlib.sha256).hexdigest()[:32]
     return f"{digest}-{now:%Y%m%d}"
