@@ -53,6 +53,13 @@ class Batch:
         pytest.param({"registration_id": "abc", "taken_at": NOW, "expires_at": NOW}, id="a seat"),
         pytest.param({"n": 1, "big": -(1 << 63), "no": False, "empty": {}, "name": "é 😀"}, id="edge values"),
         pytest.param({"t": datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))}, id="another time zone"),
+        pytest.param({"t": datetime(2026, 1, 1, 12, 0, 0, 7)}, id="a time without a zone"),
+        pytest.param({"t": datetime(1970, 1, 1, tzinfo=UTC)}, id="the epoch itself"),
+        pytest.param(
+            {"t": datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), "u": datetime(1, 1, 1, tzinfo=UTC)},
+            id="times before the epoch",
+        ),
+        pytest.param({"t": datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)}, id="the last time there is"),
         pytest.param(
             {"t": firestore_time(2026, 6, 9, 16, nanosecond=5_123)},
             id="a time read from Firestore, to the nanosecond",

@@ -9,7 +9,7 @@ builds the very message the library would (tests/test_creates.py holds them equa
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.api_core.datetime_helpers import DatetimeWithNanoseconds
@@ -19,6 +19,8 @@ from google.cloud.firestore_v1.types import write
 _Write = write.Write.pb()
 _REQUEST_TIME = write.DocumentTransform.FieldTransform.ServerValue.REQUEST_TIME
 _INT64 = range(-(1 << 63), 1 << 63)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 # A field path the library would not quote.
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
@@ -55,7 +57,11 @@ def _fill(target: Any, value: Any) -> None:
     elif kind is int and value in _INT64:
         target.integer_value = value
     elif kind is datetime:
-        target.timestamp_value.FromDatetime(value)
+        # As the library counts: a time without a zone is UTC. A third of the time of Timestamp.FromDatetime.
+        since = value - (_EPOCH if value.tzinfo is not None else _NAIVE_EPOCH)
+        timestamp = target.timestamp_value
+        timestamp.seconds = since.days * 86_400 + since.seconds
+        timestamp.nanos = since.microseconds * 1000
     elif kind is DatetimeWithNanoseconds:
         # A time read from Firestore (a session's end, and so every sign-up's `expires_at`): to the nanosecond.
         target.timestamp_value.CopyFrom(value.timestamp_pb())
