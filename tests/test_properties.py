@@ -346,3 +346,72 @@ ADDRESS_LIKE = st.text(alphabet="wWhtps:/.-_ 0123456789abcnlxyzJT．。｡：／
 @settings(max_examples=1000)
 def test_the_quick_look_for_web_addresses_agrees_with_the_full_one(value: str) -> None:
     assert validation._has_web_address(value) == validation._names_a_web_address(value)
+
+
+def library_reading(address: str) -> validation.Address | str:
+    """What email-validator itself makes of an address, or the word that it refuses it."""
+    try:
+        checked = email_validator.validate_email(address, check_deliverability=False, allow_smtputf8=True)
+    except email_validator.EmailNotValidError:
+        return "refused"
+    return validation.Address(str(checked.normalized), str(checked.ascii_domain), str(checked.domain), checked.smtputf8)
+
+
+def our_reading(address: str) -> validation.Address | str:
+    try:
+        return validation.read_address(address)
+    except email_validator.EmailNotValidError:
+        return "refused"
+
+
+ATEXT = "abcXYZ019_!#$%&'*+-/=?^`{|}~"
+LOCAL_PARTS = st.text(st.sampled_from(ATEXT + '.@"\\ ()<>,;:[]é\u00a0'), min_size=0, max_size=70)
+DOMAINS = st.one_of(
+    st.sampled_from(
+        [
+            "example.nl",
+            "Example.NL",
+            "gmail.com",
+            "bücher.de",
+            "localhost",
+            "x.local",
+            "x.test",
+            "example.invalid",
+            "x.onion",
+            "x.123",
+            "-x.nl",
+            "x-.nl",
+            "x..nl",
+            ".x.nl",
+            "x.nl.",
+            "xn--bcher-kva.de",
+            "xn--x.nl",
+            "a" * 64 + ".nl",
+        ]
+    ),
+    st.text(st.sampled_from("abz09-.XN"), max_size=70),
+    st.text(max_size=12),
+)
+# Twenty Chinese characters in IDNA's ASCII form: 54 characters, 60 bytes in UTF-8 once decoded.
+IDNA_LABEL = "xn--nhqtd35ckb8e3a42ntqvxzj78bhwtug3j18a09al2igrcla62j"
+ADDRESSES = st.builds("{}@{}".format, LOCAL_PARTS, DOMAINS) | st.emails() | st.text(st.sampled_from(ATEXT + ".@é"))
+
+
+@given(ADDRESSES)
+@example("PostMaster@example.nl")
+@example("Jan.Berg@Example.NL")
+@example(f"{'a' * 64}@example.nl")
+@example(f"{'a' * 65}@example.nl")
+@example(f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'d' * 57}.nl")
+@example(f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'d' * 58}.nl")
+@example(f"a@{'b' * 63}.{'c' * 63}.{'d' * 63}.{'e' * 59}.nl")
+@example("jan@bücher.de")
+@example("jan@xn--bcher-kva.de")
+@example(f"{'a' * 238}@xn--bcher-kva.de")
+@example(f"{'a' * 20}@{'.'.join([IDNA_LABEL] * 4)}.nl")
+@example("a@b@example.nl")
+@example("jan.@example.nl")
+@settings(max_examples=2000)
+def test_an_address_is_read_as_email_validator_reads_it(address: str) -> None:
+    assert our_reading(address) == library_reading(address)
+    assert our_reading(address) == library_reading(address)  # the second time from the remembered domain
