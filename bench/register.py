@@ -2,7 +2,8 @@
 
 Run with `make bench`. The load comes from Debian's `wrk` (bench/visitors.lua), 16 connections, every request a
 new visitor. Prints, each as a ratio to the floor measured in the same run: throughput and CPU seconds per request
-of the serving process (the median of the ratios within six short rounds), p50 and p99 latency, the emulator's
+of the serving process (the median of the ratios within six short rounds, in each of which the kinds' servers
+take turns a second at a time), p50 and p99 latency, the emulator's
 CPU per request, peak memory, and cold start (process start to first stored registration, floor and register
 alternated). Then what one instance sustains at the deployed settings (THREADS = concurrency = 80,
 one CPU, the database's answers delayed as Firestore's are), against functions-framework's default of 4 threads.
@@ -21,7 +22,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +40,9 @@ COLD_STARTS = 7
 # Many short rounds, each measuring every kind back to back: a ratio is taken within a round, where the machine's
 # other load and the emulator's state are alike for both, and the median over the rounds is reported.
 ROUNDS = 6
+# Within a round the kinds' servers run side by side and take turns a second at a time, so that a ratio compares
+# seconds next to each other: this machine's speed changes by a fifth within seconds (other guests' load).
+SLICES = 3
 WARM_UP_SECONDS = 6.0  # per kind
 # As deployed (infra/variables.tf): one vCPU, 80 requests at a time.
 CONCURRENCY = 80
@@ -52,6 +57,12 @@ class Kind:
     target: str
     source: str
     path: str
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    group: int  # its process group
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,41 @@ def serve(kind: Kind, port: int, env: dict[str, str], cpus: str | None = None) -
     return processes.start(argv, env=env, log=Path(os.devnull), cwd=ROOT)
 
 
+@contextmanager
+def serving(
+    kind: Kind, env: dict[str, str], *, cpus: str | None = None, load_cpus: str | None = None
+) -> Iterator[Server]:
+    """A server of `kind`, answering and warmed up, for as long as the block lasts."""
+    port = processes.free_port()
+    process = serve(kind, port, env, cpus)
+    try:
+        processes.wait_until(processes.answers(f"http://127.0.0.1:{port}/healthz"), process, kind.target)
+        url = f"http://127.0.0.1:{port}{kind.path}"
+        wrk.run(url, connections=CONNECTIONS, seconds=1, cpus=load_cpus)
+        yield Server(url, process.pid)
+    finally:
+        processes.stop(process)
+
+
+def sample(
+    server: Server,
+    database: emulator.Emulator,
+    seconds: float,
+    *,
+    connections: int = CONNECTIONS,
+    load_cpus: str | None = None,
+) -> Run:
+    """Load the server for `seconds`: what it answered, and what it and the emulator spent meanwhile."""
+    before, database_before = procs.cpu_seconds(server.group), procs.cpu_seconds(database.process.pid)
+    result = wrk.run(server.url, connections=connections, seconds=seconds, cpus=load_cpus)
+    return Run(
+        result,
+        procs.cpu_seconds(server.group) - before,
+        procs.cpu_seconds(database.process.pid) - database_before,
+        procs.peak_memory_kib(server.group),
+    )
+
+
 def measure(
     kind: Kind,
     env: dict[str, str],
@@ -88,22 +134,8 @@ def measure(
     cpus: str | None = None,
     load_cpus: str | None = None,
 ) -> Run:
-    port = processes.free_port()
-    process = serve(kind, port, env, cpus)
-    try:
-        processes.wait_until(processes.answers(f"http://127.0.0.1:{port}/healthz"), process, kind.target)
-        url = f"http://127.0.0.1:{port}{kind.path}"
-        wrk.run(url, connections=connections, seconds=1, cpus=load_cpus)  # warm up the server
-        server, database_cpu = procs.cpu_seconds(process.pid), procs.cpu_seconds(database.process.pid)
-        result = wrk.run(url, connections=connections, seconds=seconds, cpus=load_cpus)
-        return Run(
-            result,
-            procs.cpu_seconds(process.pid) - server,
-            procs.cpu_seconds(database.process.pid) - database_cpu,
-            procs.peak_memory_kib(process.pid),
-        )
-    finally:
-        processes.stop(process)
+    with serving(kind, env, cpus=cpus, load_cpus=load_cpus) as server:
+        return sample(server, database, seconds, connections=connections, load_cpus=load_cpus)
 
 
 def combine(runs: list[Run]) -> Run:
@@ -269,14 +301,29 @@ def main() -> int:
         rounds: dict[str, list[Run]] = {name: [] for name in names}
         for round_ in range(ROUNDS):
             turn = round_ % len(names)
-            for name in names[turn:] + names[:turn]:
-                rounds[name].append(measure(kinds[name](), env, database, SECONDS / ROUNDS))
+            order = names[turn:] + names[:turn]
+            with ExitStack() as servers:
+                urls = {name: servers.enter_context(serving(kinds[name](), env)) for name in order}
+                slices: dict[str, list[Run]] = {name: [] for name in order}
+                for _ in range(SLICES):
+                    for name in order:
+                        slices[name].append(sample(urls[name], database, SECONDS / ROUNDS / SLICES))
+            for name in order:
+                rounds[name].append(combine(slices[name]))
         print(
             f"\nwrk, {CONNECTIONS} connections, every request a new visitor; {SECONDS:.0f} s per kind in {ROUNDS} "
-            "rotated rounds after a warm-up; CPU is user + system time of each process group per request; "
+            f"rotated rounds after a warm-up, the kinds taking turns {SLICES} times a round; CPU is user + system "
+            "time of each process group per request; "
             "× floor for throughput and CPU is the median over the rounds of the ratio within each round\n"
         )
         print(table(rounds, "floor (one create)"))
+        print("\nthe rounds' ratios to the floor, throughput / CPU:")
+        for name, runs in list(rounds.items())[1:]:
+            ratios = (
+                f"{run.result.rate / base.result.rate:.2f}/{run.server_ms / base.server_ms:.2f}"
+                for run, base in zip(runs, rounds[names[0]], strict=True)
+            )
+            print(f"- {name}: {' '.join(ratios)}")
         seats = [
             db.collection("sessions").document(session).collection("seats").count().get()[0][0].value
             for session in limited
