@@ -194,8 +194,8 @@ class Registrar:
     ) -> Registration:
         """A seat while one is free, else the waiting list: `write` stores the registration's fields with the seat
         to create, and answers None when that seat was taken meanwhile."""
-        session_ref = ref.parent.parent
         if session.capacity is not None:
+            session_ref = ref.parent.parent
             for _ in range(MAX_ATTEMPTS):
                 seat = self._take_seat(session_ref, session.capacity)
                 if seat is None:
