@@ -35,6 +35,7 @@ locals {
     MAIL_CAP_PER_DAY           = tostring(var.mail_cap_per_day)
     SMTP_UTF8                  = tostring(var.smtp_utf8)
     TURNSTILE_VERIFY_URL       = var.turnstile_verify_url
+    LOG_LEVEL                  = var.log_level
   }
 
   # What only `notify` needs: sending mail. `register` never sends mail and does not get these.

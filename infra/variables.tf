@@ -123,6 +123,17 @@ variable "email_check_deliverability" {
   default     = true
 }
 
+variable "log_level" {
+  description = "LOG_LEVEL: INFO logs what happened (cancellations, promotions, mail outcomes, abuse refused) as JSON lines Cloud Logging reads with their severity; DEBUG adds a line per sign-up; WARNING or ERROR log less."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
 variable "session_cache_seconds" {
   description = "SESSION_CACHE_SECONDS: how long an instance of register keeps a session document before reading it again (notify reads it for every mail)."
   type        = number

@@ -3,14 +3,20 @@ are searched, along with what the served functions wrote."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from signup import logs
 from signup.organisers import cli
 
+from dev import processes
 from dev.mailbox import Mailbox
 from tests.conftest import Stack, cancel_token
 
@@ -35,6 +41,7 @@ def test_the_flows_log_no_address_name_or_token(
     tmp_path: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="signup")  # an instance's set-up (`logs.configure`) may have raised it
     session_id = make_session(capacity=1, reminder_hours=[24], privacy_url="https://www.example.org/privacy")
     first = client.post(f"/sessions/{session_id}/registrations", json={**PERSON, "consent": "on"}).get_json()
     client.post(f"/sessions/{session_id}/registrations", json={**PERSON, "consent": "on"})  # the same person again
@@ -64,3 +71,50 @@ def test_the_flows_log_no_address_name_or_token(
     assert "registration session=" in caplog.text  # the flows did log
     for secret in (*SECRETS, link.lower()):
         assert secret not in everything, f"{secret!r} was logged"
+
+
+@pytest.mark.parametrize(
+    ("level", "sign_up_severity"),
+    [pytest.param(None, None, id="by default: what happened, not every sign-up"), ("DEBUG", "DEBUG")],
+)
+def test_a_served_function_writes_its_records_as_cloud_logging_reads_them(
+    make_session: Any, tmp_path: Path, level: str | None, sign_up_severity: str | None
+) -> None:
+    port = processes.free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PUBLIC_BASE_URL": base, **({"LOG_LEVEL": level} if level else {})}
+    log = tmp_path / "register.log"
+    session_id = make_session()
+    process = processes.serve_function("register", port, env, log=log)
+    try:
+        processes.wait_until(processes.answers(f"{base}/healthz"), process, "The register function")
+        bot = httpx.post(f"{base}/sessions/{session_id}/registrations", json={**PERSON, "website": "x"}, timeout=30)
+        person = httpx.post(f"{base}/sessions/{session_id}/registrations", json=PERSON, timeout=30)
+    finally:
+        processes.stop(process)
+
+    assert (bot.status_code, person.status_code) == (201, 201)
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert {
+        "severity": "INFO",
+        "message": f"honeypot filled session={session_id}",
+        "logger": "signup.http.web",
+    } in entries
+    sign_ups = [entry["severity"] for entry in entries if entry["message"].startswith("registration session=")]
+    assert sign_ups == ([sign_up_severity] if sign_up_severity else [])
+
+
+def test_an_exception_is_part_of_its_records_message() -> None:
+    try:
+        raise ValueError("the cause")
+    except ValueError:
+        record = logging.getLogger("signup.test").makeRecord(
+            "signup.test", logging.ERROR, __file__, 1, "failed for session=%s", ("s1",), sys.exc_info()
+        )
+
+    entry = json.loads(logs.CloudFormatter().format(record))
+
+    assert entry["severity"] == "ERROR"
+    assert entry["logger"] == "signup.test"
+    assert entry["message"].startswith("failed for session=s1\nTraceback")
+    assert entry["message"].endswith("ValueError: the cause")

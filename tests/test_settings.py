@@ -48,6 +48,7 @@ def test_a_missing_setting_names_itself(name: str) -> None:
         ({"SESSION_CACHE_SECONDS": "soon"}, "SESSION_CACHE_SECONDS"),
         ({"SESSION_CACHE_SECONDS": "-1"}, "SESSION_CACHE_SECONDS"),
         ({"SMTP_UTF8": "utf8"}, "SMTP_UTF8"),
+        ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
     ],
 )
 def test_a_malformed_setting_names_itself(changes: dict[str, str], named: str) -> None:
@@ -65,3 +66,12 @@ def test_smtputf8_is_off_unless_the_relay_is_said_to_speak_it(value: str | None,
     env = COMPLETE if value is None else {**COMPLETE, "SMTP_UTF8": value}
 
     assert Settings.from_env(env).smtp_utf8 is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, "INFO"), ("", "INFO"), ("debug", "DEBUG"), (" WARNING ", "WARNING")]
+)
+def test_the_log_level_is_info_unless_set(value: str | None, expected: str) -> None:
+    env = COMPLETE if value is None else {**COMPLETE, "LOG_LEVEL": value}
+
+    assert Settings.from_env(env).log_level == expected

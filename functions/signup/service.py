@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from signup import logs
 from signup.errors import MisconfiguredError
 from signup.http.deliverability import Deliverability
 from signup.http.formtokens import FormTokens
@@ -130,10 +131,14 @@ def cancel_url(settings: Settings, tokens: CancelTokens, ref: RegistrationRef) -
 @cache
 def from_environment() -> Service:
     """The instance's one `register` service, from the process environment."""
-    return build(Settings.from_env())
+    settings = Settings.from_env()
+    logs.configure(settings.log_level)
+    return build(settings)
 
 
 @cache
 def notifier_from_environment() -> Notifier:
     """The instance's one `notify` service, from the process environment."""
-    return build_notifier(Settings.from_env())
+    settings = Settings.from_env()
+    logs.configure(settings.log_level)
+    return build_notifier(settings)

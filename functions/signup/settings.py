@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from signup.errors import MisconfiguredError
 from signup.keys import KeyRing
+from signup.logs import LEVELS
 
 TURNSTILE_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
 _TRUE = {"1", "true", "yes", "on"}
@@ -40,6 +41,7 @@ class Settings:
     mail_cap_per_day: int = 10
     turnstile_secret_key: str | None = None
     turnstile_verify_url: str = TURNSTILE_VERIFY_URL
+    log_level: str = "INFO"
 
     def require_mail(self) -> tuple[str, str]:
         """MAIL_FROM and SMTP_URL, which only `notify` needs; a missing one names itself."""
@@ -85,6 +87,7 @@ class Settings:
             mail_cap_per_day=int(_number(env, "MAIL_CAP_PER_DAY", default=10)),
             turnstile_secret_key=env.get("TURNSTILE_SECRET_KEY") or None,
             turnstile_verify_url=verify_url,
+            log_level=_log_level(env),
         )
 
 
@@ -92,6 +95,13 @@ def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
         raise MisconfiguredError(f"Missing required setting {name}")
+    return value
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    value = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if value not in LEVELS:
+        raise MisconfiguredError(f"LOG_LEVEL must be one of {', '.join(LEVELS)}, not {value!r}")
     return value
 
 

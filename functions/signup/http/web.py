@@ -398,7 +398,8 @@ def _register(exchange: _Exchange) -> flask.Response:
     except FormReplayedError:
         log.info("form token replayed session=%s", session.id)
         raise ValidationError({formtokens.FIELD: text(session.language, "error.form_replayed")}) from None
-    log.info(
+    # Debug: the platform's request log already has a line for every sign-up, and the registration is in Firestore.
+    log.debug(
         "registration session=%s id=%s status=%s repeat=%s",
         session.id,
         registration.id,
