@@ -134,7 +134,7 @@ def test_a_forged_token_is_refused(
 ) -> None:
     client = register(db, clock)
     session_id, other = make_session(), "s-other-session"
-    issued = formtokens.FormTokens(Settings.from_env().keys.subkey(FORMS)).issue(
+    issued = formtokens.FormTokens(Settings.from_env().keys.subkeys(FORMS)).issue(
         other if forge == "other-session" else session_id, clock()
     )
     token = {"not-a-token": "abc", "other-session": issued, "tampered": issued[:-3] + "AAA"}[forge]

@@ -14,6 +14,7 @@ import pytest
 from signup import keys, service
 from signup.errors import MisconfiguredError, NotFoundError
 from signup.http import web
+from signup.http.formtokens import FormTokenError, FormTokens
 from signup.keys import KeyRing, SigningKey, decode_key, hkdf
 from signup.settings import Settings
 from signup.store.registrations import registration_id
@@ -118,6 +119,31 @@ class TestTheKeyRing:
         assert one.id != two.id
         assert len(one.id) == 8
         assert one.id.isalnum()
+
+
+class TestAFormAcrossARotation:
+    SHOWN = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    POSTED = SHOWN + timedelta(minutes=1)
+
+    def test_a_form_shown_before_the_rotation_posts_after_it(self) -> None:
+        before = FormTokens(KeyRing.parse(KEY_1).subkeys(keys.FORMS))
+        during = FormTokens(KeyRing.parse(f"{KEY_2},{KEY_1}").subkeys(keys.FORMS))
+        token = before.issue("s1", self.SHOWN)
+
+        assert during.check(token, "s1", self.POSTED) == before.check(token, "s1", self.POSTED)
+
+    def test_a_new_form_is_made_with_the_new_key(self) -> None:
+        during = FormTokens(KeyRing.parse(f"{KEY_2},{KEY_1}").subkeys(keys.FORMS))
+        after = FormTokens(KeyRing.parse(KEY_2).subkeys(keys.FORMS))
+
+        assert after.check(during.issue("s1", self.SHOWN), "s1", self.POSTED)
+
+    def test_a_form_made_with_a_key_no_longer_kept_is_refused(self) -> None:
+        before = FormTokens(KeyRing.parse(KEY_1).subkeys(keys.FORMS))
+        after = FormTokens(KeyRing.parse(KEY_2).subkeys(keys.FORMS))
+
+        with pytest.raises(FormTokenError, match="invalid"):
+            after.check(before.issue("s1", self.SHOWN), "s1", self.POSTED)
 
 
 def register_app(db: Any, env: dict[str, str]) -> Any:

@@ -59,7 +59,7 @@ def build(settings: Settings, client: Any = None) -> Service:
         ),
         tokens=CancelTokens(settings.keys),
         confirms=ConfirmTokens(settings.keys),
-        forms=FormTokens(settings.keys.subkey(FORMS)),
+        forms=FormTokens(settings.keys.subkeys(FORMS)),
         turnstile=Turnstile(settings.turnstile_secret_key, settings.turnstile_verify_url),
         clock=utc_now,
         deliverability=Deliverability() if settings.check_deliverability else None,

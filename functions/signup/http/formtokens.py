@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import itsdangerous
 
@@ -26,11 +27,18 @@ class FormTokenError(Exception):
 
 @dataclass(frozen=True)
 class FormTokens:
-    key: bytes
+    """`keys`: the form subkeys of every live signing key, the current one first. Tokens are made with the current
+    one; a form shown before a key rotation still posts after it."""
+
+    keys: tuple[bytes, ...]
+
+    @cached_property
+    def _serializer(self) -> itsdangerous.URLSafeSerializer:
+        # itsdangerous signs with the last key of its list and accepts every one.
+        return itsdangerous.URLSafeSerializer(list(reversed(self.keys)), salt=_SALT)
 
     def issue(self, session_id: str, now: datetime) -> str:
-        serializer = itsdangerous.URLSafeSerializer(self.key, salt=_SALT)
-        return str(serializer.dumps([session_id, round(now.timestamp(), 3), secrets.token_hex(12)]))
+        return str(self._serializer.dumps([session_id, round(now.timestamp(), 3), secrets.token_hex(12)]))
 
     def renew(self, token: str, session_id: str, now: datetime) -> str:
         """The token for a form shown again after a mistake: the same one while it holds, so the clock keeps
@@ -45,7 +53,7 @@ class FormTokens:
     def check(self, token: str, session_id: str, now: datetime) -> str:
         """The token's nonce, if the token was made by us, for this session, long enough ago and not too long."""
         try:
-            payload = itsdangerous.URLSafeSerializer(self.key, salt=_SALT).loads(token)
+            payload = self._serializer.loads(token)
         except itsdangerous.BadData:
             raise FormTokenError("invalid") from None
         if not (
