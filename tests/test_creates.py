@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import pytest
@@ -29,6 +31,29 @@ REGISTRATION = {
     "confirmed_at": NOW,
     "consent": {"given": True, "at": NOW, "privacy_url": "https://example.org/privacy"},
 }
+
+
+@pytest.fixture
+def amsterdam_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time an hour or two from UTC, so that a time read as local would show."""
+    monkeypatch.setenv("TZ", "Europe/Amsterdam")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+class NoOffset(tzinfo):
+    """A zone that knows no offset: Python counts such a time as naive, the library as local time."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+    def dst(self, dt: datetime | None) -> None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "nowhere"
 
 
 def firestore_time(*fields: int, nanosecond: int = 0) -> datetime:
@@ -60,6 +85,9 @@ class Batch:
             id="times before the epoch",
         ),
         pytest.param({"t": datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)}, id="the last time there is"),
+        pytest.param({"t": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=2)))}, id="before the year 1 in UTC"),
+        pytest.param({"t": datetime(9999, 12, 31, 23, tzinfo=timezone(-timedelta(hours=2)))}, id="after 9999 in UTC"),
+        pytest.param({"t": datetime(2026, 1, 1, 12, tzinfo=NoOffset())}, id="a zone that gives no offset"),
         pytest.param(
             {"t": firestore_time(2026, 6, 9, 16, nanosecond=5_123)},
             id="a time read from Firestore, to the nanosecond",
@@ -75,7 +103,7 @@ class Batch:
         pytest.param({"huge": 1 << 64}, id="left to the library: beyond 64 bits"),
     ],
 )
-def test_the_write_is_the_one_the_library_builds(data: dict[str, Any]) -> None:
+def test_the_write_is_the_one_the_library_builds(data: dict[str, Any], amsterdam_local_time: None) -> None:
     client = firestore.Client(project="demo-creates", credentials=_anonymous())
     ref = client.collection("sessions").document("s").collection("registrations").document("r")
     ours, theirs = Batch(client), Batch(client)

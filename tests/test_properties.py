@@ -408,6 +408,8 @@ ADDRESSES = st.builds("{}@{}".format, LOCAL_PARTS, DOMAINS) | st.emails() | st.t
 @example("jan@bücher.de")
 @example("jan@xn--bcher-kva.de")
 @example(f"{'a' * 238}@xn--bcher-kva.de")
+@example(f"{'a' * 239}@xn--bcher-kva.de")
+@example(f"{'a' * 65}@{'b' * 63}.{'c' * 63}.{'d' * 58}.nl")
 @example(f"{'a' * 20}@{'.'.join([IDNA_LABEL] * 4)}.nl")
 @example("a@b@example.nl")
 @example("jan.@example.nl")

@@ -69,7 +69,8 @@ def test_smtputf8_is_off_unless_the_relay_is_said_to_speak_it(value: str | None,
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [(None, "INFO"), ("", "INFO"), ("debug", "DEBUG"), (" WARNING ", "WARNING")]
+    ("value", "expected"),
+    [(None, "INFO"), ("", "INFO"), ("debug", "DEBUG"), (" WARNING ", "WARNING"), ("warn", "WARNING")],
 )
 def test_the_log_level_is_info_unless_set(value: str | None, expected: str) -> None:
     env = COMPLETE if value is None else {**COMPLETE, "LOG_LEVEL": value}

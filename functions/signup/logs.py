@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from functools import cache
 
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_lock = threading.Lock()  # an instance's first requests may arrive together
 
 
 class CloudFormatter(logging.Formatter):
@@ -31,11 +33,12 @@ def configure(level: str) -> None:
 
     What a process has already set up stays: a level chosen for the package, a handler on the root logger
     (functions-framework's with LOG_EXECUTION_ID, a test runner's), which our records reach all the same."""
-    package = logging.getLogger("signup")
-    if package.level == logging.NOTSET:
-        package.setLevel(level)
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(CloudFormatter())
-        root.addHandler(handler)
+    with _lock:
+        package = logging.getLogger("signup")
+        if package.level == logging.NOTSET:
+            package.setLevel(level)
+        root = logging.getLogger()
+        if not root.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(CloudFormatter())
+            root.addHandler(handler)

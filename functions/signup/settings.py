@@ -100,6 +100,7 @@ def _required(env: Mapping[str, str], name: str) -> str:
 
 def _log_level(env: Mapping[str, str]) -> str:
     value = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    value = "WARNING" if value == "WARN" else value
     if value not in LEVELS:
         raise MisconfiguredError(f"LOG_LEVEL must be one of {', '.join(LEVELS)}, not {value!r}")
     return value

@@ -21,6 +21,8 @@ _REQUEST_TIME = write.DocumentTransform.FieldTransform.ServerValue.REQUEST_TIME
 _INT64 = range(-(1 << 63), 1 << 63)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
+# What a Timestamp holds: 0001-01-01 to 9999-12-31 UTC.
+_TIMESTAMP_SECONDS = range(-62_135_596_800, 253_402_300_800)
 # A field path the library would not quote.
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
@@ -58,9 +60,15 @@ def _fill(target: Any, value: Any) -> None:
         target.integer_value = value
     elif kind is datetime:
         # As the library counts: a time without a zone is UTC. A third of the time of Timestamp.FromDatetime.
-        since = value - (_EPOCH if value.tzinfo is not None else _NAIVE_EPOCH)
+        offset = value.utcoffset()
+        if offset is None and value.tzinfo is not None:
+            raise _UnsupportedError("a zone without an offset")  # the library reads it as local time
+        since = value - (_NAIVE_EPOCH if offset is None else _EPOCH)
+        seconds = since.days * 86_400 + since.seconds
+        if seconds not in _TIMESTAMP_SECONDS:
+            raise _UnsupportedError("beyond the years 1 to 9999 in UTC")  # the library refuses it
         timestamp = target.timestamp_value
-        timestamp.seconds = since.days * 86_400 + since.seconds
+        timestamp.seconds = seconds
         timestamp.nanos = since.microseconds * 1000
     elif kind is DatetimeWithNanoseconds:
         # A time read from Firestore (a session's end, and so every sign-up's `expires_at`): to the nanosecond.
