@@ -124,13 +124,13 @@ variable "email_check_deliverability" {
 }
 
 variable "log_level" {
-  description = "LOG_LEVEL: INFO logs what happened (cancellations, promotions, mail outcomes, abuse refused) as JSON lines Cloud Logging reads with their severity; DEBUG adds a line per sign-up; WARNING or ERROR log less."
+  description = "LOG_LEVEL: INFO logs what happened (cancellations, promotions, mail outcomes, abuse refused) as JSON lines Cloud Logging reads with their severity; DEBUG adds a line per sign-up; WARNING, ERROR or CRITICAL log less."
   type        = string
   default     = "INFO"
 
   validation {
-    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
-    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+    condition     = contains(["DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"], upper(var.log_level))
+    error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL."
   }
 }
 
