@@ -195,12 +195,25 @@ def make_session(db: Any, capacity: int | None) -> str:
     return session_id
 
 
-def paired(rounds: dict[str, list[Run]], floor: str, figure: Callable[[Run], float]) -> dict[str, float]:
-    """Each kind's figure as a ratio to the floor's in the same round, the median over the rounds."""
+def throughput(run: Run) -> float:
+    return run.result.rate
+
+
+def cpu_per_request(run: Run) -> float:
+    return run.server_ms
+
+
+def ratios(rounds: dict[str, list[Run]], floor: str, figure: Callable[[Run], float]) -> dict[str, list[float]]:
+    """Each kind's figure as a ratio to the floor's in the same round, round by round."""
     return {
-        name: statistics.median(figure(run) / figure(base) for run, base in zip(runs, rounds[floor], strict=True))
+        name: [figure(run) / figure(base) for run, base in zip(runs, rounds[floor], strict=True)]
         for name, runs in rounds.items()
     }
+
+
+def paired(rounds: dict[str, list[Run]], floor: str, figure: Callable[[Run], float]) -> dict[str, float]:
+    """Each kind's ratio to the floor within a round, the median over the rounds."""
+    return {name: statistics.median(values) for name, values in ratios(rounds, floor, figure).items()}
 
 
 def table(rounds: dict[str, list[Run]], floor: str) -> str:
@@ -208,8 +221,7 @@ def table(rounds: dict[str, list[Run]], floor: str) -> str:
     and CPU: the median of the ratios within rounds; p99 and memory: of the figures over all rounds)."""
     runs = {name: combine(kind_rounds) for name, kind_rounds in rounds.items()}
     base = runs[floor]
-    rate = paired(rounds, floor, lambda run: run.result.rate)
-    cpu = paired(rounds, floor, lambda run: run.server_ms)
+    rate, per_request = paired(rounds, floor, throughput), paired(rounds, floor, cpu_per_request)
     lines = [
         "| run | req/s | × floor | p50 ms | p99 ms | × floor | failed | CPU ms/req | × floor | emulator CPU ms/req "
         "| peak MiB | × floor |",
@@ -220,7 +232,7 @@ def table(rounds: dict[str, list[Run]], floor: str) -> str:
         lines.append(
             f"| {name} | {result.rate:.0f} | {rate[name]:.2f} | {result.percentile(50):.1f} "
             f"| {result.percentile(99):.1f} | {result.percentile(99) / base.result.percentile(99):.2f} "
-            f"| {result.failures} | {run.server_ms:.2f} | {cpu[name]:.2f} "
+            f"| {result.failures} | {run.server_ms:.2f} | {per_request[name]:.2f} "
             f"| {run.emulator_ms:.2f} | {run.memory_kib / 1024:.1f} | {run.memory_kib / base.memory_kib:.2f} |"
         )
     return "\n".join(lines)
@@ -303,11 +315,11 @@ def main() -> int:
             turn = round_ % len(names)
             order = names[turn:] + names[:turn]
             with ExitStack() as servers:
-                urls = {name: servers.enter_context(serving(kinds[name](), env)) for name in order}
+                running = {name: servers.enter_context(serving(kinds[name](), env)) for name in order}
                 slices: dict[str, list[Run]] = {name: [] for name in order}
                 for _ in range(SLICES):
                     for name in order:
-                        slices[name].append(sample(urls[name], database, SECONDS / ROUNDS / SLICES))
+                        slices[name].append(sample(running[name], database, SECONDS / ROUNDS / SLICES))
             for name in order:
                 rounds[name].append(combine(slices[name]))
         print(
@@ -316,14 +328,12 @@ def main() -> int:
             "time of each process group per request; "
             "× floor for throughput and CPU is the median over the rounds of the ratio within each round\n"
         )
-        print(table(rounds, "floor (one create)"))
+        print(table(rounds, names[0]))
         print("\nthe rounds' ratios to the floor, throughput / CPU:")
-        for name, runs in list(rounds.items())[1:]:
-            ratios = (
-                f"{run.result.rate / base.result.rate:.2f}/{run.server_ms / base.server_ms:.2f}"
-                for run, base in zip(runs, rounds[names[0]], strict=True)
-            )
-            print(f"- {name}: {' '.join(ratios)}")
+        rates, cpu = ratios(rounds, names[0], throughput), ratios(rounds, names[0], cpu_per_request)
+        for name in names[1:]:
+            pairs = zip(rates[name], cpu[name], strict=True)
+            print(f"- {name}: {' '.join(f'{rate:.2f}/{used:.2f}' for rate, used in pairs)}")
         seats = [
             db.collection("sessions").document(session).collection("seats").count().get()[0][0].value
             for session in limited
