@@ -11,7 +11,6 @@ import json
 import logging
 import sys
 import threading
-from functools import cache
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _lock = threading.Lock()  # an instance's first requests may arrive together
@@ -27,9 +26,8 @@ class CloudFormatter(logging.Formatter):
         return json.dumps({"severity": record.levelname, "message": message, "logger": record.name})
 
 
-@cache
 def configure(level: str) -> None:
-    """Once per instance: the package's records from `level` up, and every other library's warnings, as JSON lines.
+    """For the instance: the package's records from `level` up, and every other library's warnings, as JSON lines.
 
     What a process has already set up stays: a level chosen for the package, a handler on the root logger
     (functions-framework's with LOG_EXECUTION_ID, a test runner's), which our records reach all the same."""

@@ -131,14 +131,17 @@ def cancel_url(settings: Settings, tokens: CancelTokens, ref: RegistrationRef) -
 @cache
 def from_environment() -> Service:
     """The instance's one `register` service, from the process environment."""
-    settings = Settings.from_env()
-    logs.configure(settings.log_level)
-    return build(settings)
+    return build(_instance_settings())
 
 
 @cache
 def notifier_from_environment() -> Notifier:
     """The instance's one `notify` service, from the process environment."""
+    return build_notifier(_instance_settings())
+
+
+def _instance_settings() -> Settings:
+    """The settings from the process environment, with the instance's logging set up by them."""
     settings = Settings.from_env()
     logs.configure(settings.log_level)
-    return build_notifier(settings)
+    return settings
