@@ -152,6 +152,20 @@ def test_a_mail_is_due_when_pending_and_its_time_has_come_or_its_lease_ran_out(m
     assert outbox.is_due(mail, NOW) is due
 
 
+@pytest.mark.parametrize(
+    ("mail", "clock", "due"),
+    [
+        ({"state": "sending", "lease_until": NOW - timedelta(hours=1)}, NOW - timedelta(hours=2), False),
+        ({"state": "sending", "lease_until": NOW - timedelta(hours=1)}, NOW, True),
+        ({"state": "pending", "attempts": 2, "next_attempt_at": NOW}, NOW - timedelta(hours=2), True),
+    ],
+)
+def test_a_lease_runs_out_by_the_clock_whatever_moment_a_tick_stands_for(
+    mail: dict[str, Any], clock: datetime, due: bool
+) -> None:
+    assert outbox.is_due(mail, NOW, clock) is due
+
+
 def test_the_registration_is_next_due_at_its_earliest_mail() -> None:
     emails: dict[str, dict[str, Any]] = {
         "confirmation": {"state": "sent"},

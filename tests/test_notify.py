@@ -11,6 +11,8 @@ from typing import Any
 import icalendar
 import pytest
 from signup.mail import outbox
+from signup.service import build_notifier
+from signup.settings import Settings
 
 from dev.mailbox import Mailbox
 from tests import events
@@ -25,6 +27,16 @@ JAN = {
     "email": "jan@example.nl",
 }
 SUMMER = datetime(2036, 6, 10, 14, 0, tzinfo=UTC)  # dinsdag 10 juni 2036, 16:00 in Amsterdam
+
+
+class Clock:
+    """The notifier's clock, set by the test: leases run by it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def sign_up(client: Any, session_id: str, **person: str) -> dict[str, Any]:
@@ -249,19 +261,26 @@ class TestExactlyOnce:
         assert stored["attempts"] == outbox.MAX_ATTEMPTS
 
     def test_a_sender_that_died_holding_the_lease_is_replaced_by_the_sweep_once_it_expires(
-        self, client: Any, notifier: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str]
+        self, client: Any, inbox: Mailbox, db: Any, make_session: Callable[..., str]
     ) -> None:
         session_id = make_session()
         answer = sign_up(client, session_id)
         ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
         now = datetime.now(UTC)
-        [died] = outbox.Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl").claim([ref.get()], now)
+        [died] = outbox.Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl").claim(
+            [ref.get()], now, leased_at=now
+        )
+        clock = Clock(now)
+        notifier = build_notifier(Settings.from_env(), client=db, clock=clock)
 
         notifier.registration_written(session_id, answer["id"])
-        notifier.sweep(now + timedelta(minutes=1))
+        clock.now = now + timedelta(minutes=1)
+        notifier.sweep(clock.now)
         while_leased = len(inbox.received)
-        notifier.sweep(now + timedelta(minutes=3))
-        notifier.sweep(now + timedelta(minutes=10))
+        clock.now = now + timedelta(minutes=3)
+        notifier.sweep(clock.now)
+        clock.now = now + timedelta(minutes=10)
+        notifier.sweep(clock.now)
 
         assert died.keys == ("confirmation",)
         assert while_leased == 0
@@ -369,9 +388,6 @@ class TestTheDailyCapPerAddress:
         make_session()  # an empty database
         from dataclasses import replace
 
-        from signup.service import build_notifier
-        from signup.settings import Settings
-
         notifier = build_notifier(replace(Settings.from_env(), mail_cap_per_day=2), client=db)
         victim = [sign_up(client, make_session_keep(db, n), email="victim@example.nl")["id"] for n in range(4)]
         sign_up(client, "s-keep-0", email="other@example.nl")
@@ -394,9 +410,6 @@ class TestTheDailyCapPerAddress:
     ) -> None:
         from dataclasses import replace
 
-        from signup.service import build_notifier
-        from signup.settings import Settings
-
         session_id = make_session()
         notifier = build_notifier(replace(Settings.from_env(), mail_cap_per_day=2), client=db)
         ids = [sign_up(client, session_id, email=f"target+{n}@example.nl")["id"] for n in range(8)]
@@ -416,9 +429,6 @@ class TestMailAfterAnOrganisersChange:
         self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
     ) -> None:
         from dataclasses import replace
-
-        from signup.service import build_notifier
-        from signup.settings import Settings
 
         session_id = make_session(starts_at=SUMMER, ends_at=SUMMER + timedelta(hours=2))
         # One instance of `notify`, with sessions cached as long as `register` caches them in production and more.
@@ -523,12 +533,27 @@ class TestLeases:
 
         assert claim.mail("confirmation")["lease_until"] == made + timedelta(minutes=2)
 
+    def test_are_judged_by_the_clock_so_a_tick_for_a_later_moment_leaves_a_mail_being_sent_alone(
+        self, client: Any, db: Any, notifier: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
+        made = datetime.now(UTC)
+        box = outbox.Outbox(db, lease=timedelta(minutes=5), message_domain="example.nl")
+        [sending] = box.claim([ref.get()], made, leased_at=made)  # another instance, handing it to SMTP right now
+
+        report = notifier.sweep(made + timedelta(hours=7))  # a run for the moment a reminder falls due
+        box.record([(sending, {"confirmation": outbox.Outcome(outbox.SENT)})], made)
+
+        assert report.outcomes == {}
+        assert inbox.received == []
+        stored = mail_state(db, session_id, answer["id"])
+        assert (stored["state"], stored["attempts"]) == ("sent", 1)
+
     def test_a_mail_is_not_sent_when_its_claim_would_run_out_before_the_mail_server_answers(
         self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
     ) -> None:
-        from signup.service import build_notifier
-        from signup.settings import Settings
-
         session_id = make_session()
         answer = sign_up(client, session_id)
         hurried = build_notifier(Settings.from_env(), client=db, lease=timedelta(seconds=1))
@@ -547,7 +572,7 @@ class TestLeases:
         ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
         box = outbox.Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl")
         now = datetime.now(UTC)
-        [claim] = box.claim([ref.get()], now)
+        [claim] = box.claim([ref.get()], now, leased_at=now)
 
         ref.update(outbox.pending_update("confirmation"))  # `signup resend`, while the first is still on its way
         box.record([(claim, {"confirmation": outbox.Outcome(outbox.SENT)})], now)

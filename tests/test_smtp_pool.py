@@ -28,10 +28,12 @@ class SlowRelay(mailbox.Mailbox):
     delay: float = 0.2
     in_flight: int = 0
     most_in_flight: int = 0
+    # Messages kept whose answer is lost: the connection drops after the whole message, before "250".
+    answers_lost: int = 0
 
     def clear(self) -> None:
         super().clear()
-        self.in_flight = self.most_in_flight = 0
+        self.in_flight = self.most_in_flight = self.answers_lost = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
         # All hooks run on the controller's one event loop: counting needs no lock.
@@ -39,7 +41,11 @@ class SlowRelay(mailbox.Mailbox):
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
             await asyncio.sleep(self.delay)
-            return await super().handle_DATA(server, session, envelope)
+            answer = await super().handle_DATA(server, session, envelope)
+            if self.answers_lost > 0:
+                self.answers_lost -= 1
+                server.transport.abort()
+            return answer
         finally:
             self.in_flight -= 1
 
@@ -137,6 +143,26 @@ class TestManyConnections:
         assert sorted(r.recipients[0] for r in relay.received) == sorted(ids)
         states = [mail_state(db, session_id, i) for i in ids.values()]
         assert Counter((s["state"], s["attempts"]) for s in states) == {("sent", 1): 10, ("sent", 2): 6}
+
+
+class TestWhenAMailMayGoTwice:
+    def test_only_when_the_server_kept_it_but_its_answer_was_lost_and_then_with_the_same_message_id(
+        self, client: Any, db: Any, relay: SlowRelay, pooled: Callable[[int], Any], make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        registration_id = sign_up(client, session_id)["id"]
+        notifier = pooled(1)
+        relay.answers_lost = 1
+
+        first = notifier.registration_written(session_id, registration_id)
+        after_first = mail_state(db, session_id, registration_id)
+        later = notifier.sweep(datetime.now(UTC) + timedelta(minutes=2))
+
+        assert first.outcomes == {"pending": 1}
+        assert (after_first["state"], after_first["attempts"]) == ("pending", 1)
+        assert later.outcomes == {"sent": 1}
+        assert [r.message["Message-ID"] for r in relay.received] == [after_first["message_id"]] * 2
+        assert mail_state(db, session_id, registration_id)["state"] == "sent"
 
 
 class TestThePace:

@@ -7,6 +7,7 @@ slow `register`'s cold start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,11 @@ def build(settings: Settings, client: Any = None) -> Service:
 
 
 def build_notifier(
-    settings: Settings, client: Any = None, lease: timedelta | None = None, transport: SmtpTransport | None = None
+    settings: Settings,
+    client: Any = None,
+    lease: timedelta | None = None,
+    transport: SmtpTransport | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Notifier:
     """Wire `notify`: Firestore, the outbox, templates and the SMTP transport (SMTP_URL's, unless one is given)."""
     from signup.mail.changes import Announcer
@@ -101,9 +106,9 @@ def build_notifier(
             Pacer(settings.smtp_max_per_second),
         ),
         cap=MailCap(client, settings.keys.subkey(MAIL_CAPS), settings.mail_cap_per_day),
-        clock=utc_now,
+        clock=clock,
         sweep_limit=settings.sweep_limit,
-        announcer=Announcer(client, utc_now, cache_seconds=settings.session_cache_seconds),
+        announcer=Announcer(client, clock, cache_seconds=settings.session_cache_seconds),
     )
 
 

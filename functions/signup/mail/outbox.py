@@ -5,6 +5,10 @@
 of its mails needs attention, so that the sweep finds them with one query. A mail is claimed before it is sent
 (`sending`, with a lease) by a write that only succeeds if nobody changed the document since it was read, and
 recorded after. A sender that dies leaves a lease that expires; the sweep then claims the mail again.
+
+Two times meet here. A sweep handles the moment of its tick (`now`): that decides which pending mails are due. A
+lease is a running sender's hold, so it runs and ends by the clock alone: a tick that stands for a later moment
+(a manual run, a scheduler that is ahead) must not take over a mail that another instance is sending right now.
 """
 
 from __future__ import annotations
@@ -48,13 +52,15 @@ def new_mail() -> dict[str, Any]:
     return {"state": PENDING}
 
 
-def is_due(mail: Mapping[str, Any], now: datetime) -> bool:
+def is_due(mail: Mapping[str, Any], now: datetime, clock: datetime | None = None) -> bool:
+    """A pending mail whose time has come by `now`, or a claimed one whose lease ran out by the clock (`clock`, if
+    it differs from `now`)."""
     if mail.get("state") == PENDING:
         upcoming = mail.get("next_attempt_at")
         return not mail.get("attempts") or upcoming is None or upcoming <= now
     if mail.get("state") == SENDING:
         lease = mail.get("lease_until")
-        return lease is None or lease <= now
+        return lease is None or lease <= (now if clock is None else clock)
     return False
 
 
@@ -101,15 +107,15 @@ class Outbox:
         self._lease = lease
         self._domain = message_domain
 
-    def claim(self, snapshots: list[Any], now: datetime, *, leased_at: datetime | None = None) -> list[Claim]:
+    def claim(self, snapshots: list[Any], now: datetime, *, leased_at: datetime) -> list[Claim]:
         """Claim the due mails of each registration: one commit for all, or one per registration when contended.
 
         Each write holds only if nobody changed the document since it was read, so of many concurrent claimants
-        exactly one gets a mail; the others find it taken when they read it again.
+        exactly one gets a mail; the others find it taken when they read it again. `leased_at` is the clock's
+        time: the new leases run from it, and another's lease is taken over only once the clock has passed it.
         """
-        # The lease runs from when the claim is made (a sweep's `now` is its tick's time, maybe minutes ago).
-        lease_until = max(now, leased_at or now) + self._lease
-        plans = [plan for plan in (self._plan(snapshot, now, lease_until) for snapshot in snapshots) if plan]
+        lease_until = leased_at + self._lease
+        plans = [plan for plan in (self._plan(snapshot, now, leased_at, lease_until) for snapshot in snapshots) if plan]
         if not plans:
             return []
         batch = self._client.batch()
@@ -121,16 +127,18 @@ class Outbox:
             results = batch.commit()
         except (*CONFLICTS, google_errors.NotFound):
             return [
-                claim for snapshot, _, _ in plans if (claim := self._claim_one(snapshot, now, lease_until)) is not None
+                claim
+                for snapshot, _, _ in plans
+                if (claim := self._claim_one(snapshot, now, leased_at, lease_until)) is not None
             ]
         return [
             Claim(snapshot.reference, keys, data, result.update_time)
             for (snapshot, _, (keys, data)), result in zip(plans, results, strict=True)
         ]
 
-    def _claim_one(self, snapshot: Any, now: datetime, lease_until: datetime) -> Claim | None:
+    def _claim_one(self, snapshot: Any, now: datetime, leased_at: datetime, lease_until: datetime) -> Claim | None:
         for _ in range(3):
-            plan = self._plan(snapshot, now, lease_until)
+            plan = self._plan(snapshot, now, leased_at, lease_until)
             if plan is None:
                 return None
             _, update, (keys, data) = plan
@@ -147,14 +155,14 @@ class Outbox:
         return None
 
     def _plan(
-        self, snapshot: Any, now: datetime, lease_until: datetime
+        self, snapshot: Any, now: datetime, leased_at: datetime, lease_until: datetime
     ) -> tuple[Any, dict[str, Any], tuple[tuple[str, ...], dict[str, Any]]] | None:
         """The write that claims a registration's due mails, and the registration as it will then be."""
         if not snapshot.exists:
             return None
         data = snapshot.to_dict() or {}
         emails = dict(data.get("emails") or {})
-        keys = tuple(sorted((key for key, mail in emails.items() if is_due(mail, now)), key=mail_order))
+        keys = tuple(sorted((key for key, mail in emails.items() if is_due(mail, now, leased_at)), key=mail_order))
         if not keys:
             return None
         for key in keys:
