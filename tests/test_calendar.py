@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import icalendar
 import pytest
 from signup.errors import MisconfiguredError
+from signup.ledger.session import parse_session
 from signup.organisers import cli
-from signup.store.sessions import parse_session
 
 from dev.mailbox import Mailbox
 from tests.conftest import ROOT, cancel_token, session_fields

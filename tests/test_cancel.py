@@ -378,8 +378,8 @@ class TestFromAnotherSite:
 def test_a_cancel_calendar_is_valid_rfc5545() -> None:
     from email.headerregistry import Address
 
+    from signup.ledger.session import parse_session
     from signup.mail.calendar import ics
-    from signup.store.sessions import parse_session
 
     from tests.conftest import session_fields
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from signup.errors import MisconfiguredError
 from signup.http import formtokens
+from signup.ledger.session import parse_session
 from signup.organisers import cli, organiser
-from signup.store.sessions import parse_session
 
 from tests.conftest import ROOT
 from tests.test_formtokens import Clock, register, token_on

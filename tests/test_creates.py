@@ -13,8 +13,8 @@ from google.cloud import firestore
 from google.cloud.firestore_v1 import _helpers
 from google.cloud.firestore_v1.types import write
 from signup.http.validation import SignUp
+from signup.ledger.session import parse_session
 from signup.store import creates, registrations
-from signup.store.sessions import parse_session
 
 NOW = datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=UTC)
 REGISTRATION = {

@@ -24,12 +24,12 @@ from typing import Any, TypeGuard
 import hcl2
 import pytest
 from signup.http.ratelimit import RATELIMITS
+from signup.ledger.session import SESSIONS
 from signup.mail import events
 from signup.mail.digest import DIGESTS
 from signup.mail.mailcap import MAILCAPS
 from signup.mail.messages import MESSAGES
 from signup.store.registrations import FORM_TOKENS, REGISTRATIONS, SEATS
-from signup.store.sessions import SESSIONS
 
 from tests import tf_schema
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from signup.ledger.session import parse_session
 from signup.mail.mails import KINDS, Composer, Recipient
-from signup.store.sessions import parse_session
 from signup.texts import LANGUAGES
 
 from tests.audit import NODE, NODE_MODULES, nu_checker, tool

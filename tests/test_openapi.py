@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from schemathesis.specs.openapi import checks as conformance
 from signup import errors
 from signup.http import web
-from signup.store.sessions import valid_session_id
+from signup.ledger.session import valid_session_id
 
 from tests.conftest import cancel_token, confirm_token, session_fields
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from signup import dates
 from signup.errors import MisconfiguredError
-from signup.store.sessions import parse_session
+from signup.ledger.session import parse_session
 
 from dev.mailbox import Mailbox, Received
 from tests import events

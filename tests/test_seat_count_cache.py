@@ -6,8 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from signup.http.validation import SignUp, validate
+from signup.ledger.session import SESSIONS
 from signup.store.registrations import SEATS, Registrar
-from signup.store.sessions import SESSIONS, SessionStore
+from signup.store.sessions import SessionStore
 
 KEYS = [b"a-registration-id-key-of-32-bytes"]
 

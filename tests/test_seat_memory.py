@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from signup.http.validation import SignUp
+from signup.ledger.session import SESSIONS, Session
 from signup.store.registrations import CONFIRMED, REGISTRATIONS, SEAT_MEMORY_SECONDS, SEATS, WAITLISTED, Registrar
-from signup.store.sessions import SESSIONS, Session, SessionStore
+from signup.store.sessions import SessionStore
 
 from tests.test_seat_count_cache import KEYS, Monotonic
 from tests.test_seat_count_cache import person as signing_up

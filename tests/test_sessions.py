@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.store.sessions import SessionStore, parse_session
+from signup.ledger.session import parse_session
+from signup.store.sessions import SessionStore
 
 from tests.conftest import session_fields
 

@@ -8,7 +8,7 @@ from typing import Any
 import jinja2
 
 from signup import dates
-from signup.store.sessions import Session
+from signup.ledger.session import Session
 from signup.texts import DEFAULT_LANGUAGE, catalogue
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"

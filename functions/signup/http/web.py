@@ -42,9 +42,10 @@ from signup.errors import (
 from signup.http import bodies, formtokens, turnstile, validation
 from signup.http.pages import TEMPLATES, Pages
 from signup.http.ratelimit import RateLimiter
+from signup.ledger.session import Session, normalise_origin
 from signup.settings import Settings
 from signup.store.registrations import CANCELLED, CHECK_EMAIL, CONFIRMED, EXPIRED, UNCONFIRMED, WAITLISTED, Registrar
-from signup.store.sessions import Session, SessionStore, normalise_origin
+from signup.store.sessions import SessionStore
 from signup.texts import DEFAULT_LANGUAGE, text
 from signup.tokens import CancelTokens, ConfirmTokens
 

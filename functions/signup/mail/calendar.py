@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import icalendar
 
-from signup.store.sessions import Session
+from signup.ledger.session import Session
 
 PRODUCT_ID = "-//signup//session registration//NL"
 

@@ -27,11 +27,11 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup.errors import MisconfiguredError, NotFoundError
+from signup.ledger.session import CANCELLED, SESSIONS, parse_session
+from signup.ledger.writes import CONFLICTS
 from signup.mail import outbox, reminders
 from signup.mail.events import Change
 from signup.store.registrations import CONFIRMED, REGISTRATIONS, WAITLISTED
-from signup.store.sessions import CANCELLED, SESSIONS, parse_session
-from signup.store.writes import CONFLICTS
 
 log = logging.getLogger(__name__)
 

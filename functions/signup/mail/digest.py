@@ -20,9 +20,9 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup import dates
 from signup.errors import MisconfiguredError
+from signup.ledger.session import SESSIONS, Session, parse_session
 from signup.mail import notifications, outbox
 from signup.store.registrations import REGISTRATIONS
-from signup.store.sessions import SESSIONS, Session, parse_session
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from signup.errors import MisconfiguredError
+from signup.ledger.session import Session
 from signup.mail import digest, messages, notifications
 from signup.mail.mails import Recipient
-from signup.store.sessions import Session
 
 
 class MailExtras:

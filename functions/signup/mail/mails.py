@@ -21,9 +21,9 @@ import jinja2
 
 from signup import dates, texts
 from signup.http.pages import TEMPLATES
+from signup.ledger.session import Session
 from signup.mail import calendar, paragraphs
 from signup.names import full_name
-from signup.store.sessions import Session
 from signup.tokens import RegistrationRef
 
 # What each kind of mail is, and whether it carries a calendar entry (and of which method), for those with a seat.

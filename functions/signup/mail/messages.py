@@ -21,10 +21,10 @@ from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup.errors import MisconfiguredError, NotFoundError
+from signup.ledger.session import SESSIONS, Session
+from signup.ledger.writes import CONFLICTS
 from signup.mail import outbox
 from signup.store.registrations import CONFIRMED, REGISTRATIONS, WAITLISTED
-from signup.store.sessions import SESSIONS, Session
-from signup.store.writes import CONFLICTS
 
 MESSAGES = "messages"
 KEY_PREFIX = "message_"

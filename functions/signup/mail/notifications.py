@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from signup.ledger.session import Session
 from signup.mail import outbox
 from signup.names import full_name
-from signup.store.sessions import Session
 
 # Every mail to the organiser has a key with this prefix; such mails do not count against the daily cap of the
 # address (see README: the organiser hears of sign-ups).

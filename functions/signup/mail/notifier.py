@@ -17,7 +17,8 @@ from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.mail import changes, digest, lapsing, notifications, outbox, reminders
+from signup.ledger.session import SESSIONS, Session, parse_session
+from signup.mail import changes, digest, notifications, outbox, reminders
 from signup.mail.events import Change
 from signup.mail.mailcap import MailCap, mailbox
 from signup.mail.mailextras import MailExtras
@@ -25,7 +26,7 @@ from signup.mail.mails import Composer, UnreachableAddressError
 from signup.mail.messages import KEY_PREFIX as MESSAGE_PREFIX
 from signup.mail.smtp import Connection, InsecureServerError, PermanentError, TransientError
 from signup.mail.smtppool import ConnectionPool
-from signup.store import privacy
+from signup.store import lapsing, privacy
 from signup.store.registrations import (
     CANCELLED,
     CONFIRM_ADDRESS,
@@ -35,7 +36,7 @@ from signup.store.registrations import (
     WAITLISTED,
     Registrar,
 )
-from signup.store.sessions import SESSIONS, Session, SessionStore, parse_session
+from signup.store.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from typing import Any
 from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 
-from signup.store.writes import CONFLICTS
+from signup.ledger.writes import CONFLICTS
 
 PENDING = "pending"
 SENDING = "sending"

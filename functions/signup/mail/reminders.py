@@ -8,10 +8,10 @@ from typing import Any
 
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from signup.ledger.session import SESSIONS, Session
+from signup.ledger.writes import CONFLICTS
 from signup.mail import outbox
 from signup.store.registrations import CONFIRMED, REGISTRATIONS
-from signup.store.sessions import SESSIONS, Session
-from signup.store.writes import CONFLICTS
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,13 @@ from typing import Any, TextIO
 from signup import dates
 from signup.errors import MisconfiguredError, NotFoundError
 from signup.keys import REGISTRATION_IDS, KeyRing
+from signup.ledger.session import SESSIONS
 from signup.mail import changes, outbox
 from signup.mail.messages import AUDIENCES
 from signup.organisers import export, organiser
 from signup.store import privacy
 from signup.store.registrations import CONFIRM_ADDRESS, REGISTRATIONS, UNCONFIRMED, Registrar
-from signup.store.sessions import SESSIONS, SessionStore
+from signup.store.sessions import SessionStore
 
 
 def _client(project: str | None) -> Any:

@@ -8,8 +8,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+from signup.ledger.session import Session
 from signup.mail.outbox import mail_order
-from signup.store.sessions import Session
 
 # Dutch Excel splits on semicolons (the comma is its decimal separator).
 DELIMITER = ";"

@@ -10,9 +10,10 @@ from email.utils import make_msgid
 from typing import Any, TextIO
 
 from signup.errors import MisconfiguredError
+from signup.ledger.session import Session
 from signup.mail import messages
 from signup.mail.mails import Recipient
-from signup.store.sessions import Session, SessionStore
+from signup.store.sessions import SessionStore
 
 
 def run(client: Any, options: argparse.Namespace, out: TextIO, answers: TextIO) -> None:

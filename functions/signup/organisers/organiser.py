@@ -15,9 +15,9 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup.errors import MisconfiguredError
+from signup.ledger.session import SESSIONS, Session, parse_session, valid_session_id
 from signup.mail import changes
 from signup.store.registrations import CANCELLED, CONFIRMED, EXPIRED, REGISTRATIONS, SEATS, UNCONFIRMED, WAITLISTED
-from signup.store.sessions import SESSIONS, Session, parse_session, valid_session_id
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Fields the functions keep on a session: a file may neither set nor remove them (so a file never calls a session

@@ -12,6 +12,7 @@ import email_validator
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from signup.ledger.session import SESSIONS
 from signup.mail import outbox
 from signup.store.registrations import (
     CANCELLED,
@@ -22,7 +23,6 @@ from signup.store.registrations import (
     WAITLISTED,
     registration_id,
 )
-from signup.store.sessions import SESSIONS
 
 log = logging.getLogger(__name__)
 

@@ -35,11 +35,11 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup.errors import FormReplayedError, MisconfiguredError, NotFoundError, SupersededError
 from signup.http.validation import SignUp
+from signup.ledger.session import SESSIONS, Session
+from signup.ledger.writes import CONFLICTS
 from signup.mail import notifications, outbox
 from signup.store import creates
 from signup.store.deadlines import ON_REQUEST
-from signup.store.sessions import SESSIONS, Session
-from signup.store.writes import CONFLICTS
 
 log = logging.getLogger(__name__)
 

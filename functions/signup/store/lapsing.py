@@ -13,8 +13,8 @@ from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from signup.ledger.writes import CONFLICTS
 from signup.store.registrations import EXPIRED, REGISTRATIONS, UNCONFIRMED
-from signup.store.writes import CONFLICTS
 
 log = logging.getLogger(__name__)
 
