@@ -92,7 +92,7 @@ def main() -> int:
             SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
             SWEEP_LIMIT=str(MAILS),
         )
-        from signup.http.validation import SignUp
+        from signup.ledger.registration import SignUp
         from signup.service import build, build_notifier
         from signup.settings import Settings
 

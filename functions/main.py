@@ -11,7 +11,7 @@ from signup.http import web
 
 @functions_framework.http
 def register(request: flask.Request) -> flask.Response:
-    """Serve the sign-up form and accept sign-ups (see README: The HTTP contract)."""
+    """Serve the sign-up form and accept sign-ups (docs/http-api.md)."""
     return web.handle(request, service.from_environment)
 
 

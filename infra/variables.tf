@@ -34,7 +34,7 @@ variable "labels" {
 # *_version below goes up (write-only arguments cannot be compared with what is stored).
 
 variable "signing_key" {
-  description = "SIGNING_KEY: at least 32 random bytes as base64 or hex; to rotate, the new key, a comma, the old one (README: Keys and rotation)."
+  description = "SIGNING_KEY: at least 32 random bytes as base64 or hex; to rotate, the new key, a comma, the old one (docs/keys.md)."
   type        = string
   sensitive   = true
   ephemeral   = true
@@ -141,7 +141,7 @@ variable "session_cache_seconds" {
 }
 
 variable "smtp_timeout_seconds" {
-  description = "SMTP_TIMEOUT_SECONDS: per SMTP operation; a claimed mail's lease is 4x this, at least 60 s."
+  description = "SMTP_TIMEOUT_SECONDS: per SMTP operation; a claimed mail's lease is 10x this, at least 300 s."
   type        = number
   default     = 20
 }

@@ -74,7 +74,7 @@ def prepare(stack: Stack) -> Audit:
         timeout=30,
     )
     assert answer.status_code == 201, answer.text
-    token = cancel_token(OPEN, answer.json()["id"])
+    token = cancel_token(OPEN, answer.json()["id"], db=stack.db)
     return Audit(stack, f"{stack.register_url}/cancel/{token}")
 
 

@@ -38,22 +38,37 @@ os.environ.update(
 )
 
 
-def cancel_token(session_id: str, registration_id: str, generation: int = 0, keys: Any = None) -> str:
-    """A cancel link's token as the mails carry it, signed with the test environment's key (or `keys`)."""
+def cancel_token(
+    session_id: str, registration_id: str, generation: int | None = None, keys: Any = None, db: Any = None
+) -> str:
+    """A cancel link's token as the mails carry it, signed with the test environment's key (or `keys`), for the
+    registration's generation as it is now in `db` (the test run's emulator unless given), or `generation`."""
     from signup.keys import KeyRing
     from signup.tokens import CancelTokens, RegistrationRef
 
     ring = keys or KeyRing.parse(SIGNING_KEY)
+    generation = current_generation(session_id, registration_id, db) if generation is None else generation
     return CancelTokens(ring).make(RegistrationRef(session_id, registration_id, generation))
 
 
-def confirm_token(session_id: str, registration_id: str, generation: int = 0, keys: Any = None) -> str:
+def confirm_token(session_id: str, registration_id: str, generation: int | None = None, keys: Any = None) -> str:
     """A confirm link's token as the "confirm your address" mail carries it."""
     from signup.keys import KeyRing
     from signup.tokens import ConfirmTokens, RegistrationRef
 
     ring = keys or KeyRing.parse(SIGNING_KEY)
+    generation = current_generation(session_id, registration_id) if generation is None else generation
     return ConfirmTokens(ring).make(RegistrationRef(session_id, registration_id, generation))
+
+
+def current_generation(session_id: str, registration_id: str, db: Any = None) -> int:
+    """The generation of the registration as stored now (0 when there is none: a link for nothing)."""
+    from google.cloud import firestore
+    from signup.ledger.registration import generation_of
+
+    db = db or firestore.Client(project=PROJECT)
+    snapshot = db.collection("sessions", session_id, "registrations").document(registration_id).get()
+    return generation_of(snapshot.to_dict() or {}) if snapshot.exists else 0
 
 
 def sent_today(db: Any, address: str) -> int:

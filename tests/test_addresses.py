@@ -12,17 +12,15 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import flask
 import pytest
 from aiosmtpd.controller import Controller
 from signup import service
-from signup.http import web
 from signup.settings import Settings
 
 from dev import processes
 from dev.mailbox import Mailbox
 from tests.conftest import session_fields
-from tests.test_notify import calendar_of, mail_state, sign_up
+from tests.support import calendar_of, mail_state, serve, sign_up
 
 Registrations = Callable[[str], list[dict[str, Any]]]
 SPAM = "Win een prijs: https://evil.example/claim"
@@ -62,11 +60,7 @@ def ascii_relay() -> Iterator[tuple[OptionsMailbox, int]]:
 
 def register(db: Any, **settings: Any) -> Any:
     """`register` with settings of the test's choosing."""
-    built = service.build(replace(Settings.from_env(), **settings), client=db)
-    app = flask.Flask(f"register-{id(built)}")
-    handle = lambda path: web.handle(flask.request, lambda: built)  # noqa: E731
-    app.add_url_rule("/<path:path>", "register", handle, methods=["POST"])
-    return app.test_client()
+    return serve(service.build(replace(Settings.from_env(), **settings), client=db))
 
 
 def sign_up_through_utf8_relay(db: Any, session_id: str, address: str) -> str:

@@ -283,3 +283,40 @@ def test_another_site_can_neither_post_a_cancel_link_nor_frame_the_cancel_page(
     [framed] = [frame for frame in page.frames if frame != page.main_frame]
     expect(framed.get_by_role("button", name="Ja, annuleer mijn aanmelding")).to_have_count(0)
     assert stored(fresh)[0]["status"] == "confirmed"
+
+
+def test_a_browser_that_sends_no_fetch_metadata_cancels_from_our_own_page(
+    fresh: Stack, inbox: Mailbox, page: Page
+) -> None:
+    """Safari before 16.4 sends no Sec-Fetch-Site: our own page's post must then say our origin, not `null` (which
+    another site's sandboxed frame says too). Chromium is asked to leave out its fetch metadata; whether or not it
+    does, the post must carry our origin, which the server accepts without them (test_cancel.py)."""
+    fresh.create_session(STACK_SESSION)
+    signed_up = urllib.request.Request(
+        f"{fresh.register_url}/sessions/{STACK_SESSION}/registrations",
+        data=json.dumps({"first_name": "Jan", "last_name": "Berg", "email": "jan@example.nl"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(signed_up, timeout=10) as answer:
+        assert answer.status == 201
+    [mail] = inbox.wait_for(1)
+    text = mail.message.get_body(("plain",))
+    assert text is not None
+    match = re.search(r"http://127\.0\.0\.1:\d+/cancel/\S+", text.get_content())
+    assert match is not None
+    posted: list[dict[str, str]] = []
+
+    def without_fetch_metadata(route: Any) -> None:
+        headers = {k: v for k, v in route.request.all_headers().items() if not k.startswith("sec-fetch-")}
+        if route.request.method == "POST":
+            posted.append(headers)
+        route.continue_(headers=headers)
+
+    page.route(re.compile(r".*/cancel/.*"), without_fetch_metadata)
+    page.goto(match.group(0))
+    page.get_by_role("button", name="Ja, annuleer mijn aanmelding").click()
+
+    expect(page.get_by_text("Je aanmelding is geannuleerd")).to_be_visible()
+    [post] = posted
+    assert post["origin"] == fresh.register_url
+    assert stored(fresh)[0]["status"] == "cancelled"

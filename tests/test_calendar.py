@@ -20,8 +20,8 @@ from signup.ledger.session import parse_session
 from signup.organisers import cli
 
 from dev.mailbox import Mailbox
-from tests.conftest import ROOT, cancel_token, session_fields
-from tests.test_notify import SUMMER, calendar_of, parts, sign_up
+from tests.conftest import ROOT, cancel_token, current_generation, session_fields
+from tests.support import SUMMER, calendar_of, parts, sign_up
 
 ICALJS = ROOT / "tests/icaljs"
 NODE = shutil.which("node") or "/usr/bin/node"
@@ -67,15 +67,14 @@ class TestTheWholeChain:
         notifier.sweep(later)
         client.post(f"/cancel/{cancel_token(session_id, first['id'])}")
         notifier.sweep(later)
-        again = sign_up(client, session_id)
-        # What the registration does when a cancelled one is replaced by a fresh sign-up (a new generation).
-        session_ref.collection("registrations").document(again["id"]).update({"generation": 1})
+        first_generation = current_generation(session_id, first["id"])
+        again = sign_up(client, session_id)  # replaces the cancelled registration, a generation on
         notifier.registration_written(session_id, again["id"])
 
         mails = calendars(inbox)
         seen = [(cal["METHOD"], str(event_of(cal)["UID"]), int(event_of(cal)["SEQUENCE"])) for _, cal in mails]
-        old = f"{first['id']}.0.{session_id}@example.nl"
-        new = f"{first['id']}.1.{session_id}@example.nl"
+        old = f"{first['id']}.{first_generation}.{session_id}@example.nl"
+        new = f"{first['id']}.{current_generation(session_id, first['id'])}.{session_id}@example.nl"
         assert again["id"] == first["id"]
         assert seen == [("REQUEST", old, 0), ("REQUEST", old, 2), ("CANCEL", old, 3), ("REQUEST", new, 2)]
         assert event_of(mails[1][1]).decoded("DTSTART") == SUMMER + timedelta(hours=1)

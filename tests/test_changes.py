@@ -17,6 +17,9 @@ import icalendar
 import pytest
 from google.cloud import firestore
 from signup import dates
+from signup.ledger import mailkeys
+from signup.ledger.session import ANNOUNCED_REVISION, REVISION_FINGERPRINT
+from signup.ledger.writes import Read
 from signup.mail import changes, reminders
 from signup.organisers import cli
 from signup.store.sessions import SessionStore
@@ -61,8 +64,8 @@ def text_of(message: EmailMessage) -> str:
     return str(body.get_content())
 
 
-def token(session_id: str, registration_id: str) -> str:
-    return cancel_token(session_id, registration_id)
+def token(session_id: str, registration_id: str, db: Any = None) -> str:
+    return cancel_token(session_id, registration_id, db=db)
 
 
 def session_doc(db: Any, session_id: str) -> dict[str, Any]:
@@ -106,7 +109,7 @@ def test_a_cancellation_and_the_promotion_it_frees_are_mailed_within_seconds_wit
     inbox.clear()
 
     started = time.monotonic()
-    cancelled = httpx.post(f"{live.register_url}/cancel/{token(session_id, anna['id'])}")
+    cancelled = httpx.post(f"{live.register_url}/cancel/{token(session_id, anna['id'], live.db)}")
     mails = arrived(inbox, 2)
 
     assert (anna["status"], bram["status"], cancelled.status_code) == ("confirmed", "waitlisted", 200)
@@ -123,7 +126,7 @@ def test_a_confirmation_after_signing_up_again_arrives_without_a_tick(live: Stac
     first = join(live, session_id, "anna@example.nl", "Anna")
     arrived(inbox, 1)
     inbox.clear()
-    httpx.post(f"{live.register_url}/cancel/{token(session_id, first['id'])}")
+    httpx.post(f"{live.register_url}/cancel/{token(session_id, first['id'], live.db)}")
     arrived(inbox, 1)
     inbox.clear()
 
@@ -298,6 +301,38 @@ def test_an_event_is_judged_by_the_document_it_carries_so_notifys_own_writes_cos
     assert [r.recipients[0] for r in inbox.received] == ["a@example.nl"]
 
 
+def test_a_sign_up_in_the_seconds_after_a_call_off_hears_of_it_once_and_then_the_form_refuses(
+    server: str, db: Any, notify_app: Any, notifier: Any, inbox: Mailbox, make_session: Callable[..., str]
+) -> None:
+    session_id = make_session()
+    created(db, notify_app, session_id)
+    assert httpx.get(f"{server}/sessions/{session_id}").status_code == 200  # register keeps the session 5 s
+    edit(db, notify_app, session_id, {"status": "cancelled", "cancellation_message": "De zaal is niet beschikbaar."})
+
+    late = httpx.post(  # the instance still has the session open, and everyone signed up was told
+        f"{server}/sessions/{session_id}/registrations",
+        json={"first_name": "Kees", "last_name": "Laat", "email": "kees@example.nl"},
+    )
+    notifier.registration_written(session_id, late.json()["id"])  # its confirmation's event
+    notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))  # whatever is due
+    notifier.sweep(datetime.now(UTC) + timedelta(minutes=5))
+    time.sleep(5)  # past the session's seconds in register's memory
+    refused = httpx.post(
+        f"{server}/sessions/{session_id}/registrations",
+        json={"first_name": "Lies", "last_name": "Laat", "email": "lies@example.nl"},
+    )
+
+    assert (late.status_code, late.json()["status"]) == (201, "confirmed")
+    [notice] = [r.message for r in inbox.received]
+    assert notice["To"].addresses[0].addr_spec == "kees@example.nl"
+    assert notice["Subject"].startswith("Gaat niet door: Strategiesessie")
+    assert "De zaal is niet beschikbaar." in text_of(notice)
+    stored = registration_docs(db, session_id)["kees@example.nl"]
+    assert stored["emails"]["confirmation"]["state"] == "skipped"
+    assert stored["emails"]["session_cancelled"]["state"] == "sent"
+    assert (refused.status_code, refused.json()["error"]) == (409, "registration_closed")
+
+
 @pytest.mark.parametrize(
     ("fields", "told"),
     [
@@ -397,7 +432,7 @@ def test_a_session_written_before_there_were_revisions_is_judged_by_what_it_was(
 ) -> None:
     session_id, _ = sent_confirmations()
     ref = db.collection("sessions").document(session_id)
-    ref.update({changes.FINGERPRINT: firestore.DELETE_FIELD})  # as it was before there were revisions
+    ref.update({REVISION_FINGERPRINT: firestore.DELETE_FIELD})  # as it was before there were revisions
 
     edit(db, notify_app, session_id, {"capacity": 40})
     after_capacity = session_doc(db, session_id)
@@ -405,7 +440,7 @@ def test_a_session_written_before_there_were_revisions_is_judged_by_what_it_was(
     notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
 
     assert after_capacity.get("revision", 0) == 0
-    assert after_capacity[changes.FINGERPRINT] == changes.fingerprint(after_capacity)
+    assert after_capacity[REVISION_FINGERPRINT] == changes.fingerprint(after_capacity)
     assert session_doc(db, session_id)["revision"] == 1
     assert len(inbox.received) == 2
 
@@ -413,8 +448,8 @@ def test_a_session_written_before_there_were_revisions_is_judged_by_what_it_was(
 class _DiesAfterOnePage(changes.Announcer):
     """A fan-out whose function instance dies after its first commit."""
 
-    def _queue(self, plans: list[tuple[Any, dict[str, Any]]], notice: Any) -> int:
-        queued = super()._queue(plans, notice)
+    def _queue(self, page: list[Read], notice: Any) -> int:
+        queued = super()._queue(page, notice)
         raise SystemExit(f"instance stopped after queueing {queued}")
 
 
@@ -578,17 +613,17 @@ def test_the_fingerprint_holds_exactly_what_attendees_were_told(
 
 
 def test_the_events_its_own_writes_cause_need_nothing_from_the_event_alone() -> None:
-    settled = {**BASE, changes.FINGERPRINT: changes.fingerprint(BASE), "revision": 2, changes.ANNOUNCED: 2}
+    settled = {**BASE, REVISION_FINGERPRINT: changes.fingerprint(BASE), "revision": 2, ANNOUNCED_REVISION: 2}
 
     assert changes.settled(settled)
-    assert not changes.settled({**settled, changes.ANNOUNCED: 1})
+    assert not changes.settled({**settled, ANNOUNCED_REVISION: 1})
     assert not changes.settled({**settled, "title": "Anders"})
     assert not changes.settled(BASE)
 
 
 def test_a_notice_is_not_queued_twice_nor_for_who_signed_up_after_the_change() -> None:
     revised = datetime(2030, 1, 1, tzinfo=UTC)
-    notice = changes._Notice(2, changes.CHANGE, revised + timedelta(seconds=5), {}, revised)
+    notice = changes._Notice(2, mailkeys.CHANGE, revised + timedelta(seconds=5), {}, revised)
     person = {"status": "confirmed", "email": "a@example.nl", "created_at": revised - timedelta(days=1)}
 
     assert notice.update(person) is not None

@@ -18,7 +18,7 @@ from signup.ledger.session import parse_session
 from signup.organisers import cli, organiser
 
 from tests.conftest import ROOT
-from tests.test_formtokens import Clock, register, token_on
+from tests.support import Clock, register, token_on
 
 Registrations = Callable[[str], list[dict[str, Any]]]
 EXAMPLE = (ROOT / "examples/session.toml").read_text()
@@ -359,6 +359,10 @@ def test_cancel_resend_and_promote_go_the_functions_way(
     cancelled = run("cancel", session_id, first)
     again = run("cancel", session_id, first)
     not_waiting = run("promote", session_id, second)
+    on_its_way = run("resend", session_id, second)  # the promotion's mail is queued, the confirmation not sent
+    db.collection("sessions", session_id, "registrations").document(second).update(
+        {"emails.confirmation.state": "sent"}
+    )
     resent = run("resend", session_id, second)
     missing = run("resend", session_id, "no-such-registration")
 
@@ -368,7 +372,8 @@ def test_cancel_resend_and_promote_go_the_functions_way(
     assert status[first]["status"] == "cancelled"
     assert status[second]["status"] == "confirmed"  # promoted by the cancellation, as the function does
     assert not_waiting[0] == 2
-    assert resent == (0, "confirmation queued; the next sweep sends it\n")
+    assert on_its_way == (0, "the confirmation mail is on its way already: nothing queued\n")
+    assert resent == (0, "confirmation mail queued; the next sweep sends it\n")
     assert status[second]["emails"]["confirmation"]["state"] == "pending"
     assert missing[0] == 1
 

@@ -17,7 +17,7 @@ from signup.organisers import cli
 
 from dev.mailbox import Mailbox
 from tests.conftest import PUBLIC_BASE_URL, cancel_token, confirm_token
-from tests.test_notify import JAN, calendar_of, parts
+from tests.support import JAN, calendar_of, parts
 
 Registrations = Callable[[str], list[dict[str, Any]]]
 JSON = {"Accept": "application/json"}
@@ -319,6 +319,7 @@ class TestLapsing:
     ) -> None:
         old = sign_up_and_get_link(client, notifier, inbox, session, "jan@example.nl", "Jan")
         registration_id = stored(registrations, session)["jan@example.nl"]["id"]
+        first = stored(registrations, session)["jan@example.nl"]["generation"]
         move_deadline_to_the_past(db, session, registration_id)
 
         new = sign_up_and_get_link(client, notifier, inbox, session, "jan@example.nl", "Jan")
@@ -327,7 +328,7 @@ class TestLapsing:
 
         doc = stored(registrations, session)["jan@example.nl"]
         assert doc["id"] == registration_id
-        assert doc["generation"] == 1
+        assert doc["generation"] > first
         assert refused.status_code == 410
         assert refused.get_json()["status"] is None
         assert accepted.get_json()["status"] == "confirmed"

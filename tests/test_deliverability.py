@@ -1,89 +1,39 @@
 """The DNS check of an address's domain: bounded in time, remembered, and a name server that stalls never stalls us.
 
-A real name server on a free loopback UDP port (dnspython reads and writes the wire format): it answers some names,
-says others do not exist, and never answers for `stall.example`. The resolver that the check is given asks only it.
+A real name server on a free loopback UDP port (tests/dns_server.py): it answers some names, says others do not
+exist, and never answers for `stall.example`. The resolver that the check is given asks only it.
 """
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import dns.exception
-import dns.message
-import dns.rcode
 import dns.resolver
-import dns.rrset
-import flask
 import pytest
 from email_validator import EmailUndeliverableError
 from signup import service
-from signup.http import web
 from signup.http.deliverability import ANSWERED_SECONDS, UNKNOWN_SECONDS, Deliverability
 from signup.settings import Settings
 
 from tests.conftest import ROOT
+from tests.dns_server import NameServer
+from tests.support import serve
 
 Registrations = Callable[[str], list[dict[str, Any]]]
 STALLS = "stall.example."
 TAKES_MAIL = "mail.example."
 
 
-class NameServer:
-    """Answers MX for mail.example, NXDOMAIN for other names, nothing at all for stall.example; counts questions."""
-
-    def __init__(self) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.settimeout(0.05)  # to notice `close` soon
-        self.port = self.socket.getsockname()[1]
-        self._closing = threading.Event()
-        self.questions: Counter[tuple[str, str]] = Counter()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._closing.is_set():
-            try:
-                wire, client = self.socket.recvfrom(4096)
-            except TimeoutError:
-                continue
-            query = dns.message.from_wire(wire)
-            question = query.question[0]
-            name = question.name.to_text().lower()
-            self.questions[(name, dns.rdatatype.to_text(question.rdtype))] += 1
-            if name == STALLS:
-                continue
-            answer = dns.message.make_response(query)
-            if name == TAKES_MAIL and question.rdtype == dns.rdatatype.MX:
-                answer.answer.append(dns.rrset.from_text(name, 3600, "IN", "MX", "10 mx.mail.example."))
-            elif name != TAKES_MAIL:
-                answer.set_rcode(dns.rcode.NXDOMAIN)
-            self.socket.sendto(answer.to_wire(), client)
-
-    def resolver(self) -> dns.resolver.Resolver:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = ["127.0.0.1"]
-        resolver.port = self.port
-        return resolver
-
-    def close(self) -> None:
-        self._closing.set()
-        self._thread.join()
-        self.socket.close()
-
-
 @pytest.fixture
 def name_server() -> Iterator[NameServer]:
-    server = NameServer()
-    yield server
-    server.close()
+    """Answers MX for mail.example, NXDOMAIN for other names, nothing at all for stall.example; counts questions."""
+    with NameServer({(TAKES_MAIL, "MX"): ["10 mx.mail.example."]}, stalls=[STALLS]) as server:
+        yield server
 
 
 # A guard against a hang, not a measure of speed: unbounded, email-validator would wait 15 s per question.
@@ -192,11 +142,7 @@ def test_all_questions_together_fit_in_one_budget(durations: list[float], lifeti
 
 
 def register(db: Any, deliverability: Deliverability) -> Any:
-    built = replace(service.build(Settings.from_env(), client=db), deliverability=deliverability)
-    app = flask.Flask(f"register-{id(built)}")
-    handle = lambda path: web.handle(flask.request, lambda: built)  # noqa: E731
-    app.add_url_rule("/<path:path>", "register", handle, methods=["POST"])
-    return app.test_client()
+    return serve(replace(service.build(Settings.from_env(), client=db), deliverability=deliverability))
 
 
 @pytest.mark.timeout(20)

@@ -3,47 +3,18 @@ someone else is refused; a person who takes their time, or clicks twice, is not.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import flask
 import pytest
-from signup import service
-from signup.http import formtokens, web
+from signup.http import formtokens
 from signup.keys import FORMS
 from signup.settings import Settings
 
+from tests.support import Clock, register, token_on
+
 Registrations = Callable[[str], list[dict[str, Any]]]
 JAN = {"first_name": "Jan", "last_name": "Berg", "email": "jan@example.nl"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def wait(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-def register(db: Any, clock: Clock) -> Any:
-    built = service.build(Settings.from_env(), client=db)
-    built.clock = clock
-    app = flask.Flask(f"register-{id(built)}")
-    app.add_url_rule(
-        "/<path:path>", "register", lambda path: web.handle(flask.request, lambda: built), methods=["GET", "POST"]
-    )
-    return app.test_client()
-
-
-def token_on(page: str) -> str:
-    match = re.search(r'name="form_token" value="([^"]+)"', page)
-    assert match is not None
-    return match.group(1)
 
 
 @pytest.fixture

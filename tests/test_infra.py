@@ -24,12 +24,11 @@ from typing import Any, TypeGuard
 import hcl2
 import pytest
 from signup.http.ratelimit import RATELIMITS
-from signup.ledger.session import SESSIONS
+from signup.ledger.fields import FORM_TOKENS, REGISTRATIONS, SEATS, SESSIONS
 from signup.mail import events
 from signup.mail.digest import DIGESTS
 from signup.mail.mailcap import MAILCAPS
 from signup.mail.messages import MESSAGES
-from signup.store.registrations import FORM_TOKENS, REGISTRATIONS, SEATS
 
 from tests import tf_schema
 
@@ -288,6 +287,7 @@ def entry_points() -> dict[str, str]:
 def constants() -> dict[str, str]:
     """Module-level string constants of functions/signup (SESSIONS, REGISTRATIONS, ...)."""
     found: dict[str, str] = {}
+    ambiguous: set[str] = set()
     for path in SIGNUP.rglob("*.py"):
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if (
@@ -297,8 +297,11 @@ def constants() -> dict[str, str]:
                 and isinstance(node.value, ast.Constant)
                 and isinstance(node.value.value, str)
             ):
-                found.setdefault(node.targets[0].id, node.value.value)
-    return found
+                name, value = node.targets[0].id, node.value.value
+                if found.setdefault(name, value) != value:
+                    ambiguous.add(name)
+    # A name that means two things in two modules tells nothing: a query using it is reported as unresolved.
+    return {name: value for name, value in found.items() if name not in ambiguous}
 
 
 # --- The queries the code makes, and the indexes they need -------------------------------------------------
@@ -429,13 +432,14 @@ def _queries_in(scope: ast.AST, path: Path, names: dict[str, str]) -> Iterator[Q
         if source is None or not source.args:
             continue
         place = f"{path.name}:{node.lineno}" + (f"-{node.end_lineno}" if node.end_lineno != node.lineno else "")
-        for collection in _strings(source.args[0], bound, names):
+        # `collection(SESSIONS, session_id, REGISTRATIONS)` names a path: the collection is its last part.
+        for collection in _strings(source.args[-1], bound, names):
             yield Query(
                 place=place,
                 collection=collection,
                 group=_method(source) == "collection_group",
-                filters=tuple(_filter(call) for call in reversed(calls) if _method(call) == "where"),
-                orders=tuple(_order(call) for call in reversed(calls) if _method(call) == "order_by"),
+                filters=tuple(_filter(call, names) for call in reversed(calls) if _method(call) == "where"),
+                orders=tuple(_order(call, names) for call in reversed(calls) if _method(call) == "order_by"),
             )
 
 
@@ -455,29 +459,40 @@ def _strings(node: ast.expr, bound: _Function, names: dict[str, str]) -> list[st
     """The collection names an argument can be; none when it cannot be told (reported by the coverage test)."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return [node.value]
-    if isinstance(node, ast.Name) and node.id in names:
-        return [names[node.id]]
+    if (named := _constant(node, names)) is not None:
+        return [named]
     if isinstance(node, ast.Name) and node.id in bound.loops:
         return [value for element in bound.loops[node.id] for value in _strings(element, bound, names)]
     return []
 
 
-def _filter(call: ast.Call) -> tuple[str, str]:
+def _constant(node: ast.expr, names: dict[str, str]) -> str | None:
+    """A string the code writes as itself, or as a module's constant (`STARTS_AT`, `fields.STATUS`)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in names:
+        return names[node.id]
+    if isinstance(node, ast.Attribute) and node.attr in names:
+        return names[node.attr]
+    return None
+
+
+def _filter(call: ast.Call, names: dict[str, str]) -> tuple[str, str]:
     arguments = call.args or [keyword.value for keyword in call.keywords if keyword.arg == "filter"]
     first = arguments[0]
     if isinstance(first, ast.Call):  # FieldFilter("field", "op", value)
         arguments = first.args
-    name, op = arguments[0], arguments[1]
-    assert isinstance(name, ast.Constant), ast.unparse(call)
-    assert isinstance(op, ast.Constant), ast.unparse(call)
-    return str(name.value), str(op.value)
+    name, op = _constant(arguments[0], names), _constant(arguments[1], names)
+    assert name is not None, ast.unparse(call)
+    assert op is not None, ast.unparse(call)
+    return name, op
 
 
-def _order(call: ast.Call) -> tuple[str, str]:
-    name = call.args[0]
-    assert isinstance(name, ast.Constant), ast.unparse(call)
+def _order(call: ast.Call, names: dict[str, str]) -> tuple[str, str]:
+    name = _constant(call.args[0], names)
+    assert name is not None, ast.unparse(call)
     direction = next((ast.unparse(k.value) for k in call.keywords if k.arg == "direction"), ASCENDING)
-    return str(name.value), DESCENDING if "DESC" in direction.upper() else ASCENDING
+    return name, DESCENDING if "DESC" in direction.upper() else ASCENDING
 
 
 def field_overrides() -> dict[tuple[str, str], dict[str, Any]]:
@@ -847,17 +862,12 @@ def test_personal_data_leaves_by_itself_after_the_retention_period(collection: s
 
 
 @pytest.mark.parametrize(
-    "module", ["store/registrations.py", "http/ratelimit.py", "mail/mailcap.py", "mail/digest.py", "mail/messages.py"]
+    "module", ["ledger/registration.py", "http/ratelimit.py", "mail/mailcap.py", "mail/digest.py", "mail/messages.py"]
 )
 def test_the_ttl_field_is_one_the_code_writes(module: str) -> None:
     tree = ast.parse((SIGNUP / module).read_text(encoding="utf-8"))
-    keys = {
-        key.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Dict)
-        for key in node.keys
-        if isinstance(key, ast.Constant)
-    }
+    names = constants()
+    keys = {_constant(key, names) for node in ast.walk(tree) if isinstance(node, ast.Dict) for key in node.keys if key}
     assert TTL_FIELD in keys
 
 

@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from signup.ledger.mailkeys import Template
 from signup.ledger.session import parse_session
-from signup.mail.mails import KINDS, Composer, Recipient
+from signup.mail.mails import Composer, Recipient
 from signup.texts import LANGUAGES
 
 from tests.audit import NODE, NODE_MODULES, nu_checker, tool
 from tests.conftest import ROOT, session_fields
 
 CAN_I_EMAIL = ROOT / "tests" / "caniemail.mjs"
-MAILS = [(kind, language) for kind in KINDS for language in LANGUAGES]
+MAILS = [(kind, language) for kind in Template for language in LANGUAGES]
 
 
 PERSON = {"name": "Jan van der Berg", "organisation": "Gemeente Amsterdam", "status": "confirmed"}
@@ -31,7 +32,7 @@ LISTED = {"people": [PERSON], "more": 0, "total": 1}
 TO_ORGANISER = {"to_organiser": True, "show_cancel": False, "person": PERSON, "seats_left": 3}
 # What the notifier adds for the kinds that need more than the session and the person (see signup.mail.mailextras).
 EXTRA: dict[str, dict[str, Any]] = {
-    **{kind: {} for kind in KINDS},
+    **{kind: {} for kind in Template},
     "message": {"message_subject": "Het programma", "message_body": "Eerste alinea.\n\nZie https://example.nl"},
     "organiser_created": TO_ORGANISER,
     "organiser_cancelled": TO_ORGANISER,
@@ -55,7 +56,7 @@ def mails(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Pat
     deadline = datetime.now(UTC) + timedelta(hours=24)
     recipient = Recipient("s-1", "r-1", "Jan", "van der", "Berg", "jan@example.nl", had_seat=True, confirm_by=deadline)
     directory = tmp_path_factory.mktemp("mails")
-    saved = {}
+    saved: dict[tuple[str, str], Path] = {}
     for kind, language in MAILS:
         session = parse_session("s-1", session_fields(language=language))
         message = composer.compose(

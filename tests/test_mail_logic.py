@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from signup.errors import MisconfiguredError
-from signup.mail import events, outbox
+from signup.ledger import outbox
+from signup.ledger.mailkeys import hours_of, reminder_key
+from signup.mail import events
 from signup.mail.mails import parse_sender
-from signup.mail.notifier import mail_kind
-from signup.mail.reminders import hours_of, reminder_key
 from signup.mail.smtp import SmtpServer
 from signup.names import full_name
 
@@ -108,25 +108,6 @@ def test_a_tick_carries_its_own_time() -> None:
 )
 def test_events_that_are_not_ours_are_ignored(event: dict[str, Any]) -> None:
     assert events.read(event) is None
-
-
-@pytest.mark.parametrize(
-    ("key", "status", "kind"),
-    [
-        ("confirmation", "confirmed", "confirmed"),
-        ("confirmation", "waitlisted", "waitlisted"),
-        ("confirmation", "cancelled", None),
-        ("promotion", "confirmed", "promoted"),
-        ("promotion", "cancelled", None),
-        ("reminder_24h", "confirmed", "reminder"),
-        ("reminder_24h", "waitlisted", None),
-        ("reminder_24h", "cancelled", None),
-        ("cancellation", "cancelled", "cancelled"),
-        ("cancellation", "confirmed", None),
-    ],
-)
-def test_a_queued_mail_applies_only_while_the_status_fits(key: str, status: str, kind: str | None) -> None:
-    assert mail_kind(key, status) == kind
 
 
 @pytest.mark.parametrize(("hours", "key"), [(24, "reminder_24h"), (2.0, "reminder_2h"), (1.5, "reminder_90m")])

@@ -5,72 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
-import icalendar
 import pytest
-from signup.mail import outbox
+from signup.ledger import outbox
 from signup.service import build_notifier
 from signup.settings import Settings
+from signup.store.outbox import Outbox
 
 from dev.mailbox import Mailbox
 from tests import events
-from tests.conftest import sent_today
+from tests.conftest import current_generation, sent_today
+from tests.support import SUMMER, Clock, calendar_of, cancel, deliver, mail_state, parts, sign_up
 
 Registrations = Callable[[str], list[dict[str, Any]]]
-JAN = {
-    "organisation": "Gemeente Amsterdam",
-    "first_name": "Jan",
-    "infix": "van der",
-    "last_name": "Berg",
-    "email": "jan@example.nl",
-}
-SUMMER = datetime(2036, 6, 10, 14, 0, tzinfo=UTC)  # dinsdag 10 juni 2036, 16:00 in Amsterdam
-
-
-class Clock:
-    """The notifier's clock, set by the test: leases run by it."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def sign_up(client: Any, session_id: str, **person: str) -> dict[str, Any]:
-    response = client.post(f"/sessions/{session_id}/registrations", json={**JAN, **person})
-    assert response.status_code == 201, response.get_json()
-    answer: dict[str, Any] = response.get_json()
-    return answer
-
-
-def deliver(notify_app: Any, headers_and_body: tuple[dict[str, str], bytes]) -> int:
-    headers, body = headers_and_body
-    response = notify_app.test_client().post("/", headers=headers, data=body)
-    return int(response.status_code)
-
-
-def parts(message: EmailMessage) -> tuple[str, str]:
-    text = message.get_body(("plain",))
-    html = message.get_body(("html",))
-    assert text is not None
-    assert html is not None
-    return str(text.get_content()), str(html.get_content())
-
-
-def calendar_of(message: EmailMessage) -> icalendar.Calendar:
-    [attachment] = [a for a in message.iter_attachments() if a.get_content_type() == "text/calendar"]
-    return icalendar.Calendar.from_ical(attachment.get_content())
-
-
-def mail_state(db: Any, session_id: str, registration_id: str, key: str = "confirmation") -> dict[str, Any]:
-    snapshot = (
-        db.collection("sessions").document(session_id).collection("registrations").document(registration_id).get()
-    )
-    state: dict[str, Any] = snapshot.to_dict()["emails"][key]
-    return state
 
 
 class TestTheConfirmation:
@@ -118,7 +66,8 @@ class TestTheConfirmation:
         calendar = calendar_of(inbox.received[0].message)
         [event] = calendar.walk("VEVENT")
         assert calendar["METHOD"] == "REQUEST"
-        assert event["UID"] == f"{answer['id']}.0.{session_id}@example.nl"
+        generation = current_generation(session_id, answer["id"])
+        assert event["UID"] == f"{answer['id']}.{generation}.{session_id}@example.nl"
         assert event.decoded("DTSTART") == SUMMER
         assert event.decoded("DTEND") == SUMMER + timedelta(hours=2)
         assert event["SUMMARY"] == "Strategiesessie"
@@ -267,7 +216,7 @@ class TestExactlyOnce:
         answer = sign_up(client, session_id)
         ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
         now = datetime.now(UTC)
-        [died] = outbox.Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl").claim(
+        [died] = Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl").claim(
             [ref.get()], now, leased_at=now
         )
         clock = Clock(now)
@@ -345,40 +294,11 @@ class TestReminders:
         assert report.reminders_queued == 0
         assert not [r for r in inbox.received if r.message["Subject"].startswith("Herinnering")]
 
-    def test_are_queued_many_to_a_commit_and_one_by_one_past_a_registration_that_changed_meanwhile(
-        self, client: Any, db: Any, make_session: Callable[..., str]
-    ) -> None:
-        from signup.mail import reminders
-
-        session_id = make_session()
-        ids = [sign_up(client, session_id, email=f"person{n}@example.nl")["id"] for n in range(5)]
-        registrations = db.collection("sessions").document(session_id).collection("registrations")
-        read = [registrations.document(i).get() for i in ids]
-        registrations.document(ids[2]).update({"organisation": "changed after it was read"})
-
-        queued, complete = reminders._queue(db, read, "reminder_24h")
-
-        assert (queued, complete) == (4, False)
-        has_reminder = [("reminder_24h" in _registration(db, session_id, i)["emails"]) for i in ids]
-        assert has_reminder == [True, True, False, True, True]
-
-
-def cancel(client: Any, session_id: str, registration_id: str) -> Any:
-    response = client.post(f"/cancel/{_token(registration_id, session_id)}")
-    assert response.status_code == 200
-    return response
-
 
 def _registration(db: Any, session_id: str, registration_id: str) -> dict[str, Any]:
     ref = db.collection("sessions").document(session_id).collection("registrations").document(registration_id)
     data: dict[str, Any] = ref.get().to_dict()
     return data
-
-
-def _token(registration_id: str, session_id: str) -> str:
-    from tests.conftest import cancel_token
-
-    return cancel_token(session_id, registration_id)
 
 
 class TestTheDailyCapPerAddress:
@@ -527,7 +447,7 @@ class TestLeases:
         tick = datetime.now(UTC) - timedelta(minutes=10)  # a sweep that has been busy for ten minutes
         made = datetime.now(UTC)
 
-        [claim] = outbox.Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl").claim(
+        [claim] = Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl").claim(
             [ref.get()], tick, leased_at=made
         )
 
@@ -540,11 +460,11 @@ class TestLeases:
         answer = sign_up(client, session_id)
         ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
         made = datetime.now(UTC)
-        box = outbox.Outbox(db, lease=timedelta(minutes=5), message_domain="example.nl")
+        box = Outbox(db, lease=timedelta(minutes=5), message_domain="example.nl")
         [sending] = box.claim([ref.get()], made, leased_at=made)  # another instance, handing it to SMTP right now
 
         report = notifier.sweep(made + timedelta(hours=7))  # a run for the moment a reminder falls due
-        box.record([(sending, {"confirmation": outbox.Outcome(outbox.SENT)})], made)
+        box.record([(sending, {"confirmation": outbox.Outcome(outbox.MailState.SENT)})], made)
 
         assert report.outcomes == {}
         assert inbox.received == []
@@ -570,11 +490,11 @@ class TestLeases:
         session_id = make_session()
         answer = sign_up(client, session_id)
         ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
-        box = outbox.Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl")
+        box = Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl")
         now = datetime.now(UTC)
         [claim] = box.claim([ref.get()], now, leased_at=now)
 
         ref.update(outbox.pending_update("confirmation"))  # `signup resend`, while the first is still on its way
-        box.record([(claim, {"confirmation": outbox.Outcome(outbox.SENT)})], now)
+        box.record([(claim, {"confirmation": outbox.Outcome(outbox.MailState.SENT)})], now)
 
         assert mail_state(db, session_id, answer["id"])["state"] == "pending"

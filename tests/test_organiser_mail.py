@@ -21,7 +21,7 @@ from signup.tokens import CancelTokens
 
 from dev.mailbox import Mailbox
 from tests.conftest import ROOT, SIGNING_KEY
-from tests.test_notify import SUMMER, parts
+from tests.support import SUMMER, parts
 
 BODY = """Beste deelnemers,
 

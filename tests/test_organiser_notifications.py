@@ -17,7 +17,7 @@ from signup.ledger.session import parse_session
 from dev.mailbox import Mailbox, Received
 from tests import events
 from tests.conftest import sent_today, session_fields
-from tests.test_notify import cancel, deliver, parts, sign_up
+from tests.support import cancel, deliver, parts, sign_up
 
 ANNA = "anna@example.nl"
 PIET = {"first_name": "Piet", "infix": "", "last_name": "Jansen", "email": "piet@example.nl", "organisation": ""}

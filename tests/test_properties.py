@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from signup.errors import SignupError, ValidationError
 from signup.http import bodies, validation
-from signup.http.validation import SignUp
+from signup.ledger.fields import CONSENT
+from signup.ledger.registration import SignUp
 from werkzeug.datastructures import MultiDict
 from werkzeug.http import parse_options_header
 
@@ -30,7 +31,7 @@ THROUGH_HTTP = settings(
     max_examples=50, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
-FIELDS = (*validation.MAX_LENGTH, validation.CONSENT, validation.HONEYPOT, "form_token", "cf-turnstile-response")
+FIELDS = (*validation.MAX_LENGTH, CONSENT, validation.HONEYPOT, "form_token", "cf-turnstile-response")
 FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Co", "Zl", "Zp"}
 BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 
@@ -66,7 +67,7 @@ def person(draw: st.DrawFn, values: st.SearchStrategy[Any] = text_values) -> dic
         "first_name": draw(name_like),
         "last_name": draw(name_like),
         "email": draw(email_like),
-        **draw(st.dictionaries(st.just(validation.CONSENT), st.sampled_from(CONSENT_VALUES), max_size=1)),
+        **draw(st.dictionaries(st.just(CONSENT), st.sampled_from(CONSENT_VALUES), max_size=1)),
         **draw(st.dictionaries(st.sampled_from(FIELDS), values, max_size=4)),
         **draw(st.dictionaries(field_names, values, max_size=2)),
     }
@@ -204,7 +205,7 @@ class TestReadingAndValidating:
             return
         again = {
             **{name: [getattr(signup, name)] for name in validation.MAX_LENGTH},
-            validation.CONSENT: [signup.consent],
+            CONSENT: [signup.consent],
         }
 
         assert validate(again) == signup
@@ -222,7 +223,7 @@ class TestReadingAndValidating:
             return
 
         assert messages
-        assert set(messages) <= {*validation.MAX_LENGTH, validation.CONSENT}
+        assert set(messages) <= {*validation.MAX_LENGTH, CONSENT}
         assert all(isinstance(message, str) and message for message in messages.values())
 
 

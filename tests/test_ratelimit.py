@@ -7,13 +7,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import flask
 import pytest
 from signup import service
 from signup.errors import MisconfiguredError, RateLimitedError
-from signup.http import web
 from signup.http.ratelimit import RATELIMITS, Limit, RateLimiter, visitor_key
 from signup.settings import Settings
+
+from tests.support import serve
 
 Registrations = Callable[[str], list[dict[str, Any]]]
 
@@ -22,14 +22,7 @@ def instance(db: Any, *, per_session: int, overall: int, **changes: Any) -> Any:
     """One instance of `register` (its own limiter) with the given limits, as a Flask test client."""
     settings = replace(Settings.from_env(), rate_limit_per_session=per_session, rate_limit_overall=overall, **changes)
     built = service.build(settings, client=db)
-    app = flask.Flask(f"register-{id(built)}")
-    app.add_url_rule(
-        "/<path:path>",
-        "register",
-        lambda path: web.handle(flask.request, lambda: built),
-        methods=["GET", "POST", "OPTIONS"],
-    )
-    return app.test_client(), built
+    return serve(built), built
 
 
 def sign_up(client: Any, session_id: str, visitor: str, n: int, **headers: str) -> Any:

@@ -5,30 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from signup.http.validation import SignUp, validate
-from signup.ledger.session import SESSIONS
-from signup.store.registrations import SEATS, Registrar
+from signup.ledger.fields import SEATS, SESSIONS
+from signup.store.registrations import Registrar
 from signup.store.sessions import SessionStore
 
-KEYS = [b"a-registration-id-key-of-32-bytes"]
-
-
-def person(first_name: str, email: str) -> SignUp:
-    return validate(
-        {"first_name": [first_name], "last_name": ["Visser"], "email": [email]},
-        language="nl",
-        consent_required=False,
-        smtputf8=False,
-        deliverability=None,
-    )
-
-
-class Monotonic:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support import KEYS, Monotonic, person
 
 
 def test_the_seat_count_is_kept_as_long_as_the_session_document_and_then_counted_again(

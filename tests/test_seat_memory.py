@@ -8,13 +8,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from signup.http.validation import SignUp
-from signup.ledger.session import SESSIONS, Session
-from signup.store.registrations import CONFIRMED, REGISTRATIONS, SEAT_MEMORY_SECONDS, SEATS, WAITLISTED, Registrar
+from signup.ledger.fields import REGISTRATIONS, SEATS, SESSIONS
+from signup.ledger.registration import SignUp
+from signup.ledger.session import Session
+from signup.ledger.status import Status
+from signup.store.registrations import Registrar
+from signup.store.seats import SEAT_MEMORY_SECONDS
 from signup.store.sessions import SessionStore
 
-from tests.test_seat_count_cache import KEYS, Monotonic
-from tests.test_seat_count_cache import person as signing_up
+from tests.support import KEYS, Monotonic
+from tests.support import person as signing_up
+
+CONFIRMED, WAITLISTED = Status.CONFIRMED, Status.WAITLISTED
 
 
 def person(n: int) -> SignUp:
@@ -24,7 +29,7 @@ def person(n: int) -> SignUp:
 @pytest.fixture
 def listings(caplog: pytest.LogCaptureFixture) -> Callable[[], int]:
     """How many times the seats were listed so far."""
-    caplog.set_level(logging.DEBUG, logger="signup.store.registrations")
+    caplog.set_level(logging.DEBUG, logger="signup.store.seats")
     return lambda: sum(record.getMessage().startswith("listed seats ") for record in caplog.records)
 
 

@@ -17,7 +17,7 @@ from signup.mail.smtppool import ConnectionPool, Pacer
 from signup.settings import Settings
 
 from dev import mailbox, processes
-from tests.test_notify import mail_state, sign_up
+from tests.support import mail_state, sign_up
 from tests.test_settings import COMPLETE
 
 

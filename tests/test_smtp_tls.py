@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -21,23 +20,15 @@ from typing import Any
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from signup import service
 from signup.mail.smtp import InsecureServerError, SmtpServer, SmtpTransport, TransientError, is_loopback
 from signup.settings import Settings
 
-from dev import processes
 from dev.mailbox import Mailbox
+from tests import smtp_servers
 from tests.conftest import ROOT
-from tests.test_notify import mail_state, sign_up
-
-USER, PASSWORD = "signup", "p@ss word"
-
-
-def check_login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (USER.encode(), PASSWORD.encode())
-    return AuthResult(success=ok)
+from tests.smtp_servers import PASSWORD, USER
+from tests.support import mail_state, sign_up
 
 
 @pytest.fixture(scope="module")
@@ -47,36 +38,17 @@ def authority() -> trustme.CA:
 
 @pytest.fixture
 def trusted(authority: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bundle = tmp_path / "ca.pem"
-    authority.cert_pem.write_to_path(str(bundle))
-    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
-
-
-def server_context(authority: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    return context
-
-
-def serve_tls(authority: trustme.CA, **options: Any) -> Iterator[tuple[Mailbox, int]]:
-    """A real SMTP server with a certificate from the throwaway CA, checking logins; `options` pick how TLS starts."""
-    box, port = Mailbox(), processes.free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=check_login, **options)
-    controller.start()
-    yield box, port
-    controller.stop()
+    smtp_servers.trust(authority, tmp_path, monkeypatch)
 
 
 @pytest.fixture
 def starttls_server(authority: trustme.CA) -> Iterator[tuple[Mailbox, int]]:
-    yield from serve_tls(authority, tls_context=server_context(authority), require_starttls=True, auth_required=True)
+    yield from smtp_servers.starttls(authority)
 
 
 @pytest.fixture
 def implicit_tls_server(authority: trustme.CA) -> Iterator[tuple[Mailbox, int]]:
-    # aiosmtpd cannot tell that a connection is TLS from the start, so it would not offer AUTH; it is, so it may
-    # (and it still checks every login).
-    yield from serve_tls(authority, ssl_context=server_context(authority), auth_require_tls=False)
+    yield from smtp_servers.implicit_tls(authority)
 
 
 def message() -> EmailMessage:
@@ -160,12 +132,7 @@ def test_only_a_loopback_peer_may_go_without_tls(peer: str, loopback: bool) -> N
 
 @pytest.fixture
 def clear_text_server() -> Iterator[tuple[Mailbox, int]]:
-    """A relay on loopback that offers no STARTTLS but takes a login, as a local development relay may."""
-    box, port = Mailbox(), processes.free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=check_login, auth_require_tls=False)
-    controller.start()
-    yield box, port
-    controller.stop()
+    yield from smtp_servers.clear_text()
 
 
 def test_a_relay_on_loopback_without_tls_still_takes_login_and_mail(

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import flask
 import pytest
 from signup import service
-from signup.http import web
 from signup.settings import Settings
 
 from dev import processes
+from tests.support import serve
 
 PASS = "XXXX.DUMMY.TOKEN.XXXX"
 SECRET = "0x4AAAAAAA-test-secret"
@@ -67,12 +66,7 @@ def siteverify() -> Iterator[Siteverify]:
 
 
 def register(db: Any, **settings: Any) -> Any:
-    built = service.build(replace(Settings.from_env(), **settings), client=db)
-    app = flask.Flask(f"register-{id(built)}")
-    app.add_url_rule(
-        "/<path:path>", "register", lambda path: web.handle(flask.request, lambda: built), methods=["GET", "POST"]
-    )
-    return app.test_client()
+    return serve(service.build(replace(Settings.from_env(), **settings), client=db))
 
 
 def sign_up(client: Any, session_id: str, **extra: str) -> Any:

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from signup.errors import ValidationError
 from signup.http import validation
-from signup.http.validation import SignUp, is_bot, validate
+from signup.http.validation import is_bot, validate
+from signup.ledger.registration import SignUp
 from signup.texts import text
 
 GOOD: dict[str, list[Any]] = {

@@ -8,8 +8,9 @@ slow `register`'s cold start.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
 
 from signup import logs
@@ -20,7 +21,8 @@ from signup.http.ratelimit import Limit, RateLimiter
 from signup.http.turnstile import Turnstile
 from signup.http.web import Service
 from signup.keys import FORMS, MAIL_CAPS, RATE_LIMITS, REGISTRATION_IDS
-from signup.settings import Settings
+from signup.settings import OrganiserSettings, Settings
+from signup.store.ids import RegistrationIds
 from signup.store.registrations import Registrar
 from signup.store.sessions import SessionStore
 from signup.tokens import CancelTokens, ConfirmTokens, RegistrationRef
@@ -36,9 +38,13 @@ def utc_now() -> datetime:
 
 
 def firestore_client(settings: Settings) -> Any:
+    return firestore_client_for(settings.project)
+
+
+def firestore_client_for(project: str) -> Any:
     from google.cloud import firestore
 
-    return firestore.Client(project=settings.project)
+    return firestore.Client(project=project)
 
 
 def build(settings: Settings, client: Any = None) -> Service:
@@ -79,9 +85,9 @@ def build_notifier(
     from signup.mail.mailcap import MailCap
     from signup.mail.mails import parse_sender
     from signup.mail.notifier import Notifier
-    from signup.mail.outbox import Outbox
     from signup.mail.smtp import SmtpServer, SmtpTransport
     from signup.mail.smtppool import ConnectionPool, Pacer
+    from signup.store.outbox import Outbox
 
     mail_from, smtp_url = settings.require_mail()
     client = client or firestore_client(settings)
@@ -150,3 +156,38 @@ def _instance_settings() -> Settings:
     settings = Settings.from_env()
     logs.configure(settings.log_level)
     return settings
+
+
+@dataclass(frozen=True)
+class Toolbox:
+    """What the organisers' command works with: the functions' own stores on one client."""
+
+    client: Any
+    settings: OrganiserSettings
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        return SessionStore(self.client, ttl=0)  # an organiser sees the session as it is now
+
+    @cached_property
+    def registrar(self) -> Registrar:
+        """Cancelling and promoting need no key; finding a person's registration by address does (see `ids`)."""
+        keys = self.settings.keys
+        return Registrar(self.client, keys.subkeys(REGISTRATION_IDS) if keys else ())
+
+    @cached_property
+    def ids(self) -> RegistrationIds:
+        """Where a person's registrations are, under every live key."""
+        return RegistrationIds(self.client, self.settings.require_keys().subkeys(REGISTRATION_IDS))
+
+    def notifier(self) -> Notifier:
+        return build_notifier(self.settings.functions, client=self.client)
+
+    def composer(self) -> Composer:
+        return build_composer(self.settings.functions)
+
+
+def toolbox(settings: OrganiserSettings) -> Toolbox:
+    """The organisers' toolbox: the emulator when FIRESTORE_EMULATOR_HOST is set, else application-default
+    credentials."""
+    return Toolbox(firestore_client_for(settings.project), settings)

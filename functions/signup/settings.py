@@ -152,3 +152,36 @@ def _positive(env: Mapping[str, str], name: str, *, whole: bool) -> float | None
     if not number > 0 or number == float("inf"):
         raise MisconfiguredError(f"{name} must be {kind} above zero, not {value!r}")
     return number
+
+
+@dataclass(frozen=True)
+class OrganiserSettings:
+    """What the organisers' command reads from its environment: the project, and the functions' keys and settings
+    for the commands that need them (a command that needs none works with the project alone)."""
+
+    project: str
+    env: Mapping[str, str]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, project: str | None = None) -> OrganiserSettings:
+        env = dict(os.environ if env is None else env)
+        project = (project or env.get("GOOGLE_CLOUD_PROJECT", "")).strip()
+        if not project:
+            raise MisconfiguredError("Missing required setting GOOGLE_CLOUD_PROJECT (or --project)")
+        return cls(project, {**env, "GOOGLE_CLOUD_PROJECT": project})
+
+    @cached_property
+    def keys(self) -> KeyRing | None:
+        """SIGNING_KEY as the functions have it, if it is set."""
+        keys = self.env.get("SIGNING_KEY", "").strip()
+        return KeyRing.parse(keys) if keys else None
+
+    def require_keys(self) -> KeyRing:
+        if self.keys is None:
+            raise MisconfiguredError("Missing required setting SIGNING_KEY (the functions' key)")
+        return self.keys
+
+    @cached_property
+    def functions(self) -> Settings:
+        """The functions' own settings, read by their own rules."""
+        return Settings.from_env(self.env)

@@ -33,6 +33,7 @@ from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 
 from signup.errors import RateLimitedError
+from signup.ledger.fields import EXPIRES_AT
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ class RateLimiter:
             expires = datetime.fromtimestamp((number + 1) * limit.window_seconds, UTC) + timedelta(hours=1)
             batch.set(
                 self._client.collection(RATELIMITS).document(document),
-                {"count": firestore.Increment(attempts), "expires_at": expires},
+                {"count": firestore.Increment(attempts), EXPIRES_AT: expires},
                 merge=True,
             )
         try:

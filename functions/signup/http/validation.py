@@ -13,24 +13,25 @@ import email_validator
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from signup.errors import ValidationError
+from signup.ledger.fields import CONSENT, EMAIL, FIRST_NAME, INFIX, LAST_NAME, ORGANISATION
+from signup.ledger.registration import SignUp
 from signup.texts import text
 
 if TYPE_CHECKING:
     from signup.http.deliverability import Deliverability
 
-# Longest value per field, in characters after NFC normalisation.
+# The form's fields are the registration's own. Longest value per field, in characters after NFC normalisation.
 MAX_LENGTH: Mapping[str, int] = {
-    "organisation": 200,
-    "first_name": 100,
-    "infix": 40,
-    "last_name": 100,
-    "email": 254,
+    ORGANISATION: 200,
+    FIRST_NAME: 100,
+    INFIX: 40,
+    LAST_NAME: 100,
+    EMAIL: 254,
 }
-REQUIRED = frozenset({"first_name", "last_name", "email"})
+REQUIRED = frozenset({FIRST_NAME, LAST_NAME, EMAIL})
 # Fields whose text we put into mails that go out under our name: no web addresses in them (see `_has_web_address`).
-NAMES = ("organisation", "first_name", "infix", "last_name")
+NAMES = (ORGANISATION, FIRST_NAME, INFIX, LAST_NAME)
 HONEYPOT = "website"
-CONSENT = "consent"
 
 _CONSENT_YES = {"on", "true", "1", "yes", "ja"}
 # Characters that never belong in a name or an address: control characters
@@ -48,23 +49,6 @@ _IP = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.]*\w)")
 _IDEOGRAPHIC_DOTS = str.maketrans("\u3002\uff61", "..")
 # An address split at its one @-sign, with nothing but ASCII letters, digits, dots and hyphens after it.
 _PLAIN = re.compile(r"([^@]+)@([A-Za-z0-9.-]+)")
-
-
-@dataclass(frozen=True)
-class SignUp:
-    """A validated sign-up, ready to store."""
-
-    organisation: str
-    first_name: str
-    infix: str
-    last_name: str
-    email: str
-    consent: bool
-
-    @property
-    def email_key(self) -> str:
-        """The address as compared for duplicates: case does not matter."""
-        return self.email.lower()
 
 
 def is_bot(fields: Mapping[str, Sequence[object]]) -> bool:
@@ -96,24 +80,24 @@ def validate(
     for name in NAMES:
         if name not in errors and _has_web_address(values[name]):
             errors[name] = text(language, "error.web_address")
-    if "email" not in errors:
+    if EMAIL not in errors:
         try:
-            values["email"] = _check_email(values["email"], smtputf8=smtputf8, deliverability=deliverability)
+            values[EMAIL] = _check_email(values[EMAIL], smtputf8=smtputf8, deliverability=deliverability)
         except _UnreachableError:
-            errors["email"] = text(language, "error.email_ascii")
+            errors[EMAIL] = text(language, "error.email_ascii")
         except email_validator.EmailNotValidError:
-            errors["email"] = text(language, "error.email")
+            errors[EMAIL] = text(language, "error.email")
     consent = _consented(fields.get(CONSENT, ()))
     if consent_required and not consent:
         errors[CONSENT] = text(language, "error.consent")
     if errors:
         raise ValidationError(errors)
     return SignUp(
-        organisation=values["organisation"],
-        first_name=values["first_name"],
-        infix=values["infix"],
-        last_name=values["last_name"],
-        email=values["email"],
+        organisation=values[ORGANISATION],
+        first_name=values[FIRST_NAME],
+        infix=values[INFIX],
+        last_name=values[LAST_NAME],
+        email=values[EMAIL],
         consent=consent,
     )
 

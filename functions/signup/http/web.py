@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import secrets
 from base64 import b32encode
 from collections.abc import Callable
@@ -17,6 +16,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import flask
 from google.api_core import exceptions as google_errors
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import BaseConverter, Map, Rule
 
 from signup.errors import (
     CrossSiteConfirmError,
@@ -42,9 +43,11 @@ from signup.errors import (
 from signup.http import bodies, formtokens, turnstile, validation
 from signup.http.pages import TEMPLATES, Pages
 from signup.http.ratelimit import RateLimiter
+from signup.ledger import fields
 from signup.ledger.session import Session, normalise_origin
+from signup.ledger.status import CHECK_EMAIL, Status
 from signup.settings import Settings
-from signup.store.registrations import CANCELLED, CHECK_EMAIL, CONFIRMED, EXPIRED, UNCONFIRMED, WAITLISTED, Registrar
+from signup.store.registrations import Registrar
 from signup.store.sessions import SessionStore
 from signup.texts import DEFAULT_LANGUAGE, text
 from signup.tokens import CancelTokens, ConfirmTokens
@@ -55,14 +58,39 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 30
-_ROUTE = re.compile(r"/sessions/(?P<id>[^/]+)(?P<rest>/registrations|/thanks|/form)?/?")
-_CANCEL = re.compile(r"/cancel/(?P<token>[A-Za-z0-9_.-]{1,512})/?")
-_CONFIRM = re.compile(r"/confirm/(?P<token>[A-Za-z0-9_.-]{1,512})/?")
+
+
+class _Token(BaseConverter):
+    """A signed link's token (tokens.py): what itsdangerous writes, never longer than a link can sensibly be."""
+
+    regex = r"[A-Za-z0-9_.-]{1,512}"
+
+
+# What `register` serves: each path, the methods it answers, and the endpoint that answers (a trailing slash is
+# the same path). Anything else is 404, a method not listed 405 with the ones that are.
+ROUTES = Map(
+    [
+        Rule("/healthz", endpoint="health", methods=["GET"]),
+        Rule("/embed.js", endpoint="embed.js", methods=["GET"]),
+        Rule("/signup.css", endpoint="signup.css", methods=["GET"]),
+        Rule("/cancel/<token:token>", endpoint="cancel", methods=["GET", "POST"]),
+        Rule("/confirm/<token:token>", endpoint="confirm", methods=["GET", "POST"]),
+        Rule("/sessions/<session_id>", endpoint="session", methods=["GET"]),
+        Rule("/sessions/<session_id>/form", endpoint="form", methods=["GET"]),
+        Rule("/sessions/<session_id>/thanks", endpoint="thanks", methods=["GET"]),
+        Rule("/sessions/<session_id>/registrations", endpoint="registrations", methods=["POST", "OPTIONS"]),
+    ],
+    converters={"token": _Token},
+    strict_slashes=False,
+    merge_slashes=False,
+)
+_MATCH = ROUTES.bind("").match  # the adapter only reads the map: one for every request of the instance
+_ASSETS = {"embed.js": "text/javascript", "signup.css": "text/css"}
 # What the confirm page says, and answers with, for the state the registration is in after a GET or a POST.
 _CONFIRM_PAGES: dict[str, tuple[int, str]] = {
-    CONFIRMED: (200, "confirm.confirmed"),
-    WAITLISTED: (200, "confirm.waitlisted"),
-    EXPIRED: (410, "confirm.lapsed"),
+    Status.CONFIRMED: (200, "confirm.confirmed"),
+    Status.WAITLISTED: (200, "confirm.waitlisted"),
+    Status.EXPIRED: (410, "confirm.lapsed"),
 }
 _SAFE_REQUEST_HEADERS = frozenset({"content-type", "accept", "accept-language"})
 
@@ -154,9 +182,12 @@ def handle(request: flask.Request, service: Callable[[], Service]) -> flask.Resp
         response = _error(exchange, error)
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["X-Content-Type-Options"] = "nosniff"
-    # A cancel link's token is in the URL: no page of ours hands it on, not even to us (see `_from_our_own_page`).
-    response.headers["Referrer-Policy"] = "no-referrer"
-    if response.mimetype == "text/html" and not exchange.embedded:
+    own_page = response.mimetype == "text/html" and not exchange.embedded
+    # A link's token is in our URLs: no page of ours hands its address to another site. To ourselves it may: then a
+    # browser that sends no Sec-Fetch-Site (Safari before 16.4) still names our origin when our own page posts,
+    # where under no-referrer it says `null` and could not be told from another site's sandboxed frame.
+    response.headers["Referrer-Policy"] = "same-origin" if own_page else "no-referrer"
+    if own_page:
         # Our own pages are never shown inside another site's frame, where a click could be stolen.
         response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
     if exchange.session is not None:
@@ -166,43 +197,28 @@ def handle(request: flask.Request, service: Callable[[], Service]) -> flask.Resp
 
 def _route(exchange: _Exchange) -> flask.Response:
     request = exchange.request
-    method = "GET" if request.method == "HEAD" else request.method
-    if request.path == "/healthz":
-        _require(method, "GET")
+    try:
+        endpoint, arguments = _MATCH(request.path, "GET" if request.method == "HEAD" else request.method)
+    except MethodNotAllowed as refused:
+        raise MethodNotAllowedError(tuple(m for m in refused.valid_methods or () if m != "HEAD")) from None
+    except HTTPException:  # NotFound, or a path no rule can take
+        raise PageNotFoundError(request.path) from None
+    if endpoint == "health":
         return flask.Response("ok\n", mimetype="text/plain")
-    if request.path == "/embed.js":
-        return _asset(method, "embed.js", "text/javascript")
-    if request.path == "/signup.css":
-        return _asset(method, "signup.css", "text/css")
-    cancel = _CANCEL.fullmatch(request.path)
-    if cancel is not None:
-        _require(method, "GET", "POST")
-        return _cancel(exchange, cancel["token"], confirm=method == "POST")
-    confirm = _CONFIRM.fullmatch(request.path)
-    if confirm is not None:
-        _require(method, "GET", "POST")
-        return _confirm(exchange, confirm["token"], confirm=method == "POST")
-    match = _ROUTE.fullmatch(request.path)
-    if match is None:
-        raise PageNotFoundError(request.path)
-    rest = match["rest"] or ""
-    exchange.embedded = rest == "/form"
-    _require(
-        method, *{"": ("GET",), "/form": ("GET",), "/thanks": ("GET",), "/registrations": ("POST", "OPTIONS")}[rest]
-    )
-    exchange.session = exchange.service.sessions.get(match["id"])
-    if rest in ("", "/form"):
-        return _session_page(exchange, template="fragment.html" if rest == "/form" else "session.html")
-    if rest == "/thanks":
+    if endpoint in _ASSETS:
+        return _asset(endpoint, _ASSETS[endpoint])
+    if endpoint in ("cancel", "confirm"):
+        answer = _cancel if endpoint == "cancel" else _confirm
+        return answer(exchange, arguments["token"], confirm=request.method == "POST")
+    exchange.embedded = endpoint == "form"
+    exchange.session = exchange.service.sessions.get(arguments[fields.SESSION_ID])
+    if endpoint in ("session", "form"):
+        return _session_page(exchange, template="fragment.html" if endpoint == "form" else "session.html")
+    if endpoint == "thanks":
         return _thanks_page(exchange)
-    if method == "OPTIONS":
+    if request.method == "OPTIONS":
         return _preflight(exchange)
     return _register(exchange)
-
-
-def _require(method: str, *allowed: str) -> None:
-    if method not in allowed:
-        raise MethodNotAllowedError(allowed)
 
 
 def _session_page(
@@ -219,7 +235,7 @@ def _session_page(
         action=f"{service.settings.public_base_url}/sessions/{session.id}/registrations",
         errors=errors or {},
         form_token=service.forms.renew(_first_text(exchange.fields, formtokens.FIELD), session.id, service.clock()),
-        values={name: _first_text(exchange.fields, name) for name in (*validation.MAX_LENGTH, validation.CONSENT)},
+        values={name: _first_text(exchange.fields, name) for name in (*validation.MAX_LENGTH, fields.CONSENT)},
         fields=tuple(validation.MAX_LENGTH),
         turnstile_script=turnstile.SCRIPT_URL,
         stylesheet=f"{service.settings.public_base_url}/signup.css",
@@ -229,8 +245,8 @@ def _session_page(
 
 
 def _thanks_page(exchange: _Exchange) -> flask.Response:
-    asked = exchange.request.args.get("status")
-    status = asked if asked in (WAITLISTED, CHECK_EMAIL) else CONFIRMED
+    asked = exchange.request.args.get(fields.STATUS)
+    status = asked if asked in (Status.WAITLISTED, CHECK_EMAIL) else Status.CONFIRMED.value
     html = _pages().render("thanks.html", session=exchange.session, status=status)
     return flask.Response(html, mimetype="text/html")
 
@@ -250,14 +266,14 @@ def _cancel(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Response
     registration = service.registrar.find(session, ref.registration_id)
     if registration is None or registration.generation != ref.generation:
         raise SupersededError(ref.registration_id)
-    if registration.status == CANCELLED:
-        return _link_page(exchange, "cancel", CANCELLED, "cancel.already")
+    if registration.status == Status.CANCELLED:
+        return _link_page(exchange, "cancel", Status.CANCELLED, "cancel.already")
     if not confirm:
         return _link_page(
             exchange, "cancel", None, "cancel.question", action=f"{service.settings.public_base_url}/cancel/{token}"
         )
     service.registrar.cancel(session, ref.registration_id, generation=ref.generation)
-    return _link_page(exchange, "cancel", CANCELLED, "cancel.done")
+    return _link_page(exchange, "cancel", Status.CANCELLED, "cancel.done")
 
 
 def _confirm(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Response:
@@ -275,15 +291,15 @@ def _confirm(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Respons
     if not session.is_open(service.clock()):
         raise RegistrationClosedError(session.id)
     registration = service.registrar.find(session, ref.registration_id)
-    if registration is None or registration.generation != ref.generation or registration.status == CANCELLED:
+    if registration is None or registration.generation != ref.generation or registration.status == Status.CANCELLED:
         return _link_page(exchange, "confirm", None, "confirm.superseded", status=410)
-    if registration.status in (CONFIRMED, WAITLISTED):
+    if registration.status in (Status.CONFIRMED, Status.WAITLISTED):
         return _link_page(exchange, "confirm", registration.status, "confirm.already")
     if registration.lapsed(service.clock()):
-        status = EXPIRED
+        status = Status.EXPIRED
     elif not confirm:
         action = f"{service.settings.public_base_url}/confirm/{token}"
-        return _link_page(exchange, "confirm", UNCONFIRMED, "confirm.question", action=action)
+        return _link_page(exchange, "confirm", Status.UNCONFIRMED, "confirm.question", action=action)
     else:
         try:
             status = service.registrar.confirm(session, ref.registration_id, ref.generation)
@@ -309,8 +325,9 @@ def _refuse_cross_site(exchange: _Exchange, refusal: type[CrossSiteRequestError]
 
 
 def _from_our_own_page(exchange: _Exchange) -> bool:
-    """A post from one of our own pages: under `Referrer-Policy: no-referrer` browsers send `Origin: null` with it,
-    and `Sec-Fetch-Site: same-origin`, which no page can forge (another site's sandboxed frame says `cross-site`)."""
+    """A post from one of our own pages served under `Referrer-Policy: no-referrer` (before it was `same-origin`, and
+    still open in a tab): browsers send `Origin: null` with it, and `Sec-Fetch-Site: same-origin`, which no page can
+    forge (another site's sandboxed frame says `cross-site`)."""
     headers = exchange.request.headers
     return (headers.get("Origin") or "").strip() == "null" and (
         headers.get("Sec-Fetch-Site") or ""
@@ -450,7 +467,8 @@ def _registered(exchange: _Exchange, registration_id: str, status: str) -> flask
     session = exchange.session
     assert session is not None
     if exchange.wants_json:
-        return flask.Response(json.dumps({"id": registration_id, "status": status}), 201, mimetype=bodies.JSON)
+        answer = {"id": registration_id, fields.STATUS: status}
+        return flask.Response(json.dumps(answer), 201, mimetype=bodies.JSON)
     target = session.thank_you_url or f"{exchange.service.settings.public_base_url}/sessions/{session.id}/thanks"
     return flask.redirect(_with_query(target, status=status), code=303)  # type: ignore[return-value]
 
@@ -488,9 +506,8 @@ def _error(exchange: _Exchange, error: SignupError) -> flask.Response:
     return response
 
 
-def _asset(method: str, name: str, mimetype: str) -> flask.Response:
+def _asset(name: str, mimetype: str) -> flask.Response:
     """A file that host pages load (the embed script, the form's stylesheet); browsers may keep it a while."""
-    _require(method, "GET")
     response = flask.Response(_asset_text(name), mimetype=mimetype)
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

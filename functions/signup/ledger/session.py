@@ -17,15 +17,39 @@ import email_validator
 from signup.errors import MisconfiguredError
 from signup.texts import DEFAULT_LANGUAGE, LANGUAGES
 
-SESSIONS = "sessions"
+# The fields that the functions query or write (the others are read in `parse_session`).
+STARTS_AT = "starts_at"
+CAPACITY = "capacity"
+STATUS = "status"
+CANCELLATION_MESSAGE = "cancellation_message"
+ORGANISER_NOTIFICATIONS = "organiser_notifications"
+REMINDERS_QUEUED = "reminders_queued"
+# What the functions keep on a session to tell attendees of each change exactly once (see mail/changes.py).
+REVISION = "revision"
+REVISION_FINGERPRINT = "revision_fingerprint"
+REVISED_AT = "revised_at"
+ANNOUNCED_REVISION = "announced_revision"
+CANCELLED_AT = "cancelled_at"
+# Fields the functions keep on a session: a session file may neither set nor remove them (so a file never calls a
+# session off nor back on: `signup sessions cancel` does the one).
+MANAGED_FIELDS = (
+    REMINDERS_QUEUED,
+    REVISION,
+    REVISION_FINGERPRINT,
+    REVISED_AT,
+    ANNOUNCED_REVISION,
+    STATUS,
+    CANCELLATION_MESSAGE,
+    CANCELLED_AT,
+)
 # An organiser cancels a session by setting `status` to this (with `cancellation_message`), or with
 # `signup sessions cancel`.
-CANCELLED = "cancelled"
+CALLED_OFF = "cancelled"
 # Personal data is kept this many days after a session ends, unless the session says otherwise.
 DEFAULT_RETENTION_DAYS = 90
 MAX_RETENTION_DAYS = 730
 # What the organiser hears of sign-ups: nothing, a mail for each sign-up and cancellation, or a daily digest.
-ORGANISER_NOTIFICATIONS = ("none", "each", "daily")
+NOTIFICATION_CHOICES = ("none", "each", "daily")
 # With `confirm_email`, a sign-up holds nothing until its address is confirmed, at most this many hours later.
 DEFAULT_CONFIRM_WITHIN_HOURS = 24.0
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -126,7 +150,7 @@ def normalise_origin(origin: str) -> str:
 
 def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
     """Read a session document; a field that cannot work names itself in the error."""
-    starts_at = _timestamp(data, "starts_at", required=True)
+    starts_at = _timestamp(data, STARTS_AT, required=True)
     ends_at = _timestamp(data, "ends_at", required=True)
     assert starts_at is not None
     assert ends_at is not None
@@ -154,7 +178,7 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         ends_at=ends_at,
         timezone=zone,
         location=Place(name=_text(location, "name"), address=_text(location, "address")),
-        capacity=_capacity(session_id, data.get("capacity")),
+        capacity=_capacity(session_id, data.get(CAPACITY)),
         registration_closes_at=_timestamp(data, "registration_closes_at", required=False),
         allowed_origins=frozenset(
             filter(None, (normalise_origin(str(o)) for o in _list(session_id, data, "allowed_origins")))
@@ -164,12 +188,12 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         organiser=_organiser(session_id, organiser) if organiser else None,
         thank_you_url=_url(session_id, data, "thank_you_url"),
         privacy_url=_url(session_id, data, "privacy_url"),
-        reminders_queued=frozenset(data.get("reminders_queued") or {}),
+        reminders_queued=frozenset(data.get(REMINDERS_QUEUED) or {}),
         retention_days=_retention(session_id, data.get("retention_days")),
         require_form_token=data.get("require_form_token") is True,
         turnstile_site_key=_text(data, "turnstile_site_key") or None,
         organiser_notifications=_notifications(session_id, data, organiser),
-        revision=_revision(session_id, data.get("revision")),
+        revision=_revision(session_id, data.get(REVISION)),
         cancellation_message=_cancellation(data),
         confirm_email=data.get("confirm_email") is True,
         confirm_within_hours=_confirm_within_hours(session_id, data.get("confirm_within_hours")),
@@ -185,10 +209,10 @@ def _confirm_within_hours(session_id: str, value: object) -> float:
 
 
 def _notifications(session_id: str, data: Mapping[str, Any], organiser: Mapping[str, Any] | None) -> str:
-    value = _text(data, "organiser_notifications") or "none"
-    if value not in ORGANISER_NOTIFICATIONS:
+    value = _text(data, ORGANISER_NOTIFICATIONS) or "none"
+    if value not in NOTIFICATION_CHOICES:
         raise MisconfiguredError(
-            f"session {session_id}: organiser_notifications must be one of {', '.join(ORGANISER_NOTIFICATIONS)}"
+            f"session {session_id}: organiser_notifications must be one of {', '.join(NOTIFICATION_CHOICES)}"
         )
     if value != "none" and not _text(organiser or {}, "email"):
         raise MisconfiguredError(f"session {session_id}: organiser_notifications {value!r} needs organiser.email")
@@ -205,9 +229,9 @@ def _revision(session_id: str, value: object) -> int:
 
 def _cancellation(data: Mapping[str, Any]) -> str | None:
     """The organiser's message when the session is cancelled (empty when none was given); None when it is on."""
-    if _text(data, "status").lower() != CANCELLED:
+    if _text(data, STATUS).lower() != CALLED_OFF:
         return None
-    return _text(data, "cancellation_message")
+    return _text(data, CANCELLATION_MESSAGE)
 
 
 def _url(session_id: str, data: Mapping[str, Any], name: str) -> str | None:

@@ -61,7 +61,7 @@ def ics(
     event.add("dtstart", session.starts_at)
     event.add("dtend", session.ends_at)
     event.add("summary", session.title)
-    event.add("status", "CANCELLED" if cancel else "CONFIRMED")
+    event.add("STATUS", "CANCELLED" if cancel else "CONFIRMED")
     if place(session):
         event.add("location", place(session))
     if description:

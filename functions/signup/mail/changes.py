@@ -18,38 +18,37 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.ledger.session import CANCELLED, SESSIONS, parse_session
-from signup.ledger.writes import CONFLICTS
-from signup.mail import outbox, reminders
+from signup.ledger import fields, mailkeys
+from signup.ledger.fields import SESSIONS
+from signup.ledger.outbox import MailState, pending_update
+from signup.ledger.session import (
+    ANNOUNCED_REVISION,
+    CALLED_OFF,
+    CANCELLATION_MESSAGE,
+    CANCELLED_AT,
+    REMINDERS_QUEUED,
+    REVISED_AT,
+    REVISION,
+    REVISION_FINGERPRINT,
+    STATUS,
+    parse_session,
+)
+from signup.ledger.writes import KeptChangingError, Read, reads, write_unchanged
 from signup.mail.events import Change
-from signup.store.registrations import CONFIRMED, REGISTRATIONS, WAITLISTED
 
 log = logging.getLogger(__name__)
 
-REVISION = "revision"
-FINGERPRINT = "revision_fingerprint"
-REVISED_AT = "revised_at"
-ANNOUNCED = "announced_revision"
-TOLD = "told_revision"
-STATUS = "status"
-MESSAGE = "cancellation_message"
-CANCELLED_AT = "cancelled_at"
-# The mails a change queues (keys under a registration's `emails`).
-CHANGE = "change"
-SESSION_CANCELLED = "session_cancelled"
-# What the functions (and `signup sessions cancel`) keep on a session.
-MANAGED_FIELDS = (REVISION, FINGERPRINT, REVISED_AT, ANNOUNCED, STATUS, MESSAGE, CANCELLED_AT)
-# Registrations read and written per commit: Firestore takes at most 500 writes in one.
+# Registrations read per page, and written per commit (Firestore takes at most 500 writes in one).
 PAGE = 500
+_TOLD = mailkeys.HOLDING  # who is told of a change: whoever holds a seat or a place on the waiting list
 
 
 def fingerprint(data: Mapping[str, Any]) -> str:
@@ -62,14 +61,15 @@ def fingerprint(data: Mapping[str, Any]) -> str:
         _moment(data.get("ends_at")),
         _text(place.get("name")),
         _text(place.get("address")),
-        _text(data.get(STATUS)).lower() == CANCELLED,
+        _text(data.get(STATUS)).lower() == CALLED_OFF,
     ]
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:20]
 
 
 def settled(data: Mapping[str, Any]) -> bool:
     """Nothing to do for a session as it is: its revision covers what it says, and everyone was told of it."""
-    return data.get(FINGERPRINT) == fingerprint(data) and _number(data.get(ANNOUNCED)) >= _number(data.get(REVISION))
+    fresh = data.get(REVISION_FINGERPRINT) == fingerprint(data)
+    return fresh and _number(data.get(ANNOUNCED_REVISION)) >= _number(data.get(REVISION))
 
 
 @dataclass(frozen=True)
@@ -84,23 +84,21 @@ class _Notice:
 
     def update(self, data: Mapping[str, Any]) -> dict[str, Any] | None:
         """The write that queues the mail for one registration; None when it needs none."""
-        if data.get("status") not in (CONFIRMED, WAITLISTED) or not data.get("email"):
+        if data.get(fields.STATUS) not in _TOLD or not data.get(fields.EMAIL):
             return None
-        if _number(data.get(TOLD)) >= self.revision:
+        if _number(data.get(fields.TOLD_REVISION)) >= self.revision:
             return None
-        created = data.get("created_at")
+        created = data.get(fields.CREATED_AT)
         if self.quiet_after is not None and created is not None and created >= self.quiet_after:
             return None  # signed up after the change: the confirmation already told them how it is now
-        update: dict[str, Any] = {
-            f"emails.{self.key}": {**outbox.new_mail(), REVISION: self.revision},
-            "mail_due_at": firestore.SERVER_TIMESTAMP,
-            TOLD: self.revision,
-        }
+        update: dict[str, Any] = {**pending_update(self.key, **{fields.REVISION: self.revision})}
+        update[fields.TOLD_REVISION] = self.revision
         # A reminder queued for the old time that is not due at the new one waits for the new time.
-        for key, mail in (data.get("emails") or {}).items():
+        for key, mail in (data.get(fields.EMAILS) or {}).items():
             due = self.reminders_due.get(key)
-            if due is not None and due > self.now and mail.get("state") == outbox.PENDING and not mail.get("attempts"):
-                update[f"emails.{key}"] = firestore.DELETE_FIELD
+            fresh = mail.get(fields.STATE) == MailState.PENDING and not mail.get(fields.ATTEMPTS)
+            if due is not None and due > self.now and fresh:
+                update[fields.mail_field(key)] = firestore.DELETE_FIELD
         return update
 
 
@@ -129,12 +127,26 @@ class Announcer:
         if data is None:
             return 0
         revision = _number(data.get(REVISION))
-        if _number(data.get(ANNOUNCED)) >= revision:
+        if _number(data.get(ANNOUNCED_REVISION)) >= revision:
             return 0
         queued = self._fan_out(ref, self._notice(session_id, data, revision))
         self._announced(ref, revision)
         log.info("session=%s revision %d announced: %d mails queued", session_id, revision, queued)
         return queued
+
+    def tell_late(self, session_id: str, registration: Any) -> int:
+        """Tell one registration of the session's latest revision: a sign-up accepted in the seconds after the
+        session was called off (an instance still had it open) gets the organiser's message, not silence.
+
+        The revision is the one the session deserves (bumped once, however many ask); the mail is queued on
+        condition, and only if the registration was not told of it yet, so that it and the fan-out tell them once.
+        """
+        ref = self._client.collection(SESSIONS).document(session_id)
+        data = self._revise(ref, None)
+        if data is None:
+            return 0
+        notice = replace(self._notice(session_id, data, _number(data.get(REVISION))), quiet_after=None)
+        return self._queue(reads([registration.get()]), notice)
 
     def _revise(self, ref: Any, old: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """Bump the revision when the session's digest changed, once however many events say so."""
@@ -147,18 +159,18 @@ class Announcer:
                 return None
             data: dict[str, Any] = snapshot.to_dict() or {}
             current = fingerprint(data)
-            stored = data.get(FINGERPRINT)
+            stored = data.get(REVISION_FINGERPRINT)
             baseline = stored if stored is not None else fingerprint(old) if old is not None else current
             update: dict[str, Any] = {}
             if current != baseline:
                 update = {
                     REVISION: _number(data.get(REVISION)) + 1,
-                    FINGERPRINT: current,
+                    REVISION_FINGERPRINT: current,
                     REVISED_AT: now,
                     **_reminders_again(ref.id, data, now),
                 }
             elif stored is None:
-                update = {FINGERPRINT: current}
+                update = {REVISION_FINGERPRINT: current}
             if update:
                 transaction.update(ref, update)
             return {**data, **update}
@@ -174,10 +186,10 @@ class Announcer:
         except MisconfiguredError:
             session = None  # cannot be mailed about until fixed; the mails wait with the reason
         if session is not None:
-            due = {reminders.reminder_key(h): session.starts_at - timedelta(hours=h) for h in session.reminder_hours}
+            due = {mailkeys.reminder_key(h): session.starts_at - timedelta(hours=h) for h in session.reminder_hours}
         return _Notice(
             revision=revision,
-            key=SESSION_CANCELLED if session is not None and session.cancelled else CHANGE,
+            key=mailkeys.SESSION_CANCELLED if session is not None and session.cancelled else mailkeys.CHANGE,
             quiet_after=revised_at + self._cache if isinstance(revised_at, datetime) else None,
             reminders_due=due,
             now=self._clock(),
@@ -185,47 +197,28 @@ class Announcer:
 
     def _fan_out(self, ref: Any, notice: _Notice) -> int:
         """Queue the mail on each registration that was not told yet: a page read, one commit per page."""
-        query = ref.collection(REGISTRATIONS).order_by("__name__").limit(self._page)
+        query = ref.collection(fields.REGISTRATIONS).order_by("__name__").limit(self._page)
         queued = 0
         last = None
         while True:
             page = list((query if last is None else query.start_after(last)).stream())
-            plans = [(snapshot, update) for snapshot in page if (update := notice.update(snapshot.to_dict() or {}))]
-            queued += self._queue(plans, notice)
+            queued += self._queue(reads(page), notice)
             if len(page) < self._page:
                 return queued
             last = page[-1]
 
-    def _queue(self, plans: list[tuple[Any, dict[str, Any]]], notice: _Notice) -> int:
-        """One commit for the page, each write on condition that nobody changed the registration since it was read;
-        when one did, one registration at a time, reading it again."""
-        if not plans:
-            return 0
-        batch = self._client.batch()
-        for snapshot, update in plans:
-            batch.update(
-                snapshot.reference, update, option=self._client.write_option(last_update_time=snapshot.update_time)
-            )
-        try:
-            batch.commit()
-        except (*CONFLICTS, google_errors.NotFound):
-            return sum(self._queue_one(snapshot.reference, notice) for snapshot, _ in plans)
-        return len(plans)
+    def _queue(self, page: list[Read], notice: _Notice) -> int:
+        """Each write on condition that nobody changed the registration since it was read; one that changed is
+        read again and judged anew."""
 
-    def _queue_one(self, ref: Any, notice: _Notice) -> int:
-        for _ in range(5):
-            snapshot = ref.get()
-            update = notice.update(snapshot.to_dict() or {}) if snapshot.exists else None
-            if update is None:
-                return 0
-            try:
-                ref.update(update, option=self._client.write_option(last_update_time=snapshot.update_time))
-            except CONFLICTS:
-                continue
-            except google_errors.NotFound:
-                return 0
-            return 1
-        raise google_errors.Aborted(f"registration {ref.id} kept changing while its mail was queued")  # type: ignore[no-untyped-call]
+        def plan(read: Read) -> tuple[dict[str, Any], None] | None:
+            update = notice.update(read.data or {})
+            return None if update is None else (update, None)
+
+        writes = write_unchanged(self._client, page, plan)
+        if writes.gave_up:
+            raise KeptChangingError(f"registration {writes.gave_up[0].reference.id}")
+        return len(writes.written)
 
     def _announced(self, ref: Any, revision: int) -> None:
         """Record that `revision` was announced to everyone; never lower (a later revision may be done first)."""
@@ -233,16 +226,16 @@ class Announcer:
         @firestore.transactional
         def mark(transaction: Any) -> None:
             snapshot = ref.get(transaction=transaction)
-            if snapshot.exists and _number((snapshot.to_dict() or {}).get(ANNOUNCED)) < revision:
-                transaction.update(ref, {ANNOUNCED: revision})
+            if snapshot.exists and _number((snapshot.to_dict() or {}).get(ANNOUNCED_REVISION)) < revision:
+                transaction.update(ref, {ANNOUNCED_REVISION: revision})
 
         mark(self._client.transaction())
 
 
 def people_to_tell(client: Any, session_id: str) -> int:
     """How many a notice of this session goes to (one aggregation query)."""
-    registrations = client.collection(SESSIONS).document(session_id).collection(REGISTRATIONS)
-    told = registrations.where(filter=FieldFilter("status", "in", [CONFIRMED, WAITLISTED]))
+    registrations = client.collection(SESSIONS, session_id, fields.REGISTRATIONS)
+    told = registrations.where(filter=FieldFilter(fields.STATUS, "in", [status.value for status in _TOLD]))
     return int(told.count().get()[0][0].value)
 
 
@@ -255,9 +248,10 @@ def cancel_session(client: Any, session_id: str, message: str) -> bool:
         snapshot = ref.get(transaction=transaction)
         if not snapshot.exists:
             raise NotFoundError(session_id)
-        if _text((snapshot.to_dict() or {}).get(STATUS)).lower() == CANCELLED:
+        if _text((snapshot.to_dict() or {}).get(STATUS)).lower() == CALLED_OFF:
             return False
-        transaction.update(ref, {STATUS: CANCELLED, MESSAGE: message, CANCELLED_AT: firestore.SERVER_TIMESTAMP})
+        update = {STATUS: CALLED_OFF, CANCELLATION_MESSAGE: message, CANCELLED_AT: firestore.SERVER_TIMESTAMP}
+        transaction.update(ref, update)
         return True
 
     done: bool = cancel(client.transaction())
@@ -271,9 +265,9 @@ def _reminders_again(session_id: str, data: Mapping[str, Any], now: datetime) ->
     except MisconfiguredError:
         return {}
     return {
-        f"reminders_queued.{key}": firestore.DELETE_FIELD
+        f"{REMINDERS_QUEUED}.{key}": firestore.DELETE_FIELD
         for key in session.reminders_queued
-        if session.starts_at - timedelta(hours=reminders.hours_of(key)) > now
+        if session.starts_at - timedelta(hours=mailkeys.hours_of(key)) > now
     }
 
 

@@ -20,9 +20,11 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup import dates
 from signup.errors import MisconfiguredError
-from signup.ledger.session import SESSIONS, Session, parse_session
-from signup.mail import notifications, outbox
-from signup.store.registrations import REGISTRATIONS
+from signup.ledger import fields, mailkeys
+from signup.ledger.fields import SESSIONS
+from signup.ledger.outbox import new_mail
+from signup.ledger.session import ORGANISER_NOTIFICATIONS, Session, parse_session
+from signup.mail import notifications
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ def cutoff(session: Session, now: datetime) -> datetime:
 
 def queue_due(client: Any, now: datetime) -> int:
     """Make today's digest of every session that asks for one and has none yet; return how many carry a mail."""
-    daily = client.collection(SESSIONS).where(filter=FieldFilter("organiser_notifications", "==", "daily"))
+    daily = client.collection(SESSIONS).where(filter=FieldFilter(ORGANISER_NOTIFICATIONS, "==", "daily"))
     queued = 0
     for snapshot in daily.stream():  # sessions are few; each costs one read per tick
         try:
@@ -61,11 +63,11 @@ def queue_due(client: Any, now: datetime) -> int:
             "since": since,
             "until": until,
             "changes": changes,
-            "created_at": now,
-            "expires_at": session.expires_at,
+            fields.CREATED_AT: now,
+            fields.EXPIRES_AT: session.expires_at,
         }
         if changes:
-            document.update(emails={notifications.DIGEST: outbox.new_mail()}, mail_due_at=now)
+            document.update({fields.EMAILS: {mailkeys.ORGANISER_DIGEST: new_mail()}, fields.MAIL_DUE_AT: now})
         try:
             ref.create(document)
         except google_errors.AlreadyExists:
@@ -79,8 +81,8 @@ def due(client: Any, now: datetime, limit: int) -> list[Any]:
     """Digests with a mail that needs attention, for the sweep to send with the registrations' mails."""
     query = (
         client.collection_group(DIGESTS)
-        .where(filter=FieldFilter("mail_due_at", "<=", now))
-        .order_by("mail_due_at")
+        .where(filter=FieldFilter(fields.MAIL_DUE_AT, "<=", now))
+        .order_by(fields.MAIL_DUE_AT)
         .limit(limit)
     )
     return list(query.stream())
@@ -96,14 +98,14 @@ def _last_until(session_ref: Any) -> datetime | None:
 
 def _windows(session_ref: Any, since: datetime, until: datetime) -> dict[str, Any]:
     """The registrations that signed up, and those that cancelled, from `since` until `until`, earliest first."""
-    registrations = session_ref.collection(REGISTRATIONS)
+    registrations = session_ref.collection(fields.REGISTRATIONS)
     return {
-        "signed_up": registrations.where(filter=FieldFilter("created_at", ">=", since))
-        .where(filter=FieldFilter("created_at", "<", until))
-        .order_by("created_at"),
-        "cancelled": registrations.where(filter=FieldFilter("cancelled_at", ">=", since))
-        .where(filter=FieldFilter("cancelled_at", "<", until))
-        .order_by("cancelled_at"),
+        "signed_up": registrations.where(filter=FieldFilter(fields.CREATED_AT, ">=", since))
+        .where(filter=FieldFilter(fields.CREATED_AT, "<", until))
+        .order_by(fields.CREATED_AT),
+        "cancelled": registrations.where(filter=FieldFilter(fields.CANCELLED_AT, ">=", since))
+        .where(filter=FieldFilter(fields.CANCELLED_AT, "<", until))
+        .order_by(fields.CANCELLED_AT),
     }
 
 

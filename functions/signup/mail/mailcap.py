@@ -13,6 +13,8 @@ from typing import Any
 
 from google.cloud import firestore
 
+from signup.ledger.fields import EXPIRES_AT
+
 MAILCAPS = "mailcaps"
 
 
@@ -58,7 +60,7 @@ class MailCap:
         batch = self._client.batch()
         expires = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo) + timedelta(days=2)
         for box, count in counts.items():
-            batch.set(self._ref(box, now), {"count": firestore.Increment(count), "expires_at": expires}, merge=True)
+            batch.set(self._ref(box, now), {"count": firestore.Increment(count), EXPIRES_AT: expires}, merge=True)
         return list(batch.commit())
 
     def _ref(self, box: str, now: datetime) -> Any:

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from signup.errors import MisconfiguredError
+from signup.ledger import mailkeys
+from signup.ledger.mailkeys import Template
 from signup.ledger.session import Session
 from signup.mail import digest, messages, notifications
 from signup.mail.mails import Recipient
@@ -21,12 +23,12 @@ class MailExtras:
         self._messages: dict[tuple[str, str], messages.Message] = {}
 
     def addressing(
-        self, kind: str, key: str, session: Session, registration_id: str, document: Mapping[str, Any]
+        self, kind: Template, key: str, session: Session, registration_id: str, document: Mapping[str, Any]
     ) -> tuple[Recipient, dict[str, Any]]:
         """The recipient of the mail `key` on `document` (a registration, or a day's digest), and extra context."""
-        if kind == "message":
+        if kind == Template.MESSAGE:
             return Recipient.from_document(session.id, registration_id, document), self._message(session.id, key)
-        if not notifications.to_organiser(key):
+        if not mailkeys.to_organiser(key):
             return Recipient.from_document(session.id, registration_id, document), {}
         organiser = session.organiser
         if organiser is None or not organiser.email:
@@ -34,7 +36,7 @@ class MailExtras:
         recipient = Recipient(session.id, registration_id, organiser.name, "", "", organiser.email, had_seat=False)
         told: dict[str, Any] = {"to_organiser": True, "show_cancel": False}
         seats_left = self._seats_left(session)
-        if key == notifications.DIGEST:
+        if key == mailkeys.ORGANISER_DIGEST:
             return recipient, {**told, "digest": digest.summary(self._client, session, document, seats_left)}
         return recipient, {**told, "person": notifications.person(document), "seats_left": seats_left}
 

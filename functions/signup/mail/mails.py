@@ -21,29 +21,13 @@ import jinja2
 
 from signup import dates, texts
 from signup.http.pages import TEMPLATES
+from signup.ledger import fields
+from signup.ledger.mailkeys import LOOKS, Template
+from signup.ledger.registration import ERASED, Registration
 from signup.ledger.session import Session
 from signup.mail import calendar, paragraphs
 from signup.names import full_name
 from signup.tokens import RegistrationRef
-
-# What each kind of mail is, and whether it carries a calendar entry (and of which method), for those with a seat.
-KINDS: Mapping[str, str | None] = {
-    "confirmed": "REQUEST",
-    "waitlisted": None,
-    "promoted": "REQUEST",
-    "reminder": None,
-    "cancelled": "CANCEL",
-    "changed": "REQUEST",
-    "session_cancelled": "CANCEL",
-    # The request to confirm an address, before anything is held (sessions with `confirm_email`).
-    "confirm_address": None,
-    # The organiser's message to everyone, and the organiser's own mails about sign-ups.
-    "message": None,
-    "organiser_created": None,
-    "organiser_cancelled": None,
-    "organiser_digest": None,
-}
-
 
 # Headers through email.headerregistry, generated unfolded up to RFC 5322's 998 characters: CPython folds a long
 # header before an encoded word as ", \r\n =?utf-8?…", which unfolds to a double space. The parts are encoded by
@@ -95,16 +79,18 @@ class Recipient:
 
     @classmethod
     def from_document(cls, session_id: str, registration_id: str, data: Mapping[str, Any]) -> Recipient:
+        registration = Registration.from_document(registration_id, data)
+        person = registration.person or ERASED
         return cls(
             session_id=session_id,
             registration_id=registration_id,
-            first_name=data.get("first_name", ""),
-            infix=data.get("infix", ""),
-            last_name=data.get("last_name", ""),
-            email=data["email"],
-            had_seat=data.get("confirmed_at") is not None,
-            generation=int(data.get("generation") or 0),
-            confirm_by=data.get("confirm_by"),
+            first_name=person.first_name,
+            infix=person.infix,
+            last_name=person.last_name,
+            email=person.email,
+            had_seat=registration.confirmed_at is not None,
+            generation=registration.generation,
+            confirm_by=registration.confirm_by,
         )
 
     @property
@@ -154,7 +140,7 @@ class Composer:
 
     def compose(
         self,
-        kind: str,
+        kind: Template,
         session: Session,
         recipient: Recipient,
         *,
@@ -164,14 +150,15 @@ class Composer:
         extra: Mapping[str, Any] | None = None,
     ) -> EmailMessage:
         """One mail of `kind`; `extra` adds to (or overrides) what the templates read."""
+        look = LOOKS[kind]
         context = {
             **self._context(session, recipient, hours),
-            "show_calendar": kind in ("confirmed", "promoted", "reminder", "changed") and recipient.had_seat,
-            "show_cancel": kind not in ("cancelled", "session_cancelled", "confirm_address"),
-            **(self._confirming(session, recipient) if kind == "confirm_address" else {}),
+            "show_calendar": look.calendar_links and recipient.had_seat,
+            "show_cancel": look.cancel_link,
+            **(self._confirming(session, recipient) if kind == Template.CONFIRM_ADDRESS else {}),
             **(extra or {}),
         }
-        content = f"mail/{session.language}/{kind}.txt"
+        content = f"mail/{session.language}/{kind.value}.txt"
         text_module = self._text.get_template(content).make_module({**context, "layout": "mail/layout.txt"})
         html = self._html.get_template(content).render({**context, "layout": "mail/layout.html"})
         subject = " ".join(str(text_module.subject).split())  # type: ignore[attr-defined]
@@ -191,7 +178,7 @@ class Composer:
         alternatives: list[Message] = [MIMEText(str(text_module), "plain", "utf-8"), MIMEText(html, "html", "utf-8")]
         parts: list[Message | str] = [*alternatives]
         content_type = "multipart/alternative"
-        method = KINDS[kind]
+        method = look.calendar_method
         # Only who holds a seat has the session in their calendar (a new confirmation or promotion always does).
         if method and recipient.had_seat:
             ics = calendar.ics(
@@ -221,7 +208,7 @@ class Composer:
         ref = RegistrationRef(recipient.session_id, recipient.registration_id, recipient.generation)
         return {
             "confirm_url": self._confirm_url(ref),
-            "confirm_by": dates.moment(recipient.confirm_by, session.zone, session.language),
+            fields.CONFIRM_BY: dates.moment(recipient.confirm_by, session.zone, session.language),
         }
 
     def _header(self, name: str, value: object) -> Any:
@@ -248,7 +235,7 @@ class Composer:
                 RegistrationRef(recipient.session_id, recipient.registration_id, recipient.generation)
             ),
             "name": recipient.name,
-            "first_name": recipient.first_name,
+            fields.FIRST_NAME: recipient.first_name,
             "had_seat": recipient.had_seat,
             "hours": hours,
             "labels": labels,

@@ -21,17 +21,19 @@ from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.ledger.session import SESSIONS, Session
-from signup.ledger.writes import CONFLICTS
-from signup.mail import outbox
-from signup.store.registrations import CONFIRMED, REGISTRATIONS, WAITLISTED
+from signup.ledger import fields, mailkeys
+from signup.ledger.outbox import pending_update
+from signup.ledger.session import Session
+from signup.ledger.status import Status
+from signup.ledger.writes import BATCH, KeptChangingError, Read, reads, write_unchanged
 
 MESSAGES = "messages"
-KEY_PREFIX = "message_"
 # Who a message goes to, by the status their registration has when it is queued.
-AUDIENCES = {"confirmed": (CONFIRMED,), "waitlisted": (WAITLISTED,), "all": (CONFIRMED, WAITLISTED)}
-# Firestore takes at most 500 writes in one commit.
-BATCH = 500
+AUDIENCES = {
+    "confirmed": (Status.CONFIRMED,),
+    "waitlisted": (Status.WAITLISTED,),
+    "all": (Status.CONFIRMED, Status.WAITLISTED),
+}
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
 _BLANK_LINES = re.compile(r"\n\s*\n")
@@ -50,7 +52,7 @@ class Message:
 
     @property
     def key(self) -> str:
-        return f"{KEY_PREFIX}{self.digest}"
+        return mailkeys.message_key(self.digest)
 
     def context(self) -> dict[str, Any]:
         """What the mail templates read of it."""
@@ -80,13 +82,13 @@ def message(subject: str, body: str, to: str) -> Message:
 
 def store(client: Any, session: Session, text: Message, now: datetime) -> None:
     """Keep the message for `notify` to compose from; the same text stored again is left as it was."""
-    ref = client.collection(SESSIONS).document(session.id).collection(MESSAGES).document(text.digest)
+    ref = client.collection(fields.SESSIONS, session.id, MESSAGES).document(text.digest)
     document = {
         "subject": text.subject,
         "body": text.body,
         "to": text.to,
-        "created_at": now,
-        "expires_at": session.expires_at,
+        fields.CREATED_AT: now,
+        fields.EXPIRES_AT: session.expires_at,
     }
     with contextlib.suppress(google_errors.AlreadyExists):  # a second run of the same text: the first's serves
         ref.create(document)
@@ -94,7 +96,7 @@ def store(client: Any, session: Session, text: Message, now: datetime) -> None:
 
 def load(client: Any, session_id: str, key: str) -> Message:
     """The message a queued `message_{digest}` mail is to carry."""
-    ref = client.collection(SESSIONS).document(session_id).collection(MESSAGES).document(key.removeprefix(KEY_PREFIX))
+    ref = client.collection(fields.SESSIONS, session_id, MESSAGES).document(mailkeys.message_digest(key))
     snapshot = ref.get()
     if not snapshot.exists:
         raise NotFoundError(f"message {ref.id}")
@@ -104,68 +106,42 @@ def load(client: Any, session_id: str, key: str) -> Message:
 
 def recipients(client: Any, session: Session, text: Message) -> Iterator[Any]:
     """The registrations that are to get the message and do not have it yet, earliest sign-up first."""
-    registrations = client.collection(SESSIONS).document(session.id).collection(REGISTRATIONS)
+    registrations = client.collection(fields.SESSIONS, session.id, fields.REGISTRATIONS)
     found = []
     for status in AUDIENCES[text.to]:
-        found.extend(registrations.where(filter=FieldFilter("status", "==", status)).stream())
+        found.extend(registrations.where(filter=FieldFilter(fields.STATUS, "==", status.value)).stream())
     found.sort(key=_signed_up)
     return (snapshot for snapshot in found if _lacks(snapshot, text))
 
 
 def _signed_up(snapshot: Any) -> tuple[bool, datetime | None, str]:
-    created = (snapshot.to_dict() or {}).get("created_at")
+    created = (snapshot.to_dict() or {}).get(fields.CREATED_AT)
     return created is None, created, snapshot.id
 
 
 def _lacks(snapshot: Any, text: Message) -> bool:
-    if not snapshot.exists:
-        return False
-    data = snapshot.to_dict() or {}
+    return snapshot.exists and _wants(snapshot.to_dict() or {}, text)
+
+
+def _wants(data: dict[str, Any], text: Message) -> bool:
     return (
-        data.get("status") in AUDIENCES[text.to]
-        and bool(data.get("email"))
-        and text.key not in (data.get("emails") or {})
+        data.get(fields.STATUS) in AUDIENCES[text.to]
+        and bool(data.get(fields.EMAIL))
+        and text.key not in (data.get(fields.EMAILS) or {})
     )
 
 
 def queue(client: Any, text: Message, snapshots: Iterable[Any], batch_size: int = BATCH) -> int:
     """Queue the message's mail on each registration that still lacks it, in commits of `batch_size`.
 
-    Each write holds only if the registration did not change since it was read; a commit that one of them spoils
-    is done again one by one from a fresh read, so a mail already queued or sent is never reset.
+    Each write holds only if the registration did not change since it was read; one that changed is read again,
+    so a mail already queued or sent is never reset.
     """
-    todo = list(snapshots)
-    queued = 0
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        batch = client.batch()
-        for snapshot in chunk:
-            batch.update(
-                snapshot.reference,
-                outbox.pending_update(text.key),
-                option=client.write_option(last_update_time=snapshot.update_time),
-            )
-        try:
-            batch.commit()
-        except (*CONFLICTS, google_errors.NotFound):
-            queued += sum(_queue_one(client, text, snapshot) for snapshot in chunk)
-        else:
-            queued += len(chunk)
-    return queued
 
+    def plan(read: Read) -> tuple[dict[str, Any], None] | None:
+        return (pending_update(text.key), None) if _wants(dict(read.data or {}), text) else None
 
-def _queue_one(client: Any, text: Message, snapshot: Any) -> bool:
-    for _ in range(8):
-        if not _lacks(snapshot, text):
-            return False
-        try:
-            snapshot.reference.update(
-                outbox.pending_update(text.key), option=client.write_option(last_update_time=snapshot.update_time)
-            )
-        except CONFLICTS:
-            snapshot = snapshot.reference.get()
-            continue
-        except google_errors.NotFound:
-            return False
-        return True
-    raise google_errors.Aborted("a registration kept changing while its message was queued")  # type: ignore[no-untyped-call]
+    writes = write_unchanged(client, reads(list(snapshots)), plan, batch=batch_size)
+    if writes.gave_up:
+        raise KeptChangingError("a registration")
+    return len(writes.written)

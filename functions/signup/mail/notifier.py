@@ -17,25 +17,22 @@ from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.ledger.session import SESSIONS, Session, parse_session
-from signup.mail import changes, digest, notifications, outbox, reminders
+from signup.ledger import fields, mailkeys
+from signup.ledger.fields import SESSIONS
+from signup.ledger.outbox import MailState, Outcome, is_due, next_due
+from signup.ledger.session import CAPACITY, STARTS_AT, Session, parse_session
+from signup.ledger.status import Status
+from signup.mail import changes, digest
 from signup.mail.events import Change
 from signup.mail.mailcap import MailCap, mailbox
 from signup.mail.mailextras import MailExtras
 from signup.mail.mails import Composer, UnreachableAddressError
-from signup.mail.messages import KEY_PREFIX as MESSAGE_PREFIX
+from signup.mail.reminders import queue_due as queue_reminders
 from signup.mail.smtp import Connection, InsecureServerError, PermanentError, TransientError
 from signup.mail.smtppool import ConnectionPool
 from signup.store import lapsing, privacy
-from signup.store.registrations import (
-    CANCELLED,
-    CONFIRM_ADDRESS,
-    CONFIRMED,
-    REGISTRATIONS,
-    UNCONFIRMED,
-    WAITLISTED,
-    Registrar,
-)
+from signup.store.outbox import Claim, Outbox
+from signup.store.registrations import Registrar
 from signup.store.sessions import SessionStore
 
 log = logging.getLogger(__name__)
@@ -45,10 +42,10 @@ HORIZON = timedelta(days=31)
 # Registrations claimed, sent and recorded together: one commit claims them, one records them. A mail whose claim
 # is about to run out is not sent (see _send), so a slow mail server costs retries, never a second mail.
 CHUNK = 100
+# Mails that tell someone they have a place: where the session was called off meanwhile, its notice goes instead.
+TOLD_OF_A_PLACE = frozenset({mailkeys.CONFIRMATION, mailkeys.PROMOTION})
 # A sweep starts no new chunk after this long: it must end well inside notify-tick's timeout (540 s).
 SWEEP_SECONDS = 240
-# The mails that still go to the people of a session that was called off.
-AFTER_CANCELLING = frozenset({changes.SESSION_CANCELLED, "cancellation"})
 
 
 @dataclass
@@ -62,29 +59,6 @@ class Report:
     digests_queued: int = 0
     announced: int = 0
     lapsed: int = 0
-
-
-def mail_kind(key: str, status: str) -> str | None:
-    """Which mail a queued key becomes for a registration in `status`; None: it no longer applies."""
-    if key == "confirmation":
-        return {CONFIRMED: "confirmed", WAITLISTED: "waitlisted"}.get(status)
-    if key == CONFIRM_ADDRESS:
-        return CONFIRM_ADDRESS if status == UNCONFIRMED else None
-    if key == "promotion":
-        return "promoted" if status == CONFIRMED else None
-    if key == "cancellation":
-        return "cancelled" if status == CANCELLED else None
-    if key.startswith("reminder_"):
-        return "reminder" if status == CONFIRMED else None
-    if key.startswith(MESSAGE_PREFIX):
-        return "message" if status in (CONFIRMED, WAITLISTED) else None
-    if notifications.to_organiser(key):
-        return key  # the organiser hears of it whatever became of the registration since
-    if key == changes.CHANGE:
-        return "changed" if status in (CONFIRMED, WAITLISTED) else None
-    if key == changes.SESSION_CANCELLED:
-        return "session_cancelled" if status in (CONFIRMED, WAITLISTED) else None
-    return None
 
 
 def _lapse(client: Any, now: datetime, limit: int) -> int:
@@ -102,7 +76,7 @@ class Notifier:
         client: Any,
         sessions: SessionStore,
         registrar: Registrar,
-        mailbox: outbox.Outbox,
+        mailbox: Outbox,
         composer: Composer,
         transport: ConnectionPool,
         cap: MailCap,
@@ -130,10 +104,10 @@ class Notifier:
         """
         now = self._clock()
         if change is not None and change.known:
-            emails = (change.new or {}).get("emails") or {}
-            if not any(outbox.is_due(mail, now) for mail in emails.values()):
+            emails = (change.new or {}).get(fields.EMAILS) or {}
+            if not any(is_due(mail, now) for mail in emails.values()):
                 return Report()
-        ref = self._client.collection(SESSIONS).document(session_id).collection(REGISTRATIONS).document(registration_id)
+        ref = self._client.collection(SESSIONS, session_id, fields.REGISTRATIONS).document(registration_id)
         report = self._deliver([ref.get()], now, {})
         log.info("registration event session=%s id=%s %s", session_id, registration_id, dict(report.outcomes))
         return report
@@ -143,7 +117,7 @@ class Notifier:
         registration's event); seats added go to the waiting list at once."""
         report = Report(announced=self._announcer.session_written(session_id, change))
         old, new = change.old, change.new
-        if old is not None and new is not None and old.get("capacity") != new.get("capacity"):
+        if old is not None and new is not None and old.get(CAPACITY) != new.get(CAPACITY):
             try:
                 session = parse_session(session_id, new)  # as the event has it: a cached one may be older
             except MisconfiguredError as error:
@@ -163,9 +137,9 @@ class Notifier:
         report.lapsed = _lapse(self._client, now, self._limit)
         upcoming = (
             self._client.collection(SESSIONS)
-            .where(filter=FieldFilter("starts_at", ">", now))
-            .where(filter=FieldFilter("starts_at", "<=", now + HORIZON))
-            .order_by("starts_at")
+            .where(filter=FieldFilter(STARTS_AT, ">", now))
+            .where(filter=FieldFilter(STARTS_AT, "<=", now + HORIZON))
+            .order_by(STARTS_AT)
             .limit(self._limit)
         )
         sessions: dict[str, Session] = {}
@@ -177,16 +151,16 @@ class Notifier:
                 continue
             if not changes.settled(snapshot.to_dict() or {}):  # its event went missing, or its fan-out died
                 report.announced += self._announcer.catch_up(session.id)
-            report.reminders_queued += reminders.queue_due(self._client, session, now, self._limit)
+            report.reminders_queued += queue_reminders(self._client, session, now, self._limit)
             report.promoted += len(self._registrar.promote(session))
         try:
             report.digests_queued = digest.queue_due(self._client, now)
         except google_errors.GoogleAPIError as error:  # nor must the organiser's digest: the next tick makes it
             log.error("digests failed, the next sweep tries again: %s", error)
         due = (
-            self._client.collection_group(REGISTRATIONS)
-            .where(filter=FieldFilter("mail_due_at", "<=", now))
-            .order_by("mail_due_at")
+            self._client.collection_group(fields.REGISTRATIONS)
+            .where(filter=FieldFilter(fields.MAIL_DUE_AT, "<=", now))
+            .order_by(fields.MAIL_DUE_AT)
             .limit(self._limit)
         )
         delivered = self._deliver([*due.stream(), *digest.due(self._client, now, self._limit)], now, sessions)
@@ -229,10 +203,10 @@ class Notifier:
                     claims = self._outbox.claim(snapshots[start : start + chunk], now, leased_at=self._clock())
                     # The chunk's mails are counted against the cap before they go; what does not go is given back.
                     wanted = Counter(
-                        mailbox(str(claim.registration.get("email") or ""))
+                        mailbox(str(claim.registration.get(fields.EMAIL) or ""))
                         for claim in claims
                         for key in claim.keys
-                        if claim.registration.get("email") and not notifications.to_organiser(key)
+                        if claim.registration.get(fields.EMAIL) and mailkeys.capped(key)
                     )
                     allowed = self._cap.reserve(wanted, now)
                     sending = [(claim, self._prepare(claim, now, sessions, smtp, allowed)) for claim in claims]
@@ -247,7 +221,7 @@ class Notifier:
 
     def _finish(
         self,
-        sending: list[tuple[outbox.Claim, Future[dict[str, outbox.Outcome]]]],
+        sending: list[tuple[Claim, Future[dict[str, Outcome]]]],
         reserved: Counter[str],
         now: datetime,
         report: Report,
@@ -257,89 +231,100 @@ class Notifier:
         outcomes = [(claim, results.result()) for claim, results in sending]
         self._outbox.record(outcomes, now)
         sent = Counter(
-            mailbox(claim.registration["email"])
+            mailbox(claim.registration[fields.EMAIL])
             for claim, results in outcomes
             for key, outcome in results.items()
-            if outcome.state == outbox.SENT and not notifications.to_organiser(key)
+            if outcome.state == MailState.SENT and mailkeys.capped(key)
         )
         self._cap.release(reserved - sent, now)
         for _, results in outcomes:
-            report.outcomes.update(outcome.state for outcome in results.values())
+            report.outcomes.update(outcome.state.value for outcome in results.values())
 
     def _prepare(
         self,
-        claim: outbox.Claim,
+        claim: Claim,
         now: datetime,
         sessions: dict[str, Session],
         smtp: ThreadPoolExecutor,
         allowed: Counter[str],
-    ) -> Future[dict[str, outbox.Outcome]]:
+    ) -> Future[dict[str, Outcome]]:
         """Compose a registration's claimed mails and queue them to go in order over one connection; what cannot
         be sent gets its outcome at once."""
-        ready: dict[str, outbox.Outcome] = {}
+        ready: dict[str, Outcome] = {}
         messages: list[tuple[str, EmailMessage, str]] = []
         for key in claim.keys:
             made = self._compose(claim, key, now, sessions, allowed)
-            if isinstance(made, outbox.Outcome):
+            if isinstance(made, Outcome):
                 ready[key] = made
             else:
                 messages.append((key, *made))
         if not messages:
-            done: Future[dict[str, outbox.Outcome]] = Future()
+            done: Future[dict[str, Outcome]] = Future()
             done.set_result(ready)
             return done
         return smtp.submit(self._send, claim, messages, ready)
 
     def _compose(
-        self, claim: outbox.Claim, key: str, now: datetime, sessions: dict[str, Session], allowed: Counter[str]
-    ) -> tuple[EmailMessage, str] | outbox.Outcome:
+        self, claim: Claim, key: str, now: datetime, sessions: dict[str, Session], allowed: Counter[str]
+    ) -> tuple[EmailMessage, str] | Outcome:
         """One claimed mail and its envelope recipient, or the outcome of a mail that cannot be sent."""
         registration = claim.registration
         session_id = claim.ref.parent.parent.id
-        kind = mail_kind(key, registration.get("status", CONFIRMED))
-        address = str(registration.get("email") or "")
+        kind = mailkeys.template(key, registration.get(fields.STATUS, Status.CONFIRMED))
+        address = str(registration.get(fields.EMAIL) or "")
         # The organiser's mails go to the organiser, and do not count against the cap (see README).
-        capped = not notifications.to_organiser(key)
-        if not address and key != notifications.DIGEST:
-            return outbox.Outcome(outbox.SKIPPED, "the personal data was erased")
+        capped = mailkeys.capped(key)
+        if not address and key != mailkeys.ORGANISER_DIGEST:
+            return Outcome(MailState.SKIPPED, "the personal data was erased")
         if kind is None:
-            status = registration.get("status")
-            return outbox.Outcome(outbox.SKIPPED, f"no longer applies: the registration is {status}")
+            status = registration.get(fields.STATUS)
+            return Outcome(MailState.SKIPPED, f"no longer applies: the registration is {status}")
         if capped and allowed[mailbox(address)] <= 0:
             log.warning("mail %s for id=%s over the daily cap of its address", key, claim.ref.id)
-            return outbox.Outcome(outbox.SKIPPED, f"over the cap of {self._cap.per_day} mails a day to this address")
+            return Outcome(MailState.SKIPPED, f"over the cap of {self._cap.per_day} mails a day to this address")
         if capped:
             allowed[mailbox(address)] -= 1
         try:
             # A notice of revision n is composed from revision n at least, whatever this batch read before.
-            revision = int(claim.mail(key).get(changes.REVISION) or 0)
+            revision = int(claim.mail(key).get(fields.REVISION) or 0)
             if session_id not in sessions or sessions[session_id].revision < revision:
                 sessions[session_id] = self._sessions.get(session_id)
             session = sessions[session_id]
-            if session.cancelled and key not in AFTER_CANCELLING:
-                return outbox.Outcome(outbox.SKIPPED, "the session was called off")
+            if session.cancelled and not mailkeys.after_cancelling(key):
+                if key in TOLD_OF_A_PLACE and registration.get(fields.STATUS) in mailkeys.HOLDING:
+                    # Signed up (or moved up) in the seconds an instance still had the session open: they hear
+                    # that it was called off instead of nothing.
+                    self._announcer.tell_late(session_id, claim.ref)
+                    return Outcome(MailState.SKIPPED, "the session was called off: the notice of it goes instead")
+                return Outcome(MailState.SKIPPED, "the session was called off")
             recipient, extra = self._extras.addressing(kind, key, session, claim.ref.id, registration)
             to = self._composer.address(recipient)
-            hours = reminders.hours_of(key) if kind == "reminder" else None
+            hours = mailkeys.hours_of(key) if kind == mailkeys.Template.REMINDER else None
             message = self._composer.compose(
-                kind, session, recipient, message_id=claim.mail(key)["message_id"], now=now, hours=hours, extra=extra
+                kind,
+                session,
+                recipient,
+                message_id=claim.mail(key)[fields.MESSAGE_ID],
+                now=now,
+                hours=hours,
+                extra=extra,
             )
             return message, to.addr_spec
         except NotFoundError:
-            return outbox.Outcome(outbox.SKIPPED, "the session no longer exists")
+            return Outcome(MailState.SKIPPED, "the session no longer exists")
         except UnreachableAddressError as error:
             log.warning("mail %s for id=%s can never reach its address", key, claim.ref.id)
-            return outbox.Outcome(outbox.FAILED, str(error))
+            return Outcome(MailState.FAILED, str(error))
         except (MisconfiguredError, jinja2.TemplateError, ValueError, google_errors.GoogleAPIError) as error:
             # One mail that cannot be made (a session field that cannot work, the database away) must not stop
             # the others: it is tried again later, with the reason in last_error. The log gets the kind only,
             # since the message may quote an address.
             log.error("mail %s for id=%s cannot be composed, will retry: %s", key, claim.ref.id, type(error).__name__)
-            return outbox.Outcome(outbox.PENDING, f"{type(error).__name__}: {error}")
+            return Outcome(MailState.PENDING, f"{type(error).__name__}: {error}")
 
     def _send(
-        self, claim: outbox.Claim, messages: list[tuple[str, EmailMessage, str]], ready: dict[str, outbox.Outcome]
-    ) -> dict[str, outbox.Outcome]:
+        self, claim: Claim, messages: list[tuple[str, EmailMessage, str]], ready: dict[str, Outcome]
+    ) -> dict[str, Outcome]:
         """Hand a registration's mails to the SMTP server in order, over one of the instance's connections."""
         outcomes = dict(ready)
         try:
@@ -353,36 +338,36 @@ class Notifier:
             # the message may quote an address).
             log.error("mail for id=%s not sent, will retry: %s", claim.ref.id, type(error).__name__)
             for key, _, _ in messages:
-                outcomes.setdefault(key, outbox.Outcome(outbox.PENDING, f"{type(error).__name__}: {error}"))
+                outcomes.setdefault(key, Outcome(MailState.PENDING, f"{type(error).__name__}: {error}"))
         return outcomes
 
     def _send_one(
-        self, connection: Connection, message: EmailMessage, recipient: str, claim: outbox.Claim, key: str
-    ) -> outbox.Outcome:
+        self, connection: Connection, message: EmailMessage, recipient: str, claim: Claim, key: str
+    ) -> Outcome:
         # Send only while the claim surely holds, a whole SMTP exchange before its end: after that another
         # sender may have taken the mail, and it must not go twice. (Only a stalled or saturated mail server, or
         # a long wait for a connection or for the pace, gets here.)
-        if self._clock() + self._transport.timeout_margin >= claim.mail(key)["lease_until"]:
-            return outbox.Outcome(outbox.PENDING, "not sent before its claim ran out")
+        if self._clock() + self._transport.timeout_margin >= claim.mail(key)[fields.LEASE_UNTIL]:
+            return Outcome(MailState.PENDING, "not sent before its claim ran out")
         try:
             connection.send(message, self._composer.sender.addr_spec, recipient)
         except InsecureServerError as error:
             # The operator's to fix, not the person's: the mail waits (pending, with the cause) and goes once fixed.
             log.error("mail %s for id=%s not sent, the mail server needs attention: %s", key, claim.ref.id, error)
-            return outbox.Outcome(outbox.PENDING, str(error))
+            return Outcome(MailState.PENDING, str(error))
         except TransientError as error:
             log.warning("mail %s for id=%s not sent, will retry: %s", key, claim.ref.id, type(error).__name__)
-            return outbox.Outcome(outbox.PENDING, str(error))
+            return Outcome(MailState.PENDING, str(error))
         except PermanentError as error:
             log.warning("mail %s for id=%s refused for good", key, claim.ref.id)
-            return outbox.Outcome(outbox.FAILED, str(error))
-        return outbox.Outcome(outbox.SENT)
+            return Outcome(MailState.FAILED, str(error))
+        return Outcome(MailState.SENT)
 
     def _mend_due(self, snapshot: Any, now: datetime) -> None:
         """A registration found with nothing due but an old `mail_due_at`: move it to the truth."""
         data = snapshot.to_dict() or {} if snapshot.exists else {}
-        emails = data.get("emails") or {}
-        stored = data.get("mail_due_at")
-        if stored is None or stored > now or any(outbox.is_due(mail, now) for mail in emails.values()):
+        emails = data.get(fields.EMAILS) or {}
+        stored = data.get(fields.MAIL_DUE_AT)
+        if stored is None or stored > now or any(is_due(mail, now) for mail in emails.values()):
             return
-        snapshot.reference.update({"mail_due_at": outbox.next_due(emails, now)})
+        snapshot.reference.update({fields.MAIL_DUE_AT: next_due(emails, now)})

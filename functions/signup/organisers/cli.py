@@ -4,55 +4,37 @@ credentials. It goes through the same code as the functions."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from signup import dates
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.keys import REGISTRATION_IDS, KeyRing
-from signup.ledger.session import SESSIONS
-from signup.mail import changes, outbox
+from signup.ledger import fields
+from signup.ledger.status import Status
+from signup.mail import changes
 from signup.mail.messages import AUDIENCES
 from signup.organisers import export, organiser
+from signup.service import Toolbox, toolbox
+from signup.settings import OrganiserSettings
 from signup.store import privacy
-from signup.store.registrations import CONFIRM_ADDRESS, REGISTRATIONS, UNCONFIRMED, Registrar
-from signup.store.sessions import SessionStore
 
 
-def _client(project: str | None) -> Any:
-    from google.cloud import firestore
-
-    project = project or os.environ.get("GOOGLE_CLOUD_PROJECT")
-    if not project:
-        raise MisconfiguredError("Missing required setting GOOGLE_CLOUD_PROJECT (or --project)")
-    return firestore.Client(project=project)
-
-
-def _id_keys() -> tuple[bytes, ...]:
-    """The registration-id subkeys of every key in SIGNING_KEY, as the functions have it."""
-    keys = os.environ.get("SIGNING_KEY", "").strip()
-    if not keys:
-        raise MisconfiguredError("Missing required setting SIGNING_KEY (the functions' key)")
-    return KeyRing.parse(keys).subkeys(REGISTRATION_IDS)
-
-
-def sessions_create(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+def sessions_create(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
     file = organiser.session_from_toml(options.file)
-    created = organiser.save_session(client, file)
+    created = organiser.save_session(tools.client, file)
     print(f"{'created' if created else 'updated'} session {file.id}", file=out)
 
 
-def sessions_list(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+def sessions_list(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
     print(
         f"{'id':<24} {'date':<44} {'confirmed':>9} {'waitlisted':>10} {'cancelled':>9} {'seats left':>10} "
         f"{'mail queued':>11} {'mail failed':>11} {'unconfirmed':>11} {'expired':>7}",
         file=out,
     )
-    for counts in organiser.session_counts(client):
+    for counts in organiser.session_counts(tools.client):
         session = counts.session
         when = dates.span(session.starts_at, session.ends_at, session.zone, session.language)
         left = "unlimited" if counts.seats_left is None else str(counts.seats_left)
@@ -64,17 +46,17 @@ def sessions_list(client: Any, options: argparse.Namespace, out: TextIO) -> None
         )
 
 
-def sessions_cancel(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+def sessions_cancel(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
     """Call a session off: everyone confirmed or waitlisted gets one mail with the message, within seconds."""
     message = options.message.strip()
     if not message:
         raise MisconfiguredError("--message must say something: it is what everyone signed up reads")
-    session = SessionStore(client, ttl=0).get(options.session)
+    session = tools.sessions.get(options.session)
     if session.cancelled:
         print(f"session {session.id} was already called off; nobody is mailed again", file=out)
         return
     when = dates.span(session.starts_at, session.ends_at, session.zone, session.language)
-    count = changes.people_to_tell(client, session.id)
+    count = changes.people_to_tell(tools.client, session.id)
     print(
         f"{session.title}, {when}: {count} {'person' if count == 1 else 'people'} (confirmed or waitlisted) "
         "will be told that it does not take place, with your message.",
@@ -85,16 +67,14 @@ def sessions_cancel(client: Any, options: argparse.Namespace, out: TextIO) -> No
         if sys.stdin.readline().strip().lower() not in ("y", "yes", "j", "ja"):
             print("nothing changed", file=out)
             return
-    changes.cancel_session(client, session.id, message)
+    changes.cancel_session(tools.client, session.id, message)
     print(f"called off session {session.id}; the mails go out within seconds", file=out)
 
 
-def export_registrations(client: Any, options: argparse.Namespace, out: TextIO) -> None:
-    session = SessionStore(client, ttl=0).get(options.session)
-    rows = [
-        snapshot.to_dict()
-        for snapshot in client.collection(SESSIONS).document(session.id).collection(REGISTRATIONS).stream()
-    ]
+def export_registrations(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
+    session = tools.sessions.get(options.session)
+    registrations = tools.client.collection(fields.SESSIONS, session.id, fields.REGISTRATIONS)
+    rows = [snapshot.to_dict() for snapshot in registrations.stream()]
     if options.output:
         with open(options.output, "w", encoding="utf-8-sig", newline="") as file:
             count = export.write(file, session, rows, delimiter=options.delimiter)
@@ -103,30 +83,31 @@ def export_registrations(client: Any, options: argparse.Namespace, out: TextIO) 
         export.write(out, session, rows, delimiter=options.delimiter)
 
 
-def cancel(client: Any, options: argparse.Namespace, out: TextIO) -> None:
-    session = SessionStore(client, ttl=0).get(options.session)
-    was = Registrar(client, id_keys=()).cancel(session, options.registration)  # only sign-ups need the key
+def cancel(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
+    session = tools.sessions.get(options.session)
+    was = tools.registrar.cancel(session, options.registration)
     print(
-        "already cancelled" if was == "cancelled" else f"cancelled (was {was}); the mail goes with the next sweep",
+        "already cancelled" if was == Status.CANCELLED else f"cancelled (was {was}); the mail goes with the next sweep",
         file=out,
     )
 
 
-def resend(client: Any, options: argparse.Namespace, out: TextIO) -> None:
-    session = SessionStore(client, ttl=0).get(options.session)
-    ref = client.collection(SESSIONS).document(session.id).collection(REGISTRATIONS).document(options.registration)
-    snapshot = ref.get()
-    if not snapshot.exists:
+def resend(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
+    session = tools.sessions.get(options.session)
+    found = tools.registrar.find(session, options.registration)
+    if found is None:
         raise NotFoundError(options.registration)
     # Someone whose address is not confirmed yet has no confirmation to get: they get the confirm link again.
-    unconfirmed = (snapshot.to_dict() or {}).get("status") == UNCONFIRMED
-    ref.update(outbox.pending_update(CONFIRM_ADDRESS if unconfirmed else "confirmation"))
-    print(f"{'confirm mail' if unconfirmed else 'confirmation'} queued; the next sweep sends it", file=out)
+    what = "confirm mail" if found.status == Status.UNCONFIRMED else "confirmation mail"
+    if tools.registrar.resend(session, options.registration):
+        print(f"{what} queued; the next sweep sends it", file=out)
+    else:
+        print(f"the {what} is on its way already: nothing queued", file=out)
 
 
-def promote(client: Any, options: argparse.Namespace, out: TextIO) -> None:
-    session = SessionStore(client, ttl=0).get(options.session)
-    promoted = Registrar(client, id_keys=()).promote(session, options.registration)
+def promote(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
+    session = tools.sessions.get(options.session)
+    promoted = tools.registrar.promote(session, options.registration)
     if not promoted:
         raise MisconfiguredError(
             f"{options.registration} was not promoted: it is not on the waiting list, or no seat is free "
@@ -135,16 +116,13 @@ def promote(client: Any, options: argparse.Namespace, out: TextIO) -> None:
     print(f"promoted {options.registration}; the mail goes with the next sweep", file=out)
 
 
-def erase(client: Any, options: argparse.Namespace, out: TextIO) -> None:
-    erased = privacy.erase(client, _id_keys(), options.email)
+def erase(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
+    erased = privacy.erase(tools.client, tools.ids, options.address)
     print(f"erased the personal data of {len(erased)} registration(s)", file=out)
 
 
-def sweep(client: Any, options: argparse.Namespace, out: TextIO) -> None:
-    from signup.service import build_notifier
-    from signup.settings import Settings
-
-    report = build_notifier(Settings.from_env(), client=client).sweep(datetime.now(UTC))
+def sweep(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
+    report = tools.notifier().sweep(datetime.now(UTC))
     print(
         f"sent {report.outcomes.get('sent', 0)}, reminders queued {report.reminders_queued}, "
         f"promoted {report.promoted}, purged {report.purged}",
@@ -152,10 +130,10 @@ def sweep(client: Any, options: argparse.Namespace, out: TextIO) -> None:
     )
 
 
-def mail(client: Any, options: argparse.Namespace, out: TextIO) -> None:
+def mail(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
     from signup.organisers import mailing
 
-    mailing.run(client, options, out, sys.stdin)
+    mailing.run(tools, options, out, sys.stdin)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -198,7 +176,7 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(run=run)
 
     erasing = commands.add_parser("erase", help="remove one person's personal data from every session")
-    erasing.add_argument("email")
+    erasing.add_argument("address", metavar="EMAIL")
     erasing.set_defaults(run=erase)
     mailing = commands.add_parser("mail", help="write to everyone signed up: one mail each, exactly once")
     mailing.add_argument("session")
@@ -216,7 +194,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     options = parser().parse_args(argv)
     try:
-        options.run(_client(options.project), options, out)
+        options.run(toolbox(OrganiserSettings.from_env(project=options.project)), options, out)
     except MisconfiguredError as error:
         print(f"signup: {error}", file=sys.stderr)
         return 2

@@ -8,8 +8,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+from signup.ledger import fields, mailkeys
 from signup.ledger.session import Session
-from signup.mail.outbox import mail_order
 
 # Dutch Excel splits on semicolons (the comma is its decimal separator).
 DELIMITER = ";"
@@ -58,13 +58,13 @@ _FORMULA_AT_A_CELL_START = re.compile(r"""((?:^|[,;|\s])[\s"]*)(?=[=+\-@])""")
 
 def sort_key(row: Mapping[str, Any]) -> tuple[str, str]:
     """The Dutch way: on the last name without its tussenvoegsel ("van der Berg" under B), then the first name."""
-    last = str(row.get("last_name", "")).strip()
+    last = str(row.get(fields.LAST_NAME, "")).strip()
     lowered = last.lower()
     for prefix in _PREFIXES:
         if lowered.startswith(prefix + " ") or (prefix.endswith("'") and lowered.startswith(prefix)):
             last = last[len(prefix) :].strip()
             break
-    return _folded(last), _folded(str(row.get("first_name", "")))
+    return _folded(last), _folded(str(row.get(fields.FIRST_NAME, "")))
 
 
 def _folded(text: str) -> str:
@@ -89,23 +89,20 @@ def write(
 ) -> int:
     """Write one row per registration; return how many."""
     rows = sorted(registrations, key=sort_key)
-    mail_keys = sorted({key for row in rows for key in (row.get("emails") or {})}, key=mail_order)
+    mail_keys = sorted({key for row in rows for key in (row.get(fields.EMAILS) or {})}, key=mailkeys.order)
     language = session.language if session.language in _HEADERS else "nl"
     writer = csv.writer(out, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow([*_HEADERS[language], *(f"{_MAIL[language]}: {key}" for key in mail_keys)])
     for row in rows:
         # An unconfirmed or lapsed sign-up has no `created_at` (it never took effect): its time is when it was sent.
-        signed_up = row.get("created_at") or row.get("requested_at")
+        signed_up = row.get(fields.CREATED_AT) or row.get(fields.REQUESTED_AT)
         local = signed_up.astimezone(session.zone).strftime("%d-%m-%Y %H:%M") if signed_up else ""
         cells = [
-            row.get("last_name", ""),
-            row.get("infix", ""),
-            row.get("first_name", ""),
-            row.get("organisation", ""),
-            row.get("email", ""),
-            row.get("status", ""),
+            *(row.get(name, "") for name in (fields.LAST_NAME, fields.INFIX, fields.FIRST_NAME, fields.ORGANISATION)),
+            row.get(fields.EMAIL, ""),
+            row.get(fields.STATUS, ""),
             local,
         ]
-        cells += [str(((row.get("emails") or {}).get(key) or {}).get("state", "")) for key in mail_keys]
+        cells += [str(((row.get(fields.EMAILS) or {}).get(key) or {}).get(fields.STATE, "")) for key in mail_keys]
         writer.writerow([defuse(str(cell)) for cell in cells])
     return len(rows)

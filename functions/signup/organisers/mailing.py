@@ -10,20 +10,22 @@ from email.utils import make_msgid
 from typing import Any, TextIO
 
 from signup.errors import MisconfiguredError
+from signup.ledger.mailkeys import Template
 from signup.ledger.session import Session
 from signup.mail import messages
-from signup.mail.mails import Recipient
-from signup.store.sessions import SessionStore
+from signup.mail.mails import Composer, Recipient
+from signup.service import Toolbox
 
 
-def run(client: Any, options: argparse.Namespace, out: TextIO, answers: TextIO) -> None:
-    session = SessionStore(client, ttl=0).get(options.session)
+def run(tools: Toolbox, options: argparse.Namespace, out: TextIO, answers: TextIO) -> None:
+    session = tools.sessions.get(options.session)
+    client = tools.client
     text = messages.message(options.subject, _read(options.body_file), options.to)
     recipients = list(messages.recipients(client, session, text))
     if options.dry_run:
         print(f"dry run, nothing sent: {len(recipients)} would get “{text.subject}”", file=out)
         if recipients:
-            print(_preview(session, recipients[0], text), file=out)
+            print(_preview(tools.composer(), session, recipients[0], text), file=out)
         return
     if not recipients:
         print("nobody to send it to: everyone it is for has it already, or nobody is signed up", file=out)
@@ -51,15 +53,11 @@ def _agreed(session: Session, text: messages.Message, count: int, out: TextIO, a
     return answers.readline().strip().lower() in ("y", "yes", "j", "ja")
 
 
-def _preview(session: Session, snapshot: Any, text: messages.Message) -> str:
+def _preview(composer: Composer, session: Session, snapshot: Any, text: messages.Message) -> str:
     """What the first person would get, as the plain-text part reads, with the headers that matter."""
-    from signup.service import build_composer
-    from signup.settings import Settings
-
-    composer = build_composer(Settings.from_env())
     recipient = Recipient.from_document(session.id, snapshot.id, snapshot.to_dict() or {})
     mail = composer.compose(
-        "message",
+        Template.MESSAGE,
         session,
         recipient,
         message_id=make_msgid(domain=composer.sender.domain),

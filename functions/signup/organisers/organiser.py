@@ -15,14 +15,12 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup.errors import MisconfiguredError
-from signup.ledger.session import SESSIONS, Session, parse_session, valid_session_id
-from signup.mail import changes
-from signup.store.registrations import CANCELLED, CONFIRMED, EXPIRED, REGISTRATIONS, SEATS, UNCONFIRMED, WAITLISTED
+from signup.ledger import fields
+from signup.ledger.fields import SESSIONS
+from signup.ledger.session import MANAGED_FIELDS, STARTS_AT, Session, parse_session, valid_session_id
+from signup.ledger.status import Status
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Fields the functions keep on a session: a file may neither set nor remove them (so a file never calls a session
-# off nor back on: `signup sessions cancel` does the one).
-MANAGED_FIELDS = ("reminders_queued", *changes.MANAGED_FIELDS)
 # The fields an organiser may write are those the functions read (a session field added there is writable here
 # at once); anything else in a file is a typo worth naming.
 SESSION_FIELDS = frozenset(field.name for field in dataclasses.fields(Session)) - {"id", *MANAGED_FIELDS}
@@ -118,34 +116,40 @@ class Counts:
 
 def session_counts(client: Any) -> Iterator[Counts]:
     """Every session in date order, with its counts (aggregation queries: nothing is read row by row)."""
-    for snapshot in client.collection(SESSIONS).order_by("starts_at").stream():
+    for snapshot in client.collection(SESSIONS).order_by(STARTS_AT).stream():
         try:
             session = parse_session(snapshot.id, snapshot.to_dict() or {})
         except MisconfiguredError:
             continue
-        registrations = snapshot.reference.collection(REGISTRATIONS)
+        registrations = snapshot.reference.collection(fields.REGISTRATIONS)
         counts = {
-            status: int(registrations.where(filter=FieldFilter("status", "==", status)).count().get()[0][0].value)
-            for status in (CONFIRMED, WAITLISTED, CANCELLED, UNCONFIRMED, EXPIRED)
+            status: int(
+                registrations.where(filter=FieldFilter(fields.STATUS, "==", status.value)).count().get()[0][0].value
+            )
+            for status in Status
         }
-        taken = int(snapshot.reference.collection(SEATS).count().get()[0][0].value)
+        taken = _count(snapshot.reference.collection(fields.SEATS))
         left = None if session.capacity is None else max(session.capacity - taken, 0)
         yield Counts(
             session,
-            counts[CONFIRMED],
-            counts[WAITLISTED],
-            counts[CANCELLED],
+            counts[Status.CONFIRMED],
+            counts[Status.WAITLISTED],
+            counts[Status.CANCELLED],
             left,
             *mail_counts(snapshot.reference),
-            unconfirmed=counts[UNCONFIRMED],
-            expired=counts[EXPIRED],
+            unconfirmed=counts[Status.UNCONFIRMED],
+            expired=counts[Status.EXPIRED],
         )
 
 
 def mail_counts(session_ref: Any) -> tuple[int, int]:
     """Registrations with mail waiting to go out (pending, or being sent), and mails that failed for good."""
-    registrations = session_ref.collection(REGISTRATIONS)
-    waiting = registrations.where(filter=FieldFilter("mail_due_at", ">", EPOCH))
-    queued = int(waiting.count().get()[0][0].value)
-    failed = registrations.sum("mails_failed").get()[0][0].value
+    registrations = session_ref.collection(fields.REGISTRATIONS)
+    waiting = registrations.where(filter=FieldFilter(fields.MAIL_DUE_AT, ">", EPOCH))
+    queued = _count(waiting)
+    failed = registrations.sum(fields.MAILS_FAILED).get()[0][0].value
     return queued, int(failed or 0)
+
+
+def _count(query: Any) -> int:
+    return int(query.count().get()[0][0].value)

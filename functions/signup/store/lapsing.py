@@ -9,12 +9,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup.ledger.writes import CONFLICTS
-from signup.store.registrations import EXPIRED, REGISTRATIONS, UNCONFIRMED
+from signup.ledger import fields
+from signup.ledger.status import Status
+from signup.ledger.writes import Read, reads, write_unchanged
 
 log = logging.getLogger(__name__)
 
@@ -23,24 +23,28 @@ def lapse_due(client: Any, now: datetime, limit: int) -> int:
     """Mark up to `limit` sign-ups whose `confirm_by` has passed as EXPIRED, across all sessions; return how many.
 
     Only an unconfirmed sign-up carries `confirm_by` (confirming, cancelling and lapsing take it off), so the query
-    finds exactly those due, and a marked one is not found again.
+    finds exactly those due, and a marked one is not found again. A sign-up confirmed, replaced or erased at this
+    moment is read again, and then has nothing to mark.
     """
     due = (
-        client.collection_group(REGISTRATIONS)
-        .where(filter=FieldFilter("confirm_by", "<=", now))
-        .order_by("confirm_by")
+        client.collection_group(fields.REGISTRATIONS)
+        .where(filter=FieldFilter(fields.CONFIRM_BY, "<=", now))
+        .order_by(fields.CONFIRM_BY)
         .limit(limit)
     )
-    lapsed = 0
-    for snapshot in due.stream():
-        update: dict[str, Any] = {"confirm_by": firestore.DELETE_FIELD}
-        if (snapshot.to_dict() or {}).get("status") == UNCONFIRMED:
-            update.update(status=EXPIRED, expired_at=now)
-        try:
-            snapshot.reference.update(update, option=client.write_option(last_update_time=snapshot.update_time))
-        except (google_errors.NotFound, *CONFLICTS):
-            continue  # confirmed, replaced or erased at this moment: nothing to mark
-        if "status" in update:
-            lapsed += 1
-            log.info("lapsed session=%s id=%s", snapshot.reference.parent.parent.id, snapshot.id)
-    return lapsed
+
+    def plan(read: Read) -> tuple[dict[str, Any], bool] | None:
+        assert read.data is not None
+        confirm_by = read.data.get(fields.CONFIRM_BY)
+        if confirm_by is None or confirm_by > now:
+            return None
+        update: dict[str, Any] = {fields.CONFIRM_BY: firestore.DELETE_FIELD}
+        lapses = read.data.get(fields.STATUS) == Status.UNCONFIRMED
+        if lapses:
+            update.update({fields.STATUS: Status.EXPIRED.value, fields.EXPIRED_AT: now})
+        return update, lapses
+
+    lapsed = [done for done in write_unchanged(client, reads(list(due.stream())), plan).written if done.planned]
+    for done in lapsed:
+        log.info("lapsed session=%s id=%s", done.reference.parent.parent.id, done.reference.id)
+    return len(lapsed)

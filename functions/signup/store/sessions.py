@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from signup.errors import NotFoundError
-from signup.ledger.session import SESSIONS, Session, parse_session, valid_session_id
+from signup.ledger.fields import SESSIONS
+from signup.ledger.session import Session, parse_session, valid_session_id
 from signup.store.deadlines import ON_REQUEST
 
 

@@ -1,0 +1,67 @@
+"""The field names of the documents the ledger keeps, as the Firestore console shows them.
+
+Nowhere else are they written out: a query, an update or a test of the code names them from here.
+"""
+
+from __future__ import annotations
+
+# Collections.
+SESSIONS = "sessions"
+REGISTRATIONS = "registrations"
+SEATS = "seats"
+FORM_TOKENS = "formtokens"
+
+# Every document with a Firestore TTL policy deletes itself at this time (infra/firestore.tf names it too).
+EXPIRES_AT = "expires_at"
+CREATED_AT = "created_at"
+
+# A registration: the person, as they typed it (the form's fields have these names as well).
+ORGANISATION = "organisation"
+FIRST_NAME = "first_name"
+INFIX = "infix"
+LAST_NAME = "last_name"
+EMAIL = "email"
+CONSENT = "consent"
+PERSONAL = (ORGANISATION, FIRST_NAME, INFIX, LAST_NAME, EMAIL)
+# ... where they signed up, and what became of it.
+ORIGIN = "origin"
+STATUS = "status"
+SEAT = "seat"
+GENERATION = "generation"
+CONFIRMED_AT = "confirmed_at"
+CANCELLED_AT = "cancelled_at"
+REQUESTED_AT = "requested_at"
+CONFIRM_BY = "confirm_by"
+EXPIRED_AT = "expired_at"
+ERASED_AT = "erased_at"
+# ... its mails: a map of mail key to mail, the earliest moment one needs attention, and how many failed.
+EMAILS = "emails"
+MAIL_DUE_AT = "mail_due_at"
+MAILS_FAILED = "mails_failed"
+# ... the session's last revision it was told of (see mail/changes.py).
+TOLD_REVISION = "told_revision"
+
+# One mail, under `emails.<key>`.
+STATE = "state"
+ATTEMPTS = "attempts"
+NEXT_ATTEMPT_AT = "next_attempt_at"
+LEASE_UNTIL = "lease_until"
+SENT_AT = "sent_at"
+MESSAGE_ID = "message_id"
+LAST_ERROR = "last_error"
+# The session's revision a notice of a change tells of.
+REVISION = "revision"
+
+# A seat, `sessions/{id}/seats/{n}`, and a used form token, `formtokens/{nonce}`: each names its registration.
+REGISTRATION_ID = "registration_id"
+TAKEN_AT = "taken_at"
+SESSION_ID = "session_id"
+# The consent map.
+GIVEN = "given"
+AT = "at"
+PRIVACY_URL = "privacy_url"
+
+
+def mail_field(key: str, name: str | None = None) -> str:
+    """The path of a mail (`emails.confirmation`), or of one field of it, for an update."""
+    return f"{EMAILS}.{key}" if name is None else f"{EMAILS}.{key}.{name}"

@@ -1,0 +1,78 @@
+"""The outbox's two writes: claim a document's due mails before they are sent, record what became of them after.
+
+Both are conditional (ledger/writes.py): of many concurrent claimants of a mail exactly one gets it, the others
+find it taken when they read it again; and an outcome is recorded only where the mail is still the one claimed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import make_msgid
+from typing import Any
+
+from signup.ledger import fields
+from signup.ledger.outbox import (
+    Outcome,
+    outcome_mails,
+    plan_claim,
+    record_update,
+    still_ours,
+)
+from signup.ledger.writes import Read, write_unchanged
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The right to send a document's due mails (`keys`), held until their lease runs out."""
+
+    ref: Any
+    keys: tuple[str, ...]
+    registration: dict[str, Any]
+    written_at: Any
+
+    def mail(self, key: str) -> dict[str, Any]:
+        mail: dict[str, Any] = self.registration[fields.EMAILS][key]
+        return mail
+
+
+class Outbox:
+    def __init__(self, client: Any, lease: timedelta, message_domain: str) -> None:
+        self._client = client
+        self._lease = lease
+        self._domain = message_domain
+
+    def claim(self, snapshots: list[Any], now: datetime, *, leased_at: datetime) -> list[Claim]:
+        """Claim the due mails of each document (`now` decides what is due, `leased_at` is the clock's time)."""
+
+        def plan(read: Read) -> tuple[dict[str, Any], tuple[tuple[str, ...], dict[str, Any]]] | None:
+            assert read.data is not None
+            made = plan_claim(read.data, now, leased_at, self._lease, lambda: make_msgid(domain=self._domain))
+            return None if made is None else (made.update, (made.keys, {**read.data, fields.EMAILS: made.emails}))
+
+        writes = write_unchanged(self._client, [Read.of(snapshot) for snapshot in snapshots], plan)
+        return [Claim(done.reference, *done.planned, done.update_time) for done in writes.written]
+
+    def record(self, outcomes: list[tuple[Claim, dict[str, Outcome]]], now: datetime) -> None:
+        """Write what became of claimed mails; a mail queued anew meanwhile (a resend) is left to be sent."""
+        by_path = {claim.ref.path: (claim, results) for claim, results in outcomes}
+
+        def plan(read: Read) -> tuple[dict[str, Any], None] | None:
+            assert read.data is not None
+            claim, results = by_path[read.reference.path]
+            emails = dict(read.data.get(fields.EMAILS) or {})
+            keys = [key for key in results if still_ours(emails.get(key), claim.mail(key))]
+            if not keys:
+                return None
+            emails.update(outcome_mails(claim.registration[fields.EMAILS], {k: results[k] for k in keys}, now))
+            return record_update(emails, keys, now), None
+
+        claimed = [Read(claim.ref, claim.registration, claim.written_at) for claim, _ in outcomes]
+        for read in write_unchanged(self._client, claimed, plan).gave_up:
+            # Still contended: record the outcomes alone; the sweep mends `mail_due_at` when it finds nothing due.
+            claim, results = by_path[read.reference.path]
+            current = (read.data or {}).get(fields.EMAILS) or {}
+            ours = {key: outcome for key, outcome in results.items() if still_ours(current.get(key), claim.mail(key))}
+            mails = outcome_mails(claim.registration[fields.EMAILS], ours, now)
+            if mails:
+                claim.ref.update({fields.mail_field(key): mail for key, mail in mails.items()})
