@@ -12,7 +12,7 @@ NODE_STAMP := node_modules/.installed
 # The benchmarks' load generator: Debian's wrk (a generator in Python would be the bottleneck it measures).
 WRK := /usr/bin/wrk
 
-.PHONY: dev test lint typecheck infra-check bench install audit-tools clean
+.PHONY: dev dev-check test lint typecheck infra-check bench install audit-tools clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ infra-check: $(INFRA_STAMP) $(STAMP) $(SCHEMA_STAMP)
 
 dev: install
 	$(BIN)/python -m dev.run
+
+# `signup check` against a running `make dev` (ARGS go to it, e.g. ARGS=--json).
+dev-check: install
+	$(BIN)/python -m dev.check $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -29,13 +29,6 @@ def _right(data: Any) -> bool:
 
 
 def check_login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-    """A wrong login gets no answer at all: the client gives up after its timeout."""
-    # Kept so for tests/test_smtp_tls.py: after a 535, SmtpTransport.open leaves its connection open for the garbage
-    # collector, whose ResourceWarning (an error here) would then surface in some later test.
-    return AuthResult(success=_right(data))
-
-
-def answer_login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
     """A wrong login is answered with 535, as a provider does (aiosmtpd answers what it is left to handle)."""
     return AuthResult(success=_right(data), handled=False)
 

@@ -26,6 +26,8 @@ ORGANISER_NOTIFICATIONS = "organiser_notifications"
 REMINDERS_QUEUED = "reminders_queued"
 # What the functions keep on a session to tell attendees of each change exactly once (see mail/changes.py).
 REVISION = "revision"
+# A session `signup check` makes for its test sign-up and removes afterwards: never counted, exported or reminded.
+CHECK_SESSION = "check_session"
 REVISION_FINGERPRINT = "revision_fingerprint"
 REVISED_AT = "revised_at"
 ANNOUNCED_REVISION = "announced_revision"
@@ -33,6 +35,7 @@ CANCELLED_AT = "cancelled_at"
 # Fields the functions keep on a session: a session file may neither set nor remove them (so a file never calls a
 # session off nor back on: `signup sessions cancel` does the one).
 MANAGED_FIELDS = (
+    CHECK_SESSION,
     REMINDERS_QUEUED,
     REVISION,
     REVISION_FINGERPRINT,
@@ -101,6 +104,7 @@ class Session:
 
     confirm_email: bool = False
     confirm_within_hours: float = DEFAULT_CONFIRM_WITHIN_HOURS
+    check_session: bool = False
 
     @property
     def confirm_within(self) -> timedelta:
@@ -197,6 +201,7 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         cancellation_message=_cancellation(data),
         confirm_email=data.get("confirm_email") is True,
         confirm_within_hours=_confirm_within_hours(session_id, data.get("confirm_within_hours")),
+        check_session=data.get(CHECK_SESSION) is True,
     )
 
 

@@ -56,6 +56,24 @@ class MailCap:
         if +unsent:
             self._add(Counter({box: -count for box, count in (+unsent).items()}), now)
 
+    def take_back(self, address: str, count: int, when: datetime) -> None:
+        """Uncount `count` mails to `address` on the day of `when` (`signup check`'s own); a day's document with
+        nothing left goes."""
+        ref = self._ref(mailbox(address), when)
+
+        @firestore.transactional
+        def back(transaction: Any) -> None:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return
+            left = int(snapshot.get("count") or 0) - count
+            if left > 0:
+                transaction.update(ref, {"count": left})
+            else:
+                transaction.delete(ref)
+
+        back(self._client.transaction())
+
     def _add(self, counts: Counter[str], now: datetime) -> list[Any]:
         batch = self._client.batch()
         expires = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo) + timedelta(days=2)

@@ -27,7 +27,7 @@ def queue_due(client: Any, session: Session, now: datetime, limit: int) -> int:
     session records it under `reminders_queued` and is not read for it again. Bounded by `limit`; the next run
     goes on.
     """
-    if now >= session.starts_at or session.cancelled:
+    if now >= session.starts_at or session.cancelled or session.check_session:
         return 0
     session_ref = client.collection(fields.SESSIONS).document(session.id)
     queued = 0

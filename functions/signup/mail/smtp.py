@@ -94,8 +94,8 @@ class SmtpTransport:
 
     def open(self) -> smtplib.SMTP:
         server = self._server
+        client: smtplib.SMTP | None = None
         try:
-            client: smtplib.SMTP
             if server.implicit_tls:
                 client = smtplib.SMTP_SSL(
                     server.host, server.port, timeout=self._timeout, context=ssl.create_default_context()
@@ -111,6 +111,8 @@ class SmtpTransport:
             if server.username:
                 client.login(server.username, server.password or "")
         except (smtplib.SMTPException, OSError) as error:
+            if client is not None:
+                client.close()  # a refused login, a failed STARTTLS: the socket goes now, not with the garbage
             raise TransientError(f"cannot connect to the mail server: {_describe(error)}") from error
         return client
 

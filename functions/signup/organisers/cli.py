@@ -17,6 +17,7 @@ from signup.ledger.status import Status
 from signup.mail import changes
 from signup.mail.messages import AUDIENCES
 from signup.organisers import export, organiser
+from signup.organisers.check import command as check_command
 from signup.service import Toolbox, toolbox
 from signup.settings import OrganiserSettings
 from signup.store import privacy
@@ -73,6 +74,8 @@ def sessions_cancel(tools: Toolbox, options: argparse.Namespace, out: TextIO) ->
 
 def export_registrations(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
     session = tools.sessions.get(options.session)
+    if session.check_session:
+        raise MisconfiguredError(f"{session.id} is a session of `signup check`, removed when the check ends")
     registrations = tools.client.collection(fields.SESSIONS, session.id, fields.REGISTRATIONS)
     rows = [snapshot.to_dict() for snapshot in registrations.stream()]
     if options.output:
@@ -128,6 +131,10 @@ def sweep(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
         f"promoted {report.promoted}, purged {report.purged}",
         file=out,
     )
+
+
+def check(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> int:
+    return check_command.run(tools, options, out)
 
 
 def mail(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
@@ -188,20 +195,25 @@ def parser() -> argparse.ArgumentParser:
     mailing.set_defaults(run=mail)
     sweeping = commands.add_parser("sweep", help="run notify's sweep once now (needs MAIL_FROM and SMTP_URL)")
     sweeping.set_defaults(run=sweep)
+    checking = commands.add_parser(
+        "check", help="does a deployment work? settings, mail DNS, the mail server, the live function, a test sign-up"
+    )
+    check_command.add_arguments(checking)
+    checking.set_defaults(run=check)
     return top
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     options = parser().parse_args(argv)
     try:
-        options.run(toolbox(OrganiserSettings.from_env(project=options.project)), options, out)
+        code = options.run(toolbox(OrganiserSettings.from_env(project=options.project)), options, out)
     except MisconfiguredError as error:
         print(f"signup: {error}", file=sys.stderr)
         return 2
     except NotFoundError as error:
         print(f"signup: not found: {error}", file=sys.stderr)
         return 1
-    return 0
+    return int(code or 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""`signup check`: whether a real deployment works, one line per check."""

@@ -1,0 +1,124 @@
+"""`signup check`: does a deployment work? The configuration, the mail domain's DNS, the mail server, the live
+function and, on request, a test sign-up end to end; one line per check, or JSON; exit code 0 when nothing failed."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from email.utils import parseaddr
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+from signup.keys import MAIL_CAPS
+from signup.ledger.session import Session
+from signup.mail.mailcap import MailCap
+from signup.organisers.check.configuration import check_configuration
+from signup.organisers.check.live import Http, check_live, timing
+from signup.organisers.check.mail_domain import check_mail_domain
+from signup.organisers.check.report import Report, Result, Status
+from signup.organisers.check.smtp import check_smtp
+from signup.organisers.check.trial import check_session, check_sign_up
+from signup.service import Toolbox
+from signup.settings import Settings
+
+LIVE = "live.address"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="register's address (default: PUBLIC_BASE_URL)")
+    parser.add_argument(
+        "--session", help="check this session's form and CORS (default: a session of the check's own, removed after)"
+    )
+    parser.add_argument("--sign-up", metavar="ADDRESS", help="sign this address up and follow its confirmation")
+    parser.add_argument("--send-test-mail", metavar="ADDRESS", help="send one test mail through SMTP_URL")
+    parser.add_argument("--dkim-selector", help="the DKIM selector your mail provider signs with")
+    parser.add_argument("--reply-to", metavar="ADDRESS", help="the address replies go to (default: the organiser's)")
+    parser.add_argument("--nameserver", metavar="HOST[:PORT]", help="ask this name server (default: the system's)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the test mail (default 60)")
+    parser.add_argument("--json", action="store_true", help="the results as JSON, for scripts")
+
+
+def run(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> int:
+    report = Report()
+    with _progress(quiet=options.json) as say:
+        say("reading the configuration")
+        results, settings = check_configuration(tools.settings, tools.client)
+        report.extend(results)
+        session = tools.sessions.get(options.session) if options.session else None
+        if settings is not None:
+            say("asking DNS about the mail domain")
+            report.extend(_mail_domain(settings, session, options))
+            say("talking to the mail server")
+            report.extend(
+                check_smtp(
+                    str(settings.smtp_url),
+                    settings.smtp_password,
+                    settings.smtp_timeout,
+                    sender=str(settings.mail_from),
+                    send_test_to=options.send_test_mail,
+                )
+            )
+        url = options.url or (settings.public_base_url if settings else None)
+        if not url or urlsplit(url).scheme not in ("http", "https"):
+            fix = "Give --url (`terraform output form_url` without the session part), or set PUBLIC_BASE_URL."
+            report.add(Result(LIVE, Status.FAIL, f"live: no http(s) address of register to check ({url})", fix))
+        else:
+            report.extend(_live(tools, settings, session, Http(url.rstrip("/")), options, say))
+    print(report.to_json() if options.json else "\n".join(report.lines()), file=out)
+    return report.exit_code()
+
+
+def _mail_domain(settings: Settings, session: Session | None, options: argparse.Namespace) -> list[Result]:
+    import dns.resolver
+
+    resolver = dns.resolver.Resolver(configure=options.nameserver is None)
+    if options.nameserver:
+        host, _, port = options.nameserver.partition(":")
+        resolver.nameservers = [host]
+        resolver.port = int(port or 53)
+    sender = parseaddr(str(settings.mail_from))[1]
+    organiser = session.organiser.email if session is not None and session.organiser else ""
+    return check_mail_domain(
+        sender.rpartition("@")[2],
+        reply_to=options.reply_to or organiser or sender,
+        dkim_selector=options.dkim_selector,
+        resolver=resolver,
+    )
+
+
+def _live(
+    tools: Toolbox,
+    settings: Settings | None,
+    session: Session | None,
+    http: Http,
+    options: argparse.Namespace,
+    say: Any,
+) -> list[Result]:
+    own = check_session(tools.client) if session is None or options.sign_up else nullcontext(None)
+    with own as check_id:
+        say(f"asking {http.base_url}")
+        target = session.id if session is not None else str(check_id)
+        origins = sorted(session.allowed_origins) if session is not None else []
+        results = check_live(http, target, origins)
+        if options.sign_up and check_id is not None and not any(r.status is Status.FAIL for r in results[:1]):
+            if settings is None:
+                results.append(Result("sign_up.stored", Status.FAIL, "sign-up: not tried, the settings do not hold"))
+            else:
+                cap = MailCap(tools.client, settings.keys.subkey(MAIL_CAPS), settings.mail_cap_per_day)
+                results += check_sign_up(
+                    http, tools.client, cap, check_id, options.sign_up, timeout=options.timeout, progress=say
+                )
+    return [*results, timing(http)]
+
+
+@contextmanager
+def _progress(*, quiet: bool) -> Iterator[Any]:
+    """A line on standard error that says what is being checked, where a check takes a while; none for scripts."""
+    if quiet:
+        yield lambda text: None
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status("checking") as status:
+        yield lambda text: status.update(f"checking: {text}")

@@ -1,0 +1,78 @@
+"""The outcome of `signup check`: one result per check, as lines for people and JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PASS = "pass"  # noqa: S105 - an outcome, not a password
+    WARN = "warn"
+    FAIL = "fail"
+
+
+MARKS = {Status.PASS: "✔", Status.WARN: "⚠", Status.FAIL: "✘"}
+
+
+@dataclass(frozen=True)
+class Result:
+    """One check: `name` a dotted id ("mail_domain.spf"), `summary` what was found, `fix` what to do (None: nothing)."""
+
+    name: str
+    status: Status
+    summary: str
+    fix: str | None = None
+    seconds: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # facts for --json: plain JSON values only
+
+
+class Report:
+    """The results in the order they were checked."""
+
+    def __init__(self, results: Iterable[Result] = ()) -> None:
+        self.results: list[Result] = list(results)
+
+    def add(self, result: Result) -> None:
+        self.results.append(result)
+
+    def extend(self, results: Iterable[Result]) -> None:
+        self.results.extend(results)
+
+    def counts(self) -> dict[Status, int]:
+        return {status: sum(result.status is status for result in self.results) for status in Status}
+
+    @property
+    def ok(self) -> bool:
+        return all(result.status is not Status.FAIL for result in self.results)
+
+    def lines(self) -> list[str]:
+        lines = []
+        for result in self.results:
+            timing = "" if result.seconds is None else f" ({result.seconds:.2f} s)"
+            lines.append(f"{MARKS[result.status]} {result.summary}{timing}")
+            if result.fix:
+                lines.append(f"  → {result.fix}")
+        return lines
+
+    def to_json(self) -> str:
+        checks = [
+            {
+                "name": result.name,
+                "result": str(result.status),
+                "summary": result.summary,
+                "fix": result.fix,
+                "seconds": None if result.seconds is None else round(result.seconds, 3),
+                "details": result.details,
+            }
+            for result in self.results
+        ]
+        counts = {str(status): count for status, count in self.counts().items()}
+        return json.dumps({"ok": self.ok, "counts": counts, "checks": checks}, ensure_ascii=False, indent=2)
+
+    def exit_code(self) -> int:
+        """0 when nothing failed (warnings included), else 1."""
+        return 0 if self.ok else 1
