@@ -4,8 +4,9 @@ A calendar keeps, per UID, the entry with the highest SEQUENCE and ignores what 
 (RFC 5545 3.8.7.4, RFC 5546 2.1.4-2.1.5). So that every update and cancellation lands, and nothing stale does:
 
 - **One UID per registration generation**: `{registration}.{generation}.{session}@{mail domain}`. The
-  registration's `generation` (absent: 0) goes up each time someone who cancelled signs up again, so the new
-  sign-up is a new entry, never a cancelled one brought back. Nothing is sent for a UID after its CANCEL.
+  registration's `generation` (the sign-up's moment in microseconds; absent, on old ones: 0) is higher each time
+  someone who cancelled signs up again, so the new sign-up is a new entry, never a cancelled one brought back.
+  Nothing is sent for a UID after its CANCEL.
 - **SEQUENCE from the session's `revision`** (absent: 0; one up for each change of time, place or title that
   attendees must hear of): a REQUEST at revision r carries 2r, a CANCEL 2r + 1. SEQUENCE grows with every change;
   a CANCEL is above every REQUEST sent for its UID, since those were made at a revision no higher (it only grows);

@@ -74,7 +74,7 @@ class Recipient:
     last_name: str
     email: str
     had_seat: bool
-    generation: int = 0  # one up each time a cancelled registration is replaced by a fresh sign-up
+    generation: int = 0  # higher each time a cancelled registration is replaced by a fresh sign-up
     confirm_by: datetime | None = None  # until when the address can be confirmed (an unconfirmed sign-up)
 
     @classmethod

@@ -1,5 +1,5 @@
-"""What the organiser is told of one registration, in the mails they get about sign-ups (docs/mail.md: the organiser
-hears of sign-ups): with `organiser_notifications = "each"` a mail of its own for each new registration and each
+"""What the organiser is told of one registration, in the mails they get about sign-ups (docs/mail.md: the
+organiser's mail): with `organiser_notifications = "each"` a mail of its own for each new registration and each
 cancellation, queued on that registration through the outbox, addressed to `organiser.email`; with "daily", a
 digest (digest.py)."""
 

@@ -272,7 +272,7 @@ class Notifier:
         session_id = claim.ref.parent.parent.id
         kind = mailkeys.template(key, registration.get(fields.STATUS, Status.CONFIRMED))
         address = str(registration.get(fields.EMAIL) or "")
-        # The organiser's mails go to the organiser, and do not count against the cap (see README).
+        # The organiser's mails go to the organiser, and do not count against the cap (docs/mail.md: the daily cap).
         capped = mailkeys.capped(key)
         if not address and key != mailkeys.ORGANISER_DIGEST:
             return Outcome(MailState.SKIPPED, "the personal data was erased")
