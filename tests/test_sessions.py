@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -89,5 +90,49 @@ class TestTheStore:
         store = SessionStore(db, ttl=5)
 
         for session_id in ("missing", "", "a/b", "__x__", "x" * 200):
+            with pytest.raises(NotFoundError):
+                store.get(session_id)
+
+    def test_reads_an_aged_session_once_while_the_other_requests_go_on_with_the_cached_one(
+        self, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        now = [0.0]
+        reading, answer = threading.Event(), threading.Event()
+
+        class HeldClient:
+            """The emulator's client, with the store's reads held until the test lets them go."""
+
+            def collection(self, name: str) -> Any:
+                reading.set()
+                assert answer.wait(10)
+                return db.collection(name)
+
+        store = SessionStore(HeldClient(), ttl=5, monotonic=lambda: now[0])
+        session_id = make_session(title="Eerst")
+        answer.set()
+        store.get(session_id)
+        db.collection("sessions").document(session_id).update({"title": "Daarna"})
+        now[0], answered = 5.1, []
+        reading.clear()
+        answer.clear()
+        refresher = threading.Thread(target=lambda: answered.append(store.get(session_id).title))
+        refresher.start()
+        assert reading.wait(10)
+
+        meanwhile = store.get(session_id).title
+        answer.set()
+        refresher.join(10)
+
+        assert (meanwhile, answered, store.get(session_id).title) == ("Eerst", ["Daarna"], "Daarna")
+
+    def test_forgets_a_session_that_was_deleted(self, db: Any, make_session: Callable[..., str]) -> None:
+        now = [0.0]
+        store = SessionStore(db, ttl=5, monotonic=lambda: now[0])
+        session_id = make_session()
+        store.get(session_id)
+        db.collection("sessions").document(session_id).delete()
+        now[0] = 5.1
+
+        for _ in range(2):
             with pytest.raises(NotFoundError):
                 store.get(session_id)

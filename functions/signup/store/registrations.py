@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from signup.ledger.registration import (
     next_generation,
     seat_document,
     signed_up,
+    status_of,
 )
 from signup.ledger.session import Session
 from signup.ledger.status import CHECK_EMAIL, Status
@@ -89,6 +90,9 @@ class Registrar:
         ref = self._ids.ref_for(session.id, signup.email_key)
         now = self._clock()
         registration = signed_up(ref.id, session, signup, origin=origin, now=now)
+        # Built once: each place tried adds its few fields to it (a registration object per try costs a sign-up
+        # more than its commit's encoding, in a burst).
+        document = registration.to_document()
         nonce = None
         if form_nonce is not None:
             nonce = (
@@ -97,8 +101,8 @@ class Registrar:
             )
         replacing: Read | None = None
         for _ in range(ATTEMPTS):
-            for placed, seat in self._places(session, registration, now):
-                stored = self._create(ref, placed, nonce, seat, replacing)
+            for place, seat in self._places(session, ref.id, registration.status, now):
+                stored = self._create(ref, {**document, **place}, registration.generation, nonce, seat, replacing)
                 if isinstance(stored, Registration):
                     return stored
                 if isinstance(stored, _Replace):
@@ -109,32 +113,34 @@ class Registrar:
         raise KeptChangingError("the registration")
 
     def _places(
-        self, session: Session, registration: Registration, now: datetime
-    ) -> Iterator[tuple[Registration, tuple[Any, dict[str, Any]] | None]]:
-        """The places to try in turn: a seat while one is believed free, then the waiting list (each with the seat
-        document to create). A sign-up whose address is to be confirmed first holds nothing."""
-        if registration.status == Status.UNCONFIRMED:
+        self, session: Session, registration_id: str, status: Status, now: datetime
+    ) -> Iterator[tuple[dict[str, Any], tuple[Any, dict[str, Any]] | None]]:
+        """The places to try in turn, as the fields that say so: a seat while one is believed free, then the waiting
+        list (each with the seat document to create). A sign-up whose address is to be confirmed first holds
+        nothing."""
+        if status == Status.UNCONFIRMED:
             for _ in range(ATTEMPTS):
-                yield registration, None
+                yield {}, None
             return
         if session.capacity is None:
             for _ in range(ATTEMPTS):
-                yield replace(registration, status=Status.CONFIRMED, confirmed_at=now), None
+                yield {fields.STATUS: Status.CONFIRMED.value, fields.CONFIRMED_AT: now}, None
             return
         for _ in range(ATTEMPTS):
             seat = self.seats.take(session)
             if seat is None:
                 break
-            taking = (self.seats.seat_ref(session.id, seat), seat_document(session, registration.id, now))
-            yield replace(registration, status=Status.CONFIRMED, seat=seat, confirmed_at=now), taking
+            taking = (self.seats.seat_ref(session.id, seat), seat_document(session, registration_id, now))
+            yield {fields.STATUS: Status.CONFIRMED.value, fields.SEAT: seat, fields.CONFIRMED_AT: now}, taking
         # No seat is free, or seats keep being taken under our hands: the waiting list is the true answer.
         for _ in range(ATTEMPTS):
-            yield replace(registration, status=Status.WAITLISTED), None
+            yield {fields.STATUS: Status.WAITLISTED.value}, None
 
     def _create(
         self,
         ref: Any,
-        registration: Registration,
+        document: dict[str, Any],
+        generation: int,
         nonce: tuple[Any, dict[str, Any]] | None,
         seat: tuple[Any, dict[str, Any]] | None,
         replacing: Read | None,
@@ -149,12 +155,11 @@ class Registrar:
         for created, data in filter(None, (seat, nonce)):
             creates.create(batch, created, data)
         if replacing is None:
-            creates.create(batch, ref, registration.to_document())
+            creates.create(batch, ref, document)
         else:
             assert replacing.data is not None
-            old = generation_of(replacing.data)
-            registration = replace(registration, generation=next_generation(old, self._clock()))
-            document = registration.to_document()
+            generation = next_generation(generation_of(replacing.data), self._clock())
+            document = {**document, fields.GENERATION: generation}
             gone = {name: firestore.DELETE_FIELD for name in replacing.data if name not in document}
             batch.update(
                 ref, {**document, **gone}, option=self._client.write_option(last_update_time=replacing.update_time)
@@ -167,14 +172,15 @@ class Registrar:
             if found is not None and not found.replaceable(self._clock()):
                 # The same person again, perhaps at the same moment.
                 self._resend(Read.of(existing), RESEND_AFTER, ON_REQUEST)
-                return replace(found, repeat=True)
+                found.repeat = True
+                return found
             if nonce is not None and nonce[0].get(**ON_REQUEST).exists:
                 raise FormReplayedError(ref.id) from None
             if existing.exists or replacing is not None:
                 # Cancelled or lapsed: replace it. Or the old one was erased meanwhile: create afresh.
                 return _Replace(Read.of(existing) if existing.exists else None)
             return _SEAT_TAKEN
-        return registration
+        return Registration(ref.id, status_of(document), generation)
 
     def resend(self, session: Session, registration_id: str) -> bool:
         """Queue a registration's confirmation again (an organiser's `signup resend`); False when it is on its way.
@@ -256,18 +262,14 @@ class Registrar:
                 **pending_update(mailkeys.CONFIRMATION),
                 **_fields(organiser_mail(session, mailkeys.ORGANISER_CREATED)),
             }
-            for placed, seat in self._places(session, replace(found, status=Status.CONFIRMED), now):
-                place: dict[str, Any] = {fields.STATUS: placed.status.value}
-                if placed.seat is not None:
-                    place.update({fields.SEAT: placed.seat, fields.CONFIRMED_AT: placed.confirmed_at})
-                elif placed.status == Status.CONFIRMED:
-                    place[fields.CONFIRMED_AT] = placed.confirmed_at
+            for place, seat in self._places(session, found.id, Status.CONFIRMED, now):
                 stored = self._write_confirmed(Read.of(snapshot), {**confirming, **place}, seat)
                 if stored is _CHANGED:
                     break  # confirmed by a second click at the same moment, or lapsed, cancelled: look again
                 if stored is not _SEAT_TAKEN:
-                    log.info("address confirmed session=%s id=%s status=%s", session.id, registration_id, placed.status)
-                    return placed.status
+                    status = Status(place[fields.STATUS])
+                    log.info("address confirmed session=%s id=%s status=%s", session.id, registration_id, status)
+                    return status
         raise KeptChangingError("the registration")
 
     def _write_confirmed(self, read: Read, update: dict[str, Any], seat: tuple[Any, dict[str, Any]] | None) -> object:

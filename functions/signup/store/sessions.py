@@ -21,22 +21,34 @@ class SessionStore:
         self._ttl = ttl
         self._monotonic = monotonic
         self._cache: dict[str, tuple[float, Session]] = {}
+        self._reading: set[str] = set()
         self._lock = threading.Lock()
 
     def get(self, session_id: str) -> Session:
-        """The session, from the cache while it is younger than `ttl` seconds."""
+        """The session, from the cache while it is younger than `ttl` seconds.
+
+        When it has aged, one request reads it again while the others go on with what the cache has, so that a
+        burst does not queue every request behind a read every few seconds; an edit is seen a read later.
+        """
         if not valid_session_id(session_id):
             raise NotFoundError(session_id)
         now = self._monotonic()
         with self._lock:
             cached = self._cache.get(session_id)
-        if cached and cached[0] > now:
-            return cached[1]
-        snapshot = self._client.collection(SESSIONS).document(session_id).get(**ON_REQUEST)
-        if not snapshot.exists:
-            raise NotFoundError(session_id)
-        session = parse_session(session_id, snapshot.to_dict() or {})
-        if self._ttl > 0:
+            if cached is not None and (cached[0] > now or session_id in self._reading):
+                return cached[1]
+            self._reading.add(session_id)
+        try:
+            snapshot = self._client.collection(SESSIONS).document(session_id).get(**ON_REQUEST)
+            if not snapshot.exists:
+                with self._lock:
+                    self._cache.pop(session_id, None)
+                raise NotFoundError(session_id)
+            session = parse_session(session_id, snapshot.to_dict() or {})
+            if self._ttl > 0:
+                with self._lock:
+                    self._cache[session_id] = (now + self._ttl, session)
+            return session
+        finally:
             with self._lock:
-                self._cache[session_id] = (now + self._ttl, session)
-        return session
+                self._reading.discard(session_id)
