@@ -1,12 +1,18 @@
 """Sign-up benchmark: `register` against a floor function doing one bare `create()`, same server, same emulator.
 
 Run with `make bench`. The load comes from Debian's `wrk` (bench/visitors.lua), 16 connections, every request a
-new visitor. Prints, each as a ratio to the floor measured in the same run: throughput and CPU seconds per request
-of the serving process (the median of the ratios within six short rounds, in each of which the kinds' servers
-take turns a second at a time), p50 and p99 latency, the emulator's
-CPU per request, peak memory, and cold start (process start to first stored registration, floor and register
-alternated). Then what one instance sustains at the deployed settings (THREADS = concurrency = 80,
-one CPU, the database's answers delayed as Firestore's are), against functions-framework's default of 4 threads.
+new visitor. Prints, each as a ratio to the floor measured in the same run, in two modes: throughput and CPU seconds
+per request of the serving process, p50 and p99 latency, the emulator's CPU per request and peak memory.
+
+- Turns: six short rounds, in each of which the kinds' servers run side by side and take turns a second at a time;
+  the ratio within a round compares seconds next to each other, which this machine's drifting speed needs.
+- Steady: each kind alone under load for STEADY_SECONDS (10 s) a round, three rotated rounds, as a newsletter's burst
+  arrives: whatever builds up over seconds (garbage collection, a cache or listing refreshed, a flush) falls inside
+  it, and shows in the tail, which one-second turns hide.
+
+Then cold start (process start to first stored registration, floor and register alternated), and what one instance
+sustains at the deployed settings (THREADS = concurrency = 80, one CPU, the database's answers delayed as
+Firestore's are), against functions-framework's default of 4 threads.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ ROUNDS = 6
 # seconds next to each other: this machine's speed changes by a fifth within seconds (other guests' load).
 SLICES = 3
 WARM_UP_SECONDS = 6.0  # per kind
+# The steady mode: each kind alone for this long in each of its rounds.
+STEADY_SECONDS = float(os.environ.get("BENCH_STEADY_SECONDS", "10"))
+STEADY_ROUNDS = 3
 # As deployed (infra/variables.tf): one vCPU, 80 requests at a time.
 CONCURRENCY = 80
 DEPLOYED_SECONDS = 8.0
@@ -203,6 +212,10 @@ def cpu_per_request(run: Run) -> float:
     return run.server_ms
 
 
+def p99(run: Run) -> float:
+    return run.result.percentile(99)
+
+
 def ratios(rounds: dict[str, list[Run]], floor: str, figure: Callable[[Run], float]) -> dict[str, list[float]]:
     """Each kind's figure as a ratio to the floor's in the same round, round by round."""
     return {
@@ -266,6 +279,49 @@ def as_deployed(kind: Kind, env: dict[str, str], database: emulator.Emulator) ->
         processes.stop(proxy)
 
 
+def turns(
+    kinds: dict[str, Callable[[], Kind]], database: emulator.Emulator, env: dict[str, str]
+) -> dict[str, list[Run]]:
+    """Rotated rounds in which the kinds' servers run side by side and take turns under load, SLICES times each."""
+    names = list(kinds)
+    rounds: dict[str, list[Run]] = {name: [] for name in names}
+    for round_ in range(ROUNDS):
+        turn = round_ % len(names)
+        order = names[turn:] + names[:turn]
+        with ExitStack() as servers:
+            running = {name: servers.enter_context(serving(kinds[name](), env)) for name in order}
+            slices: dict[str, list[Run]] = {name: [] for name in order}
+            for _ in range(SLICES):
+                for name in order:
+                    slices[name].append(sample(running[name], database, SECONDS / ROUNDS / SLICES))
+        for name in order:
+            rounds[name].append(combine(slices[name]))
+    return rounds
+
+
+def steady(
+    kinds: dict[str, Callable[[], Kind]], database: emulator.Emulator, env: dict[str, str]
+) -> dict[str, list[Run]]:
+    """Rotated rounds in which each kind's server alone takes the load for STEADY_SECONDS without a break."""
+    names = list(kinds)
+    rounds: dict[str, list[Run]] = {name: [] for name in names}
+    for round_ in range(STEADY_ROUNDS):
+        turn = round_ % len(names)
+        for name in names[turn:] + names[:turn]:
+            rounds[name].append(measure(kinds[name](), env, database, STEADY_SECONDS))
+    return rounds
+
+
+def report(rounds: dict[str, list[Run]], names: list[str]) -> None:
+    print(table(rounds, names[0]))
+    print("\nthe rounds' ratios to the floor, throughput / CPU / p99:")
+    rates, cpu = ratios(rounds, names[0], throughput), ratios(rounds, names[0], cpu_per_request)
+    tail = ratios(rounds, names[0], p99)
+    for name in names[1:]:
+        triples = zip(rates[name], cpu[name], tail[name], strict=True)
+        print(f"- {name}: {' '.join(f'{rate:.2f}/{used:.2f}/{late:.2f}' for rate, used, late in triples)}")
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -310,30 +366,20 @@ def main() -> int:
         names = list(kinds)
         for name in names:
             measure(kinds[name](), env, database, WARM_UP_SECONDS)
-        rounds: dict[str, list[Run]] = {name: [] for name in names}
-        for round_ in range(ROUNDS):
-            turn = round_ % len(names)
-            order = names[turn:] + names[:turn]
-            with ExitStack() as servers:
-                running = {name: servers.enter_context(serving(kinds[name](), env)) for name in order}
-                slices: dict[str, list[Run]] = {name: [] for name in order}
-                for _ in range(SLICES):
-                    for name in order:
-                        slices[name].append(sample(running[name], database, SECONDS / ROUNDS / SLICES))
-            for name in order:
-                rounds[name].append(combine(slices[name]))
+        rounds = turns(kinds, database, env)
         print(
-            f"\nwrk, {CONNECTIONS} connections, every request a new visitor; {SECONDS:.0f} s per kind in {ROUNDS} "
-            f"rotated rounds after a warm-up, the kinds taking turns {SLICES} times a round; CPU is user + system "
-            "time of each process group per request; "
+            f"\nturns: wrk, {CONNECTIONS} connections, every request a new visitor; {SECONDS:.0f} s per kind in "
+            f"{ROUNDS} rotated rounds after a warm-up, the kinds taking turns {SLICES} times a round; CPU is user + "
+            "system time of each process group per request; "
             "× floor for throughput and CPU is the median over the rounds of the ratio within each round\n"
         )
-        print(table(rounds, names[0]))
-        print("\nthe rounds' ratios to the floor, throughput / CPU:")
-        rates, cpu = ratios(rounds, names[0], throughput), ratios(rounds, names[0], cpu_per_request)
-        for name in names[1:]:
-            pairs = zip(rates[name], cpu[name], strict=True)
-            print(f"- {name}: {' '.join(f'{rate:.2f}/{used:.2f}' for rate, used in pairs)}")
+        report(rounds, names)
+        still = steady(kinds, database, env)
+        print(
+            f"\nsteady: each kind alone under load for {STEADY_SECONDS:.0f} s a round, {STEADY_ROUNDS} rotated "
+            "rounds; otherwise as above\n"
+        )
+        report(still, names)
         seats = [
             db.collection("sessions").document(session).collection("seats").count().get()[0][0].value
             for session in limited
@@ -355,7 +401,7 @@ def main() -> int:
         as_deployed(kinds["register, open session"](), env, database)
         print(f"\nload average after: {load_average()}")
         # The deployed run drives one core to its limit on purpose: its failures are reported, not fatal.
-        failed = any(run.result.failures for kind_rounds in rounds.values() for run in kind_rounds)
+        failed = any(run.result.failures for mode in (rounds, still) for runs in mode.values() for run in runs)
         return 1 if failed or set(seats) != {100} else 0
     finally:
         database.stop()
