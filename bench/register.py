@@ -195,6 +195,20 @@ def cold_start(kind: Kind, env: dict[str, str]) -> float:
         processes.stop(process)
 
 
+def environment(database: emulator.Emulator) -> dict[str, str]:
+    """The servers' environment, set in this process too (for its own client of the emulator)."""
+    env = {
+        **os.environ,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "FIRESTORE_EMULATOR_HOST": database.host,
+        "PUBLIC_BASE_URL": "http://127.0.0.1",
+        "SIGNING_KEY": BENCH_SIGNING_KEY,
+        "EMAIL_CHECK_DELIVERABILITY": "false",
+    }
+    os.environ.update(env)
+    return env
+
+
 def make_session(db: Any, capacity: int | None) -> str:
     session_id = f"bench-{uuid.uuid4().hex[:8]}"
     starts = datetime.now(UTC) + timedelta(days=30)
@@ -329,15 +343,7 @@ def load_average() -> str:
 def main() -> int:
     database = emulator.start(PROJECT, log=Path(os.devnull))
     try:
-        env = {
-            **os.environ,
-            "GOOGLE_CLOUD_PROJECT": PROJECT,
-            "FIRESTORE_EMULATOR_HOST": database.host,
-            "PUBLIC_BASE_URL": "http://127.0.0.1",
-            "SIGNING_KEY": BENCH_SIGNING_KEY,
-            "EMAIL_CHECK_DELIVERABILITY": "false",
-        }
-        os.environ.update(env)
+        env = environment(database)
         from google.cloud import firestore
 
         db = firestore.Client(project=PROJECT)
