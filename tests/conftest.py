@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from dev import emulator as firestore_emulator
 from dev import mailbox, processes, site, triggers
+from tests import smtp_servers
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "demo-signup-test"
@@ -341,3 +343,25 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         yield launched
         launched.close()
+
+
+# A mail server with a certificate from a throwaway authority (tests/smtp_servers.py), which `trusted` makes the
+# client trust: for the SMTP transport's tests and signup check's alike.
+@pytest.fixture(scope="module")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def trusted(authority: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    smtp_servers.trust(authority, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def starttls_server(authority: trustme.CA) -> Iterator[tuple[mailbox.Mailbox, int]]:
+    yield from smtp_servers.starttls(authority)
+
+
+@pytest.fixture
+def implicit_tls_server(authority: trustme.CA) -> Iterator[tuple[mailbox.Mailbox, int]]:
+    yield from smtp_servers.implicit_tls(authority)

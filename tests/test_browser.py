@@ -237,9 +237,8 @@ def test_a_bot_that_posts_the_moment_the_form_appears_is_told_so_and_nothing_is_
     assert len(stored(fresh)) == 1
 
 
-def test_another_site_can_neither_post_a_cancel_link_nor_frame_the_cancel_page(
-    fresh: Stack, inbox: Mailbox, page: Page
-) -> None:
+def cancel_link_mailed_to_jan(fresh: Stack, inbox: Mailbox) -> str:
+    """Jan signs up for a new session through the JSON API; the cancel link in his confirmation."""
     fresh.create_session(STACK_SESSION)
     signed_up = urllib.request.Request(
         f"{fresh.register_url}/sessions/{STACK_SESSION}/registrations",
@@ -253,7 +252,13 @@ def test_another_site_can_neither_post_a_cancel_link_nor_frame_the_cancel_page(
     assert text is not None
     match = re.search(r"http://127\.0\.0\.1:\d+/cancel/\S+", text.get_content())
     assert match is not None
-    link = match.group(0)
+    return match.group(0)
+
+
+def test_another_site_can_neither_post_a_cancel_link_nor_frame_the_cancel_page(
+    fresh: Stack, inbox: Mailbox, page: Page
+) -> None:
+    link = cancel_link_mailed_to_jan(fresh, inbox)
 
     # A page on another site that knows the link (say, from a forwarded mail) posts it as soon as it is opened.
     page.goto(fresh.foreign_site_url)
@@ -291,19 +296,7 @@ def test_a_browser_that_sends_no_fetch_metadata_cancels_from_our_own_page(
     """Safari before 16.4 sends no Sec-Fetch-Site: our own page's post must then say our origin, not `null` (which
     another site's sandboxed frame says too). Chromium is asked to leave out its fetch metadata; whether or not it
     does, the post must carry our origin, which the server accepts without them (test_cancel.py)."""
-    fresh.create_session(STACK_SESSION)
-    signed_up = urllib.request.Request(
-        f"{fresh.register_url}/sessions/{STACK_SESSION}/registrations",
-        data=json.dumps({"first_name": "Jan", "last_name": "Berg", "email": "jan@example.nl"}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(signed_up, timeout=10) as answer:
-        assert answer.status == 201
-    [mail] = inbox.wait_for(1)
-    text = mail.message.get_body(("plain",))
-    assert text is not None
-    match = re.search(r"http://127\.0\.0\.1:\d+/cancel/\S+", text.get_content())
-    assert match is not None
+    link = cancel_link_mailed_to_jan(fresh, inbox)
     posted: list[dict[str, str]] = []
 
     def without_fetch_metadata(route: Any) -> None:
@@ -313,7 +306,7 @@ def test_a_browser_that_sends_no_fetch_metadata_cancels_from_our_own_page(
         route.continue_(headers=headers)
 
     page.route(re.compile(r".*/cancel/.*"), without_fetch_metadata)
-    page.goto(match.group(0))
+    page.goto(link)
     page.get_by_role("button", name="Ja, annuleer mijn aanmelding").click()
 
     expect(page.get_by_text("Je aanmelding is geannuleerd")).to_be_visible()

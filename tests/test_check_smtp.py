@@ -10,10 +10,8 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from email.headerregistry import Address
-from pathlib import Path
 
 import pytest
-import trustme
 from signup.organisers.check.report import Result, Status
 from signup.organisers.check.smtp import CONNECT, LOGIN, SUBJECT, TEST_MAIL, TLS, TLS_FIX, check_smtp
 
@@ -26,26 +24,6 @@ from tests.smtp_servers import PASSWORD, USER
 MAIL_FROM = "Strategiesessies <sessies@example.nl>"
 ORGANISER = "organisator@example.nl"
 Server = tuple[Mailbox, int]
-
-
-@pytest.fixture(scope="module")
-def authority() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def trusted(authority: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    smtp_servers.trust(authority, tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def starttls_server(authority: trustme.CA) -> Iterator[Server]:
-    yield from smtp_servers.starttls(authority)
-
-
-@pytest.fixture
-def implicit_tls_server(authority: trustme.CA) -> Iterator[Server]:
-    yield from smtp_servers.implicit_tls(authority)
 
 
 @pytest.fixture

@@ -15,11 +15,9 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
 from signup import service
 from signup.mail.smtp import InsecureServerError, SmtpServer, SmtpTransport, TransientError, is_loopback
 from signup.settings import Settings
@@ -29,26 +27,6 @@ from tests import smtp_servers
 from tests.conftest import ROOT
 from tests.smtp_servers import PASSWORD, USER
 from tests.support import mail_state, sign_up
-
-
-@pytest.fixture(scope="module")
-def authority() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def trusted(authority: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    smtp_servers.trust(authority, tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def starttls_server(authority: trustme.CA) -> Iterator[tuple[Mailbox, int]]:
-    yield from smtp_servers.starttls(authority)
-
-
-@pytest.fixture
-def implicit_tls_server(authority: trustme.CA) -> Iterator[tuple[Mailbox, int]]:
-    yield from smtp_servers.implicit_tls(authority)
 
 
 def message() -> EmailMessage:
