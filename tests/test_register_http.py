@@ -74,6 +74,15 @@ class TestTheFormPage:
         assert says in page
         assert page.count("<h1") == 1
 
+    def test_a_stranger_s_long_paths_are_answered_but_not_remembered(self, client: Any) -> None:
+        from signup.http import web
+
+        kept = web._KEPT_MATCH.cache_info().currsize
+        answers = {client.get(f"/sessions/{'x' * 600}{n}").status_code for n in range(20)}
+
+        assert answers == {404}
+        assert web._KEPT_MATCH.cache_info().currsize == kept
+
     def test_a_closed_session_says_so_and_shows_no_form(self, client: Any, make_session: Callable[..., str]) -> None:
         session_id = make_session(registration_closes_at=datetime.now(UTC) - timedelta(minutes=1))
 

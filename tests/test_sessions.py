@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,6 +71,47 @@ def test_a_whole_number_typed_as_a_double_is_a_capacity() -> None:
     assert parse_session("s1", session_fields(capacity=50.0)).capacity == 50
 
 
+class HeldClient:
+    """The emulator's client, whose session reads can be held until the test lets them go."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self._reading, self._answer = threading.Event(), threading.Event()
+        self._answer.set()
+
+    def collection(self, name: str) -> Any:
+        self._reading.set()
+        assert self._answer.wait(10)
+        return self._db.collection(name)
+
+    @contextmanager
+    def reads(self) -> Iterator[None]:
+        """Reads started within the block wait for its end."""
+        self._reading.clear()
+        self._answer.clear()
+        try:
+            yield
+        finally:
+            self._answer.set()
+
+    def wait_for_a_read(self) -> None:
+        assert self._reading.wait(10)
+
+
+def answering(call: Callable[[], Any]) -> Future[Any]:
+    """The call, made in a thread of its own (a request of its own)."""
+    future: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(call())
+        except Exception as error:
+            future.set_exception(error)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
+
+
 class TestTheStore:
     def test_keeps_a_session_for_its_time_to_live_then_reads_it_again(
         self, db: Any, make_session: Callable[..., str]
@@ -96,34 +139,38 @@ class TestTheStore:
     def test_reads_an_aged_session_once_while_the_other_requests_go_on_with_the_cached_one(
         self, db: Any, make_session: Callable[..., str]
     ) -> None:
-        now = [0.0]
-        reading, answer = threading.Event(), threading.Event()
-
-        class HeldClient:
-            """The emulator's client, with the store's reads held until the test lets them go."""
-
-            def collection(self, name: str) -> Any:
-                reading.set()
-                assert answer.wait(10)
-                return db.collection(name)
-
-        store = SessionStore(HeldClient(), ttl=5, monotonic=lambda: now[0])
+        now, held = [0.0], HeldClient(db)
+        store = SessionStore(held, ttl=5, monotonic=lambda: now[0])
         session_id = make_session(title="Eerst")
-        answer.set()
         store.get(session_id)
         db.collection("sessions").document(session_id).update({"title": "Daarna"})
-        now[0], answered = 5.1, []
-        reading.clear()
-        answer.clear()
-        refresher = threading.Thread(target=lambda: answered.append(store.get(session_id).title))
-        refresher.start()
-        assert reading.wait(10)
+        now[0] = 5.1
+        with held.reads():
+            refresher = answering(lambda: store.get(session_id).title)
+            held.wait_for_a_read()
+            meanwhile = store.get(session_id).title
 
-        meanwhile = store.get(session_id).title
-        answer.set()
-        refresher.join(10)
+        assert (meanwhile, refresher.result(10), store.get(session_id).title) == ("Eerst", "Daarna", "Daarna")
 
-        assert (meanwhile, answered, store.get(session_id).title) == ("Eerst", ["Daarna"], "Daarna")
+    def test_after_an_edit_that_broke_the_session_no_request_answers_with_the_old_one(
+        self, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        now, held = [0.0], HeldClient(db)
+        store = SessionStore(held, ttl=5, monotonic=lambda: now[0])
+        session_id = make_session()
+        store.get(session_id)
+        db.collection("sessions").document(session_id).update({"capacity": -1})
+        now[0] = 5.1
+        with pytest.raises(MisconfiguredError):
+            store.get(session_id)
+        with held.reads():
+            first = answering(lambda: store.get(session_id))
+            held.wait_for_a_read()
+            meanwhile = answering(lambda: store.get(session_id))
+
+        for answer in (first, meanwhile):
+            with pytest.raises(MisconfiguredError, match="capacity"):
+                answer.result(10)
 
     def test_forgets_a_session_that_was_deleted(self, db: Any, make_session: Callable[..., str]) -> None:
         now = [0.0]

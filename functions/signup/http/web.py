@@ -7,7 +7,7 @@ import logging
 import math
 import secrets
 from base64 import b32encode
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, cached_property, lru_cache
@@ -85,8 +85,17 @@ ROUTES = Map(
     merge_slashes=False,
 )
 # The adapter only reads the map: one for every request of the instance. A burst posts to one path over and over,
-# and werkzeug's matcher takes twenty times a regular expression's time: its answers are kept.
-_MATCH = lru_cache(maxsize=1024)(ROUTES.bind("").match)
+# and werkzeug's matcher takes twenty times a regular expression's time: its answers are kept, for paths no longer
+# than ours get, so that what strangers send can take no more than a bounded memory.
+_ADAPTER = ROUTES.bind("")
+_KEPT_MATCH = lru_cache(maxsize=1024)(_ADAPTER.match)
+_KEPT_PATH_LENGTH = 512
+
+
+def _match(path: str, method: str) -> tuple[Any, Mapping[str, Any]]:
+    return (_KEPT_MATCH if len(path) <= _KEPT_PATH_LENGTH else _ADAPTER.match)(path, method)
+
+
 _ASSETS = {"embed.js": "text/javascript", "signup.css": "text/css"}
 # What the confirm page says, and answers with, for the state the registration is in after a GET or a POST.
 _CONFIRM_PAGES: dict[str, tuple[int, str]] = {
@@ -200,7 +209,7 @@ def handle(request: flask.Request, service: Callable[[], Service]) -> flask.Resp
 def _route(exchange: _Exchange) -> flask.Response:
     request = exchange.request
     try:
-        endpoint, arguments = _MATCH(request.path, "GET" if request.method == "HEAD" else request.method)
+        endpoint, arguments = _match(request.path, "GET" if request.method == "HEAD" else request.method)
     except MethodNotAllowed as refused:
         raise MethodNotAllowedError(tuple(m for m in refused.valid_methods or () if m != "HEAD")) from None
     except HTTPException:  # NotFound, or a path no rule can take

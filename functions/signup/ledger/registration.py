@@ -49,7 +49,7 @@ ERASED = SignUp(organisation="", first_name="", infix="", last_name="", email=""
 class Registration:
     """A registration as stored; `repeat` is no field but what a sign-up found: the person had it already.
 
-    Not frozen: a frozen dataclass takes seven times as long to make, and a sign-up makes two."""
+    Not frozen: a frozen dataclass takes several times as long to make, and a sign-up makes two."""
 
     id: str
     status: Status

@@ -102,7 +102,7 @@ class Registrar:
         replacing: Read | None = None
         for _ in range(ATTEMPTS):
             for place, seat in self._places(session, ref.id, registration.status, now):
-                stored = self._create(ref, {**document, **place}, registration.generation, nonce, seat, replacing)
+                stored = self._create(ref, registration, {**document, **place}, nonce, seat, replacing)
                 if isinstance(stored, Registration):
                     return stored
                 if isinstance(stored, _Replace):
@@ -139,8 +139,8 @@ class Registrar:
     def _create(
         self,
         ref: Any,
+        registration: Registration,
         document: dict[str, Any],
-        generation: int,
         nonce: tuple[Any, dict[str, Any]] | None,
         seat: tuple[Any, dict[str, Any]] | None,
         replacing: Read | None,
@@ -152,6 +152,7 @@ class Registrar:
         replaced, on condition that nobody changed it since it was read.
         """
         batch = self._client.batch()
+        generation = registration.generation
         for created, data in filter(None, (seat, nonce)):
             creates.create(batch, created, data)
         if replacing is None:
@@ -180,7 +181,12 @@ class Registrar:
                 # Cancelled or lapsed: replace it. Or the old one was erased meanwhile: create afresh.
                 return _Replace(Read.of(existing) if existing.exists else None)
             return _SEAT_TAKEN
-        return Registration(ref.id, status_of(document), generation)
+        # The sign-up's registration, as the place it took made it.
+        registration.status = status_of(document)
+        registration.seat = document.get(fields.SEAT)
+        registration.confirmed_at = document.get(fields.CONFIRMED_AT)
+        registration.generation = generation
+        return registration
 
     def resend(self, session: Session, registration_id: str) -> bool:
         """Queue a registration's confirmation again (an organiser's `signup resend`); False when it is on its way.

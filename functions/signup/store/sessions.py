@@ -41,10 +41,15 @@ class SessionStore:
         try:
             snapshot = self._client.collection(SESSIONS).document(session_id).get(**ON_REQUEST)
             if not snapshot.exists:
-                with self._lock:
-                    self._cache.pop(session_id, None)
                 raise NotFoundError(session_id)
             session = parse_session(session_id, snapshot.to_dict() or {})
+        except Exception:
+            # A read that fails (or an edit that broke the session) ends the cached copy: the next request reads
+            # again and answers as the database does, rather than some with the old session and some with an error.
+            with self._lock:
+                self._cache.pop(session_id, None)
+            raise
+        else:
             if self._ttl > 0:
                 with self._lock:
                     self._cache[session_id] = (now + self._ttl, session)
