@@ -36,8 +36,9 @@ Request = tuple[float, float, dict[str, float]]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tail", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seats", type=int, default=None, help="a limited session of this many seats")
-    parser.add_argument("--seconds", type=float, default=10.0, help="the steady load's length (default 10)")
-    parser.add_argument("--turns", action="store_true", help=f"{TURNS} one-second turns, two seconds apart")
+    load = parser.add_mutually_exclusive_group()
+    load.add_argument("--seconds", type=float, default=10.0, help="the steady load's length (default 10)")
+    load.add_argument("--turns", action="store_true", help=f"{TURNS} one-second turns, two seconds apart")
     parser.add_argument("--unfreeze", action="store_true", help="thaw what the instance froze")
     parser.add_argument("--records", type=Path, help="keep every timed request and collection here, as JSON")
     args = parser.parse_args(argv)

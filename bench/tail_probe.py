@@ -1,9 +1,9 @@
 """`register` as deployed, with a stopwatch on each step of a request and on the garbage collector (bench/tail.py).
 
 Served by functions-framework like the real function; GET /__records hands over what was timed so far. The steps
-are the parts a sign-up can wait for: the session's read, a seat, the rate limiter (and its flush, which may run
-in another request's thread), the commit, logging. Whatever is left of a request's time is our own code and the
-wait for the GIL.
+are the parts a sign-up can wait for: the session's read, a seat, the rate limiter, the commit, logging; the rate
+limiter's flush runs in a thread of its own and is timed apart. Whatever is left of a request's time is our own
+code and the wait for the GIL.
 """
 
 from __future__ import annotations
