@@ -7,7 +7,10 @@ it would trust a provider's certificate through the system's store.
 
 from __future__ import annotations
 
+import json
 import ssl
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from dev import processes
 from dev.mailbox import Mailbox
 
 USER, PASSWORD = "signup", "p@ss word"
+_ROOT = Path(__file__).resolve().parent.parent
 Authenticator = Callable[[Any, Any, Any, str, Any], AuthResult]
 
 
@@ -70,3 +74,18 @@ def implicit_tls(authority: trustme.CA, authenticator: Authenticator = check_log
 def clear_text(authenticator: Authenticator = check_login) -> Iterator[tuple[Mailbox, int]]:
     """No STARTTLS, but a login, as a development relay on this machine may offer."""
     yield from serve(authenticator, auth_require_tls=False)
+
+
+def elsewhere(*arguments: str) -> Any:
+    """What Python with these arguments printed as JSON, run in a network namespace of its own: a server there can
+    sit at an address that is not loopback, and no packet leaves it."""
+    ran = subprocess.run(
+        ["unshare", "--net", sys.executable, *arguments],  # noqa: S607 - util-linux's, from PATH
+        cwd=_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)
