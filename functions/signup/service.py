@@ -8,11 +8,12 @@ slow `register`'s cold start.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache, cached_property
-from typing import TYPE_CHECKING, Any
+from functools import cached_property, wraps
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from signup import logs
 from signup.errors import MisconfiguredError
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from signup.mail.mails import Composer
     from signup.mail.notifier import Notifier
     from signup.mail.smtp import SmtpTransport
+
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -140,27 +143,39 @@ def cancel_url(settings: Settings, tokens: CancelTokens, ref: RegistrationRef) -
     return f"{settings.public_base_url}/cancel/{tokens.make(ref)}"
 
 
-@cache
+def once_per_instance(build: Callable[[], T]) -> Callable[[], T]:
+    """`build`, made by the first call and kept; calls meanwhile wait for it, and a build that fails is tried again.
+
+    Once built, what the instance has loaded and built lives as long as it does, and is frozen out of the garbage
+    collector's sight: otherwise every full collection under load goes through the whole of it (the client library,
+    the templates), tens of milliseconds in which no request moves, the slowest sign-ups' wait. A second service
+    built by a request arriving meanwhile would be frozen too, for good: hence the lock.
+    """
+    built: list[T] = []
+    building = threading.Lock()
+
+    @wraps(build)
+    def get() -> T:
+        if not built:
+            with building:
+                if not built:
+                    built.append(build())
+                    gc.freeze()
+        return built[0]
+
+    return get
+
+
+@once_per_instance
 def from_environment() -> Service:
     """The instance's one `register` service, from the process environment."""
-    built = build(_instance_settings())
-    _keep_for_good()
-    return built
+    return build(_instance_settings())
 
 
-@cache
+@once_per_instance
 def notifier_from_environment() -> Notifier:
     """The instance's one `notify` service, from the process environment."""
-    built = build_notifier(_instance_settings())
-    _keep_for_good()
-    return built
-
-
-def _keep_for_good() -> None:
-    """What an instance has loaded and built by now lives as long as it does: the garbage collector need not look at
-    it again. Otherwise every full collection under load goes through the whole of it (the client library, the
-    templates), tens of milliseconds in which no request moves: the slowest sign-ups' wait."""
-    gc.freeze()
+    return build_notifier(_instance_settings())
 
 
 def _instance_settings() -> Settings:
