@@ -33,6 +33,13 @@ def listings(caplog: pytest.LogCaptureFixture) -> Callable[[], int]:
     return lambda: sum(record.getMessage().startswith("listed seats ") for record in caplog.records)
 
 
+@pytest.fixture
+def countings(caplog: pytest.LogCaptureFixture) -> Callable[[], int]:
+    """How many times the seats were counted so far."""
+    caplog.set_level(logging.DEBUG, logger="signup.store.seats")
+    return lambda: sum(record.getMessage().startswith("counted seats ") for record in caplog.records)
+
+
 def stored(db: Any, session: Session) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     """The seats (seat number: registration id) and the registrations (id: document) of a session."""
     session_ref = db.collection(SESSIONS).document(session.id)
@@ -109,6 +116,34 @@ def test_a_listing_that_found_the_session_full_is_believed_for_a_while_then_made
     assert beside_free_seat.status == WAITLISTED
     assert looked_again.status == CONFIRMED
     assert listings() == listed + 1
+    assert_never_oversold(db, session)
+
+
+def test_a_full_session_is_counted_not_listed_when_its_listing_ages_until_a_seat_is_free(
+    db: Any, make_session: Callable[..., str], listings: Callable[[], int], countings: Callable[[], int]
+) -> None:
+    session = SessionStore(db, ttl=0).get(make_session(capacity=2))
+    monotonic = Monotonic()
+    here, elsewhere = Registrar(db, KEYS, monotonic=monotonic), Registrar(db, KEYS)
+    seated = [here.register(session, person(n), origin=None) for n in range(2)]
+    waiting = here.register(session, person(2), origin=None)  # lists again: full
+    listed = listings()
+
+    monotonic.now += SEAT_MEMORY_SECONDS
+    still_waiting = here.register(session, person(3), origin=None)
+    listed_while_full, counted_while_full = listings() - listed, countings()
+    for registration in (waiting, still_waiting, seated[0]):
+        elsewhere.cancel(session, registration.id)  # nobody waits any more: a seat stays free
+    monotonic.now += SEAT_MEMORY_SECONDS
+    seated_again = here.register(session, person(4), origin=None)
+
+    assert [registration.status for registration in (*seated, waiting, still_waiting)] == [CONFIRMED] * 2 + [
+        WAITLISTED
+    ] * 2
+    # A burst on a full session pays a count per few seconds, not a read of every seat.
+    assert (listed_while_full, counted_while_full) == (0, 1)
+    assert seated_again.status == CONFIRMED
+    assert countings() == 2
     assert_never_oversold(db, session)
 
 

@@ -114,8 +114,7 @@ class Seats:
         cached = self._left.get(key)
         if cached is not None and cached[0] > now:
             return cached[1]
-        seats = self.session_ref(session.id).collection(fields.SEATS)
-        left = max(session.capacity - int(seats.count().get(**ON_REQUEST)[0][0].value), 0)
+        left = max(session.capacity - self._taken(session.id), 0)
         if self._left_ttl > 0:
             self._left[key] = (now + self._left_ttl, left)
         return left
@@ -134,7 +133,9 @@ class Seats:
 
         One sign-up per session lists at a time: the others meanwhile go on with the old listing, or, with none
         left to go on with (the first burst, or all handed out), wait for the new one, so that a burst of sign-ups
-        costs one listing, not one each.
+        costs one listing, not one each. A listing that found the session full is followed by a count of the seats
+        (an aggregation: one read per thousand seats, where a listing reads each): only a count below the capacity
+        lists them again.
         """
         key = (session_id, capacity)
         while True:
@@ -152,7 +153,12 @@ class Seats:
             running.wait()
         try:
             listed_at = self._monotonic()
-            free = self._list(session_id, capacity)
+            if listing is not None and listing.full and self._taken(session_id) >= capacity:
+                # Still full, as a burst on a full session finds it every few seconds: counting the seats costs a
+                # read per thousand of them, listing them one per seat.
+                free = []
+            else:
+                free = self._list(session_id, capacity)
             listing = _Listing(listed_at, free, full=not free)
             with self._lock:
                 self._listings[key] = listing
@@ -161,6 +167,11 @@ class Seats:
             with self._lock:
                 del self._listing_now[key]
             running.set()
+
+    def _taken(self, session_id: str) -> int:
+        taken = int(self.session_ref(session_id).collection(fields.SEATS).count().get(**ON_REQUEST)[0][0].value)
+        log.debug("counted seats session=%s taken=%d", session_id, taken)
+        return taken
 
     def _list(self, session_id: str, capacity: int) -> list[int]:
         seats = self.session_ref(session_id).collection(fields.SEATS).select([]).stream(**ON_REQUEST)
