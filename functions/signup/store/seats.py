@@ -5,8 +5,9 @@ newsletter's burst. Instead each seat of a limited session is its own document, 
 below the capacity, created together with the registration that takes it in one batch. `create()` fails if the
 seat already exists, so two sign-ups can never hold the same seat (never oversold), and contention is spread over
 as many documents as there are seats. Each instance keeps a listing of the seats for a few seconds and hands out the
-seats it showed free, one per sign-up, so that a burst does not read every seat once per sign-up; a stale listing
-costs a failed create() or a few seconds' wait, never an oversold seat (see `Seats._memory`).
+seats it showed free, one per sign-up, so that a burst does not read every seat once per sign-up (and while the
+session is full, it counts them instead of listing them); a stale listing costs a failed create() or a few seconds'
+wait, never an oversold seat (see `Seats._memory`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class _Listing:
 
     listed_at: float  # monotonic seconds
     free: list[int]
-    full: bool  # the listing itself found no seat free
+    full: bool  # the listing (or, after one that was, a count of the seats) found no seat free
 
 
 class Seats:
