@@ -297,11 +297,8 @@ def turns(
     kinds: dict[str, Callable[[], Kind]], database: emulator.Emulator, env: dict[str, str]
 ) -> dict[str, list[Run]]:
     """Rotated rounds in which the kinds' servers run side by side and take turns under load, SLICES times each."""
-    names = list(kinds)
-    rounds: dict[str, list[Run]] = {name: [] for name in names}
-    for round_ in range(ROUNDS):
-        turn = round_ % len(names)
-        order = names[turn:] + names[:turn]
+    rounds: dict[str, list[Run]] = {name: [] for name in kinds}
+    for order in rotated(list(kinds), ROUNDS):
         with ExitStack() as servers:
             running = {name: servers.enter_context(serving(kinds[name](), env)) for name in order}
             slices: dict[str, list[Run]] = {name: [] for name in order}
@@ -317,13 +314,18 @@ def steady(
     kinds: dict[str, Callable[[], Kind]], database: emulator.Emulator, env: dict[str, str]
 ) -> dict[str, list[Run]]:
     """Rotated rounds in which each kind's server alone takes the load for STEADY_SECONDS without a break."""
-    names = list(kinds)
-    rounds: dict[str, list[Run]] = {name: [] for name in names}
-    for round_ in range(STEADY_ROUNDS):
-        turn = round_ % len(names)
-        for name in names[turn:] + names[:turn]:
+    rounds: dict[str, list[Run]] = {name: [] for name in kinds}
+    for order in rotated(list(kinds), STEADY_ROUNDS):
+        for name in order:
             rounds[name].append(measure(kinds[name](), env, database, STEADY_SECONDS))
     return rounds
+
+
+def rotated(names: list[str], rounds: int) -> Iterator[list[str]]:
+    """The kinds' order in each round, each kind first in turn."""
+    for round_ in range(rounds):
+        turn = round_ % len(names)
+        yield names[turn:] + names[:turn]
 
 
 def report(rounds: dict[str, list[Run]], names: list[str]) -> None:

@@ -51,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
 
         db = firestore.Client(project=PROJECT)
         probe = "bench/tail_probe.py"
-        measure(Kind("register", probe, f"/sessions/{make_session(db, None)}/registrations"), env, database, 15)
+        measure(
+            Kind("register", probe, f"/sessions/{make_session(db, None)}/registrations"), env, database, WARM_UP_SECONDS
+        )
         kind = Kind("register", probe, f"/sessions/{make_session(db, args.seats)}/registrations")
         with serving(kind, env) as server:
             began = time.monotonic()

@@ -26,18 +26,22 @@ def person(n: int) -> SignUp:
     return signing_up(f"Persoon{n}", f"p{n}@example.nl")
 
 
+def logged(caplog: pytest.LogCaptureFixture, beginning: str) -> Callable[[], int]:
+    """How many of the seats' debug lines so far begin with `beginning`."""
+    caplog.set_level(logging.DEBUG, logger="signup.store.seats")
+    return lambda: sum(record.getMessage().startswith(beginning) for record in caplog.records)
+
+
 @pytest.fixture
 def listings(caplog: pytest.LogCaptureFixture) -> Callable[[], int]:
     """How many times the seats were listed so far."""
-    caplog.set_level(logging.DEBUG, logger="signup.store.seats")
-    return lambda: sum(record.getMessage().startswith("listed seats ") for record in caplog.records)
+    return logged(caplog, "listed seats ")
 
 
 @pytest.fixture
 def countings(caplog: pytest.LogCaptureFixture) -> Callable[[], int]:
     """How many times the seats were counted so far."""
-    caplog.set_level(logging.DEBUG, logger="signup.store.seats")
-    return lambda: sum(record.getMessage().startswith("counted seats ") for record in caplog.records)
+    return logged(caplog, "counted seats ")
 
 
 def stored(db: Any, session: Session) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:

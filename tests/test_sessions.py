@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -98,20 +98,6 @@ class HeldClient:
         assert self._reading.wait(10)
 
 
-def answering(call: Callable[[], Any]) -> Future[Any]:
-    """The call, made in a thread of its own (a request of its own)."""
-    future: Future[Any] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(call())
-        except Exception as error:
-            future.set_exception(error)
-
-    threading.Thread(target=run, daemon=True).start()
-    return future
-
-
 class TestTheStore:
     def test_keeps_a_session_for_its_time_to_live_then_reads_it_again(
         self, db: Any, make_session: Callable[..., str]
@@ -145,8 +131,8 @@ class TestTheStore:
         store.get(session_id)
         db.collection("sessions").document(session_id).update({"title": "Daarna"})
         now[0] = 5.1
-        with held.reads():
-            refresher = answering(lambda: store.get(session_id).title)
+        with ThreadPoolExecutor(max_workers=1) as requests, held.reads():
+            refresher = requests.submit(lambda: store.get(session_id).title)
             held.wait_for_a_read()
             meanwhile = store.get(session_id).title
 
@@ -163,10 +149,10 @@ class TestTheStore:
         now[0] = 5.1
         with pytest.raises(MisconfiguredError):
             store.get(session_id)
-        with held.reads():
-            first = answering(lambda: store.get(session_id))
+        with ThreadPoolExecutor(max_workers=2) as requests, held.reads():
+            first = requests.submit(store.get, session_id)
             held.wait_for_a_read()
-            meanwhile = answering(lambda: store.get(session_id))
+            meanwhile = requests.submit(store.get, session_id)
 
         for answer in (first, meanwhile):
             with pytest.raises(MisconfiguredError, match="capacity"):
