@@ -1,20 +1,28 @@
-"""A create() built straight as protobuf is the very write the client library would send."""
+"""A create() built straight as protobuf is the very write the client library would send, and a commit sent
+straight as protobuf stores what the library's would, and fails as it would."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import pytest
+from google.api_core import exceptions as google_errors
 from google.api_core.datetime_helpers import DatetimeWithNanoseconds
+from google.api_core.retry import Retry
 from google.cloud import firestore
 from google.cloud.firestore_v1 import _helpers
+from google.cloud.firestore_v1.batch import WriteBatch
 from google.cloud.firestore_v1.types import write
 from signup.ledger.registration import SignUp, signed_up
 from signup.ledger.session import parse_session
 from signup.store import creates
+from signup.store.deadlines import ON_REQUEST
+
+from dev import processes
 
 NOW = datetime(2026, 12, 2, 9, 30, 15, 123456, tzinfo=UTC)
 REGISTRATION = {
@@ -173,6 +181,152 @@ def test_a_sign_up_is_built_without_the_library_encoding_it(
     assert pb.update.fields["email"].string_value == "jan@example.nl"
     assert pb.update.fields["expires_at"].timestamp_value.seconds > 0
     assert [t.field_path for t in pb.update_transforms] == ["created_at"]
+
+
+Commit = Callable[[Any], None]
+COMMITS: dict[str, Commit] = {
+    "the library's": lambda batch: batch.commit(**ON_REQUEST),
+    "ours": lambda batch: creates.commit(batch, **ON_REQUEST),
+}
+
+
+def test_a_commit_stores_what_the_librarys_stores(db: Any) -> None:
+    stored = {}
+    for name, commit in COMMITS.items():
+        ref = db.collection("creates").document(uuid.uuid4().hex)
+        batch = db.batch()
+        creates.create(batch, ref, REGISTRATION)
+        commit(batch)
+        stored[name] = ref.get().to_dict()
+
+    ours, theirs = stored["ours"], stored["the library's"]
+    assert isinstance(ours.pop("created_at"), datetime)
+    assert isinstance(theirs.pop("created_at"), datetime)
+    assert ours == theirs == {name: value for name, value in REGISTRATION.items() if name != "created_at"}
+
+
+def _created_twice(db: Any, ref: Any) -> Any:
+    ref.create({"n": 1})
+    batch = db.batch()
+    batch.create(ref, {"n": 2})
+    return batch
+
+
+def _updated_after_a_change(db: Any, ref: Any) -> Any:
+    ref.set({"n": 1})
+    read = ref.get()
+    ref.set({"n": 1, "changed": True})
+    batch = db.batch()
+    batch.update(ref, {"n": 2}, option=db.write_option(last_update_time=read.update_time))
+    return batch
+
+
+def _updated_when_gone(db: Any, ref: Any) -> Any:
+    batch = db.batch()
+    batch.update(ref, {"n": 2})
+    return batch
+
+
+def _seat_and_registration_one_taken(db: Any, ref: Any) -> Any:
+    seat = ref.parent.document(f"{ref.id}-seat")
+    seat.set({"taken": True})
+    batch = db.batch()
+    creates.create(batch, ref, {"n": 2})
+    creates.create(batch, seat, {"taken": True})
+    return batch
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        pytest.param(_created_twice, id="a document created that is there already"),
+        pytest.param(_updated_after_a_change, id="an update on condition, after a change"),
+        pytest.param(_updated_when_gone, id="an update of a document that is not there"),
+        pytest.param(_seat_and_registration_one_taken, id="a batch of two creates, one of them taken"),
+    ],
+)
+def test_a_refused_commit_raises_what_the_librarys_raises_and_writes_nothing(
+    db: Any, refused: Callable[[Any, Any], Any]
+) -> None:
+    raised, after = {}, {}
+    for name, commit in COMMITS.items():
+        ref = db.collection("creates").document(uuid.uuid4().hex)
+        batch = refused(db, ref)
+        before = ref.get().to_dict()
+        with pytest.raises(google_errors.GoogleAPICallError) as error:
+            commit(batch)
+        raised[name] = type(error.value)
+        after[name] = ref.get().to_dict() == before
+
+    assert raised["ours"] is raised["the library's"]
+    assert after == {"ours": True, "the library's": True}
+
+
+def test_a_database_that_does_not_answer_fails_as_with_the_librarys_commit_and_as_soon(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing listens on the port: every try is refused, and tried again until the retry's time is up.
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{processes.free_port()}")
+    client = firestore.Client(project="demo-creates")
+    quick = {"retry": Retry(initial=0.05, maximum=0.1, multiplier=2.0, timeout=0.6), "timeout": 0.3}
+    raised, took = {}, {}
+    for name, commit in {
+        "the library's": lambda batch: batch.commit(**quick),
+        "ours": lambda batch: creates.commit(batch, **quick),
+    }.items():
+        batch = client.batch()
+        creates.create(batch, client.collection("creates").document("r"), {"n": 1})
+        began = time.monotonic()
+        with pytest.raises(google_errors.GoogleAPIError) as error:
+            commit(batch)
+        took[name] = time.monotonic() - began
+        raised[name] = (type(error.value), type(error.value.__cause__))
+
+    assert raised["ours"] == raised["the library's"]
+    assert 0.5 < took["ours"] < 3.0
+
+
+def test_a_sign_up_is_committed_without_the_librarys_wrappers(
+    client: Any,
+    make_session: Callable[..., str],
+    registrations: Callable[[str], list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    session_id = make_session(capacity=10)
+    monkeypatch.setattr(WriteBatch, "commit", lambda *_, **__: pytest.fail("committed through the library"))
+
+    answer = client.post(
+        f"/sessions/{session_id}/registrations",
+        json={"first_name": "Jan", "last_name": "Berg", "email": "jan.commit@example.nl"},
+    )
+
+    assert answer.status_code == 201
+    [stored] = registrations(session_id)
+    assert (stored["email"], stored["status"]) == ("jan.commit@example.nl", "confirmed")
+    assert stored["seat"] in range(10)
+
+
+def test_without_the_private_parts_a_commit_is_the_librarys_own(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from google.cloud.firestore_v1.client import Client
+
+    own = Client(project=db.project)  # no committer built for it yet
+    monkeypatch.setattr(creates, "_PRIVATE_PARTS_THERE", False)
+    monkeypatch.setattr(creates, "_committer", lambda _: pytest.fail("sent by hand"))
+    ref = own.collection("creates").document(uuid.uuid4().hex)
+    batch = own.batch()
+    creates.create(batch, ref, {"n": 1})
+
+    creates.commit(batch, **ON_REQUEST)
+
+    assert ref.get().to_dict() == {"n": 1}
+
+
+def test_the_parts_a_client_and_its_batch_are_built_with_are_there() -> None:
+    # Set in their constructors, so not among PRIVATE_PARTS (looked for on the classes).
+    client = firestore.Client(project="demo-creates", credentials=_anonymous())
+    assert hasattr(client, "_client_info")
+    assert hasattr(client.batch(), "_write_pbs")
+    assert client._firestore_api.transport.grpc_channel is not None
 
 
 def _anonymous() -> Any:

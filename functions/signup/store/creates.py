@@ -1,23 +1,36 @@
-"""A Firestore `create()` encoded straight to protobuf: the sign-up's one write, at a seventh of the client's cost.
+"""The sign-up's one write, encoded and committed straight as protobuf: a `create()` and its batch's `commit()`.
 
 The client library encodes a document through proto-plus wrappers, one per value: 120–190 µs of CPU for a
 registration, measured, against 17 µs for the same protobuf built directly, in place, on every sign-up. This
 builds the very message the library would (tests/test_creates.py holds them equal) for the values a sign-up stores
 (text, numbers, booleans, times, maps, the server's time at the top level) and leaves anything else to the library.
-It rests on two private parts of the library (`PRIVATE_PARTS`); where a release no longer has them, every create is
-the library's own `batch.create`, slower but the same write.
+
+A commit through the library wraps the request and its answer in proto-plus again: some 90 µs of a sign-up's CPU
+(a tenth of it), measured. `commit` sends the same request over the client's own channel, with the library's own
+wrapping for errors, retries, deadline and headers (`gapic_v1.method.wrap_method`, as the library's transport
+wraps its methods), only with protobuf in and out (tests/test_creates.py holds the stored documents and the errors
+the same).
+
+Both rest on private parts of the library (`PRIVATE_PARTS`); where a release no longer has them, every create is
+the library's own `batch.create` and every commit its `batch.commit`, slower but the same write.
 """
 
 from __future__ import annotations
 
 import re
+import weakref
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from google.api_core import gapic_v1
 from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_batch import BaseBatch
+from google.cloud.firestore_v1.base_client import BaseClient
 from google.cloud.firestore_v1.base_document import BaseDocumentReference
+from google.cloud.firestore_v1.client import Client
+from google.cloud.firestore_v1.types import firestore as firestore_types
 from google.cloud.firestore_v1.types import write
 
 _Write = write.Write.pb()
@@ -31,9 +44,21 @@ _TIMESTAMP_SECONDS = range(-62_135_596_800, 253_402_300_800)
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
-# What this module uses of the library that the library does not promise to keep: a reference's full path, and
-# the batch's way of taking a write already built.
-PRIVATE_PARTS = ((BaseDocumentReference, "_document_path"), (BaseBatch, "_add_write_pbs"))
+_COMMIT = "/google.firestore.v1.Firestore/Commit"
+_CommitRequest = firestore_types.CommitRequest.pb()
+_CommitResponse = firestore_types.CommitResponse.pb()
+
+# What this module uses of the library that the library does not promise to keep: a reference's full path, the
+# batch's way of taking a write already built; the client's database name, the headers it sends with each call, and
+# its generated API client (whose transport's channel is public). A batch's writes (`_write_pbs`) and the client's
+# `_client_info` are set in their constructors, and looked for there.
+PRIVATE_PARTS = (
+    (BaseDocumentReference, "_document_path"),
+    (BaseBatch, "_add_write_pbs"),
+    (BaseClient, "_database_string"),
+    (BaseClient, "_rpc_metadata"),
+    (Client, "_firestore_api"),
+)
 _PRIVATE_PARTS_THERE = all(hasattr(owner, name) for owner, name in PRIVATE_PARTS)
 
 
@@ -93,3 +118,44 @@ def _fill(target: Any, value: Any) -> None:
             _fill(fields[key], item)
     else:
         raise _UnsupportedError(kind.__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Committer:
+    """A client's Commit call with protobuf in and out, and what each call sends beside the writes."""
+
+    send: Any
+    database: str
+    metadata: tuple[tuple[str, str], ...]
+
+
+# One per client, built at its first commit (the client builds its channel lazily, too).
+_committers: weakref.WeakKeyDictionary[Any, _Committer] = weakref.WeakKeyDictionary()
+
+
+def commit(batch: Any, *, retry: Any, timeout: float) -> None:
+    """Commit `batch` as `batch.commit(retry=retry, timeout=timeout)` does: the same request, errors, retries and
+    deadline. The batch is not to be used again."""
+    client = batch._client
+    committer = _committers.get(client)
+    if committer is None:
+        if not (_PRIVATE_PARTS_THERE and hasattr(batch, "_write_pbs") and hasattr(client, "_client_info")):
+            batch.commit(retry=retry, timeout=timeout)
+            return
+        committer = _committers.setdefault(client, _committer(client))
+    request = _CommitRequest(database=committer.database, writes=[pb._pb for pb in batch._write_pbs])
+    committer.send(request, retry=retry, timeout=timeout, metadata=committer.metadata)
+
+
+def _committer(client: Any) -> _Committer:
+    """As the library's transport builds its commit method, and the client calls it."""
+    call = client._firestore_api.transport.grpc_channel.unary_unary(
+        _COMMIT, request_serializer=_CommitRequest.SerializeToString, response_deserializer=_CommitResponse.FromString
+    )
+    database = client._database_string
+    routing = gapic_v1.routing_header.to_grpc_metadata((("database", database),))  # type: ignore[no-untyped-call]
+    return _Committer(
+        gapic_v1.method.wrap_method(call, client_info=client._client_info),  # type: ignore[no-untyped-call]
+        database,
+        (*client._rpc_metadata, routing),
+    )

@@ -166,7 +166,7 @@ class Registrar:
                 ref, {**document, **gone}, option=self._client.write_option(last_update_time=replacing.update_time)
             )
         try:
-            batch.commit(**ON_REQUEST)
+            creates.commit(batch, **ON_REQUEST)
         except (google_errors.AlreadyExists, google_errors.NotFound, *CONFLICTS):
             existing = ref.get(**ON_REQUEST)
             found = Registration.from_snapshot(existing) if existing.exists else None
@@ -286,7 +286,7 @@ class Registrar:
             creates.create(batch, *seat)
         batch.update(read.reference, update, option=self._client.write_option(last_update_time=read.update_time))
         try:
-            batch.commit(**ON_REQUEST)
+            creates.commit(batch, **ON_REQUEST)
         except google_errors.AlreadyExists:
             return _SEAT_TAKEN
         except (google_errors.NotFound, *CONFLICTS):
