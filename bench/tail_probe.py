@@ -25,8 +25,8 @@ import functions_framework
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
 import main as _main
-from google.cloud.firestore_v1.batch import WriteBatch
 from signup.http.ratelimit import RateLimiter
+from signup.store import creates
 from signup.store.seats import Seats
 from signup.store.sessions import SessionStore
 
@@ -49,7 +49,7 @@ def _on_collection(phase: str, info: dict[str, int]) -> None:
 gc.callbacks.append(_on_collection)
 
 
-def _timed(owner: type, name: str, step: str) -> None:
+def _timed(owner: object, name: str, step: str) -> None:
     original: Callable[..., Any] = getattr(owner, name)
 
     @functools.wraps(original)
@@ -73,7 +73,7 @@ for _owner, _name, _step in (
     (Seats, "take", "seat"),
     (RateLimiter, "hit", "limiter"),
     (RateLimiter, "flush", "flush"),
-    (WriteBatch, "commit", "commit"),
+    (creates, "commit", "commit"),
     (logging.Logger, "handle", "log"),
 ):
     _timed(_owner, _name, _step)
