@@ -367,13 +367,13 @@ def test_cancel_resend_and_promote_go_the_functions_way(
     missing = run("resend", session_id, "no-such-registration")
 
     status = {doc["id"]: doc for doc in registrations(session_id)}
-    assert cancelled == (0, "cancelled (was confirmed); the mail goes with the next sweep\n")
+    assert cancelled == (0, "cancelled (was confirmed); the mail goes out within seconds\n")
     assert again == (0, "already cancelled\n")
     assert status[first]["status"] == "cancelled"
     assert status[second]["status"] == "confirmed"  # promoted by the cancellation, as the function does
     assert not_waiting[0] == 2
     assert on_its_way == (0, "the confirmation mail is on its way already: nothing queued\n")
-    assert resent == (0, "confirmation mail queued; the next sweep sends it\n")
+    assert resent == (0, "confirmation mail queued; it goes out within seconds\n")
     assert status[second]["emails"]["confirmation"]["state"] == "pending"
     assert missing[0] == 1
 
@@ -390,7 +390,7 @@ def test_promote_moves_one_chosen_person_up_when_a_seat_is_free(
     code, said = run("promote", session_id, chosen)
 
     status = {doc["id"]: doc["status"] for doc in registrations(session_id)}
-    assert (code, said) == (0, f"promoted {chosen}; the mail goes with the next sweep\n")
+    assert (code, said) == (0, f"promoted {chosen}; the mail goes out within seconds\n")
     assert status == {early: "waitlisted", chosen: "confirmed"}
 
 

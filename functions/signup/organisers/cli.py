@@ -90,7 +90,7 @@ def cancel(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
     session = tools.sessions.get(options.session)
     was = tools.registrar.cancel(session, options.registration)
     print(
-        "already cancelled" if was == Status.CANCELLED else f"cancelled (was {was}); the mail goes with the next sweep",
+        "already cancelled" if was == Status.CANCELLED else f"cancelled (was {was}); the mail goes out within seconds",
         file=out,
     )
 
@@ -103,7 +103,7 @@ def resend(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
     # Someone whose address is not confirmed yet has no confirmation to get: they get the confirm link again.
     what = "confirm mail" if found.status == Status.UNCONFIRMED else "confirmation mail"
     if tools.registrar.resend(session, options.registration):
-        print(f"{what} queued; the next sweep sends it", file=out)
+        print(f"{what} queued; it goes out within seconds", file=out)
     else:
         print(f"the {what} is on its way already: nothing queued", file=out)
 
@@ -116,7 +116,7 @@ def promote(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
             f"{options.registration} was not promoted: it is not on the waiting list, or no seat is free "
             "(raise the session's capacity first)"
         )
-    print(f"promoted {options.registration}; the mail goes with the next sweep", file=out)
+    print(f"promoted {options.registration}; the mail goes out within seconds", file=out)
 
 
 def erase(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
