@@ -13,7 +13,7 @@ from signup.ledger.registration import SignUp
 from signup.ledger.session import Session
 from signup.ledger.status import Status
 from signup.store.registrations import Registrar
-from signup.store.seats import SEAT_MEMORY_SECONDS
+from signup.store.seats import SEAT_MEMORY_SECONDS, free_seats
 from signup.store.sessions import SessionStore
 
 from tests.support import KEYS, Monotonic
@@ -167,3 +167,47 @@ def test_a_seat_freed_by_a_cancellation_on_the_same_instance_is_offered_at_once(
     assert (seated.status, waiting.status) == (CONFIRMED, WAITLISTED)
     assert (newcomer, next_one.status) == (CONFIRMED, CONFIRMED)
     assert_never_oversold(db, session)
+
+
+@pytest.mark.parametrize(
+    ("taken", "capacity", "free"),
+    [
+        pytest.param(set(), 3, [0, 1, 2], id="an empty session: every seat"),
+        pytest.param({0, 2}, 4, [1, 3], id="the seats not taken"),
+        pytest.param({0, 1, 2}, 3, [], id="a full session: none"),
+        pytest.param({5, 6, 7, 8, 9}, 5, [], id="lowered under as many seats taken: none"),
+        pytest.param({7, 8, 9}, 5, [0, 1], id="lowered under three taken: two below, for five in all"),
+        pytest.param({1, 7}, 5, [0, 2, 3], id="lowered, one taken above and one below: three more"),
+        pytest.param({0, 1, 2, 3, 4, 7}, 5, [], id="lowered under more seats than it has: none"),
+        pytest.param({3, 4, 5}, 5, [0, 1], id="the seats just below the new capacity count as taken below it"),
+    ],
+)
+def test_the_free_seats_never_make_more_than_the_capacity(taken: set[int], capacity: int, free: list[int]) -> None:
+    assert free_seats(taken, capacity) == free
+    assert len(taken) + len(free) <= max(capacity, len(taken))
+
+
+def test_after_the_capacity_is_lowered_under_the_seats_taken_nobody_more_is_seated_until_it_holds(
+    db: Any, make_session: Callable[..., str]
+) -> None:
+    sessions = SessionStore(db, ttl=0)
+    session = sessions.get(make_session(capacity=10))
+    here, elsewhere = Registrar(db, KEYS), Registrar(db, KEYS)
+    seated = [here.register(session, person(n), origin=None) for n in range(10)]
+    holders = {registration.seat: registration.id for registration in seated}
+    for seat in range(5):
+        here.cancel(session, holders[seat])  # nobody waits: seats 0-4 free, 5-9 held
+    db.collection(SESSIONS).document(session.id).update({"capacity": 5})  # the organiser, in the console
+    lowered = sessions.get(session.id)
+
+    newcomers = [registrar.register(lowered, person(n), origin=None) for n, registrar in ((10, here), (11, elsewhere))]
+    held_after_sign_ups = len(stored(db, lowered)[0])
+    elsewhere.cancel(lowered, holders[9])  # four held: the first waiting gets the one seat there is
+    seats, registrations = stored(db, lowered)
+
+    assert [newcomer.status for newcomer in newcomers] == [WAITLISTED, WAITLISTED]
+    assert held_after_sign_ups == 5
+    assert registrations[newcomers[0].id]["status"] == CONFIRMED
+    assert registrations[newcomers[1].id]["status"] == WAITLISTED
+    assert sorted(seats) == ["0", "5", "6", "7", "8"]
+    assert_never_oversold(db, lowered)

@@ -4,8 +4,9 @@ A counter on the session document would serialise every sign-up on one hot docum
 newsletter's burst. Instead each seat of a limited session is its own document, `sessions/{id}/seats/{n}` for n
 below the capacity, created together with the registration that takes it in one batch. `create()` fails if the
 seat already exists, so two sign-ups can never hold the same seat (never oversold), and contention is spread over
-as many documents as there are seats. Each instance keeps a listing of the seats for a few seconds and hands out the
-seats it showed free, one per sign-up, so that a burst does not read every seat once per sign-up (and while the
+as many documents as there are seats (where an organiser lowered the capacity under the seats taken, fewer numbers
+are handed out: `free_seats`). Each instance keeps a listing of the seats for a few seconds and hands out the seats
+it showed free, one per sign-up, so that a burst does not read every seat once per sign-up (and while the
 session is full, it counts them instead of listing them); a stale listing costs a failed create() or a few seconds'
 wait, never an oversold seat (see `Seats._memory`).
 """
@@ -176,7 +177,20 @@ class Seats:
 
     def _list(self, session_id: str, capacity: int) -> list[int]:
         seats = self.session_ref(session_id).collection(fields.SEATS).select([]).stream(**ON_REQUEST)
-        taken = {snapshot.id for snapshot in seats}
-        free = [n for n in range(capacity) if str(n) not in taken]
+        numbers = {int(snapshot.id) for snapshot in seats if snapshot.id.isascii() and snapshot.id.isdigit()}
+        free = free_seats(numbers, capacity)
         log.debug("listed seats session=%s free=%d", session_id, len(free))
         return free
+
+
+def free_seats(taken: set[int], capacity: int) -> list[int]:
+    """The seat numbers a sign-up may take: those free below `limit`, where `limit` is the capacity unless an
+    organiser lowered it under seats already taken. Those seats stay with their holders, so `limit` is lowered until
+    the seats at or above it and all the numbers below it together are no more than the capacity: each number is
+    created once at most, so the session never holds more."""
+    limit, excess = capacity, sum(1 for seat in taken if seat >= capacity)
+    while excess > 0 and limit > 0:
+        limit -= 1
+        if limit not in taken:
+            excess -= 1  # one number fewer to give out; a taken one was counted among those above already
+    return [seat for seat in range(limit) if seat not in taken]
