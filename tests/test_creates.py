@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
@@ -16,6 +17,7 @@ from google.api_core.retry import Retry
 from google.cloud import firestore
 from google.cloud.firestore_v1 import _helpers
 from google.cloud.firestore_v1.batch import WriteBatch
+from google.cloud.firestore_v1.types import firestore as firestore_types
 from google.cloud.firestore_v1.types import write
 from signup.ledger.registration import SignUp, signed_up
 from signup.ledger.session import parse_session
@@ -316,27 +318,115 @@ def test_a_sign_up_is_committed_without_the_librarys_wrappers(
     assert stored["seat"] in range(10)
 
 
-def test_without_the_private_parts_a_commit_is_the_librarys_own(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from google.cloud.firestore_v1.client import Client
+def _no_commit_parts(monkeypatch: pytest.MonkeyPatch, client: Any) -> None:
+    monkeypatch.setattr(creates, "_COMMIT_PARTS_THERE", False)
 
-    own = Client(project=db.project)  # no committer built for it yet
-    monkeypatch.setattr(creates, "_PRIVATE_PARTS_THERE", False)
-    monkeypatch.setattr(creates, "_committer", lambda _: pytest.fail("sent by hand"))
+
+def _no_public_channel(monkeypatch: pytest.MonkeyPatch, client: Any) -> None:
+    monkeypatch.delattr(type(client._firestore_api.transport), "grpc_channel")
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        pytest.param(_no_commit_parts, id="a private part of the client gone"),
+        pytest.param(_no_public_channel, id="the transport without its channel"),
+    ],
+)
+def test_where_the_library_lacks_a_part_a_commit_is_the_librarys_own(
+    db: Any, monkeypatch: pytest.MonkeyPatch, missing: Callable[[pytest.MonkeyPatch, Any], None]
+) -> None:
+    own = firestore.Client(project=db.project)  # no committer built for it yet
+    missing(monkeypatch, own)
+    through_library: list[int] = []
+    library_commit = WriteBatch.commit
+
+    def commit(batch: WriteBatch, **options: Any) -> Any:
+        through_library.append(len(batch._write_pbs))
+        return library_commit(batch, **options)
+
+    monkeypatch.setattr(WriteBatch, "commit", commit)
     ref = own.collection("creates").document(uuid.uuid4().hex)
     batch = own.batch()
     creates.create(batch, ref, {"n": 1})
 
     creates.commit(batch, **ON_REQUEST)
 
+    assert through_library == [1]
     assert ref.get().to_dict() == {"n": 1}
 
 
-def test_the_parts_a_client_and_its_batch_are_built_with_are_there() -> None:
-    # Set in their constructors, so not among PRIVATE_PARTS (looked for on the classes).
-    client = firestore.Client(project="demo-creates", credentials=_anonymous())
-    assert hasattr(client, "_client_info")
-    assert hasattr(client.batch(), "_write_pbs")
-    assert client._firestore_api.transport.grpc_channel is not None
+class Recorder:
+    """A gRPC server that answers Commit as Firestore would and keeps what it was sent: the request's bytes, its
+    headers and how long the client would wait; `slow` makes it answer too late."""
+
+    def __init__(self) -> None:
+        import grpc  # type: ignore[import-untyped]
+
+        self.calls: list[tuple[bytes, list[tuple[str, str]], float]] = []
+        self.slow = False
+        self.server = grpc.server(ThreadPoolExecutor(max_workers=4))
+        handler = grpc.unary_unary_rpc_method_handler(self._commit)  # bytes in and out
+        self.server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("google.firestore.v1.Firestore", {"Commit": handler}),)
+        )
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def _commit(self, request: bytes, context: Any) -> bytes:
+        headers = sorted((key, value) for key, value in context.invocation_metadata() if key != "user-agent")
+        self.calls.append((request, headers, context.time_remaining()))
+        if self.slow:
+            time.sleep(1.0)
+        return bytes(firestore_types.CommitResponse.pb()().SerializeToString())
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
+    recorder = Recorder()
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{recorder.port}")
+    yield recorder
+    recorder.server.stop(None)
+
+
+@pytest.mark.parametrize("database", [None, "andere-db"])
+def test_a_commit_sends_the_bytes_and_headers_the_librarys_sends(recorder: Recorder, database: str | None) -> None:
+    client = firestore.Client(project="demo-creates", database=database)
+    for commit in COMMITS.values():
+        batch = client.batch()
+        creates.create(batch, client.collection("sessions", "s", "registrations").document("r"), REGISTRATION)
+        commit(batch)
+
+    [(theirs, their_headers, their_deadline), (ours, our_headers, our_deadline)] = recorder.calls
+    assert ours == theirs
+    assert our_headers == their_headers
+    headers = dict(our_headers)
+    assert headers["google-cloud-resource-prefix"] == f"projects/demo-creates/databases/{database or '(default)'}"
+    assert "database=" in headers["x-goog-request-params"]
+    assert 0 < our_deadline < ON_REQUEST["timeout"] + 0.1
+    assert abs(our_deadline - their_deadline) < 0.5
+
+
+def test_a_database_that_answers_too_late_fails_as_with_the_librarys_commit(recorder: Recorder) -> None:
+    client = firestore.Client(project="demo-creates")
+    recorder.slow = True
+    retry = Retry(timeout=0.5)
+    commits: dict[str, Commit] = {
+        "the library's": lambda batch: batch.commit(retry=retry, timeout=0.3),
+        "ours": lambda batch: creates.commit(batch, retry=retry, timeout=0.3),
+    }
+    raised, took = {}, {}
+    for name, commit in commits.items():
+        batch = client.batch()
+        creates.create(batch, client.collection("creates").document("r"), {"n": 1})
+        began = time.monotonic()
+        with pytest.raises(google_errors.GoogleAPIError) as error:
+            commit(batch)
+        took[name] = time.monotonic() - began
+        raised[name] = type(error.value)
+
+    assert raised["ours"] is raised["the library's"] is google_errors.DeadlineExceeded
+    assert 0.25 < took["ours"] < 0.9
 
 
 def _anonymous() -> Any:

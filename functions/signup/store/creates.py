@@ -25,11 +25,13 @@ from typing import Any
 
 from google.api_core import gapic_v1
 from google.api_core.datetime_helpers import DatetimeWithNanoseconds
+from google.api_core.retry import Retry
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_batch import BaseBatch
 from google.cloud.firestore_v1.base_client import BaseClient
 from google.cloud.firestore_v1.base_document import BaseDocumentReference
 from google.cloud.firestore_v1.client import Client
+from google.cloud.firestore_v1.services.firestore.transports.base import DEFAULT_CLIENT_INFO
 from google.cloud.firestore_v1.types import firestore as firestore_types
 from google.cloud.firestore_v1.types import write
 
@@ -48,18 +50,15 @@ _COMMIT = "/google.firestore.v1.Firestore/Commit"
 _CommitRequest = firestore_types.CommitRequest.pb()
 _CommitResponse = firestore_types.CommitResponse.pb()
 
-# What this module uses of the library that the library does not promise to keep: a reference's full path, the
-# batch's way of taking a write already built; the client's database name, the headers it sends with each call, and
-# its generated API client (whose transport's channel is public). A batch's writes (`_write_pbs`) and the client's
-# `_client_info` are set in their constructors, and looked for there.
-PRIVATE_PARTS = (
-    (BaseDocumentReference, "_document_path"),
-    (BaseBatch, "_add_write_pbs"),
-    (BaseClient, "_database_string"),
-    (BaseClient, "_rpc_metadata"),
-    (Client, "_firestore_api"),
-)
-_PRIVATE_PARTS_THERE = all(hasattr(owner, name) for owner, name in PRIVATE_PARTS)
+# What this module uses of the library that the library does not promise to keep. To create: a reference's full
+# path, and the batch's way of taking a write already built. To commit, also: the client's database name, the headers
+# it sends with each call, and its generated API client (whose transport and channel are public). A batch's writes
+# (`_write_pbs`) are set in its constructor; a commit that finds them or anything else missing is the library's.
+_CREATE_PARTS = ((BaseDocumentReference, "_document_path"), (BaseBatch, "_add_write_pbs"))
+_COMMIT_PARTS = ((BaseClient, "_database_string"), (BaseClient, "_rpc_metadata"), (Client, "_firestore_api"))
+PRIVATE_PARTS = _CREATE_PARTS + _COMMIT_PARTS
+_PRIVATE_PARTS_THERE = all(hasattr(owner, name) for owner, name in _CREATE_PARTS)
+_COMMIT_PARTS_THERE = all(hasattr(owner, name) for owner, name in _COMMIT_PARTS)
 
 
 class _UnsupportedError(Exception):
@@ -129,33 +128,42 @@ class _Committer:
     metadata: tuple[tuple[str, str], ...]
 
 
-# One per client, built at its first commit (the client builds its channel lazily, too).
-_committers: weakref.WeakKeyDictionary[Any, _Committer] = weakref.WeakKeyDictionary()
+# One per client, built at its first commit (the client builds its channel lazily, too); None: the library's commit.
+_committers: weakref.WeakKeyDictionary[Any, _Committer | None] = weakref.WeakKeyDictionary()
 
 
-def commit(batch: Any, *, retry: Any, timeout: float) -> None:
-    """Commit `batch` as `batch.commit(retry=retry, timeout=timeout)` does: the same request, errors, retries and
-    deadline. The batch is not to be used again."""
+def commit(batch: Any, *, retry: Retry, timeout: float) -> None:
+    """Commit `batch` as `batch.commit(retry=retry, timeout=timeout)` does: the same request, headers, errors,
+    retries and deadline (given, as ON_REQUEST gives them: the library's defaults are not taken). The batch is not to
+    be used again."""
     client = batch._client
-    committer = _committers.get(client)
-    if committer is None:
-        if not (_PRIVATE_PARTS_THERE and hasattr(batch, "_write_pbs") and hasattr(client, "_client_info")):
-            batch.commit(retry=retry, timeout=timeout)
-            return
+    try:
+        committer = _committers[client]
+    except KeyError:
         committer = _committers.setdefault(client, _committer(client))
-    request = _CommitRequest(database=committer.database, writes=[pb._pb for pb in batch._write_pbs])
+    writes = getattr(batch, "_write_pbs", None)
+    if committer is None or writes is None:
+        batch.commit(retry=retry, timeout=timeout)
+        return
+    request = _CommitRequest(database=committer.database, writes=[getattr(pb, "_pb", pb) for pb in writes])
     committer.send(request, retry=retry, timeout=timeout, metadata=committer.metadata)
 
 
-def _committer(client: Any) -> _Committer:
-    """As the library's transport builds its commit method, and the client calls it."""
-    call = client._firestore_api.transport.grpc_channel.unary_unary(
+def _committer(client: Any) -> _Committer | None:
+    """As the library's transport builds its commit method, and the client calls it; None where the library no
+    longer has what this takes."""
+    if not _COMMIT_PARTS_THERE:
+        return None
+    try:
+        channel = client._firestore_api.transport.grpc_channel
+        database = client._database_string
+        metadata = tuple(client._rpc_metadata)
+    except AttributeError:
+        return None
+    call = channel.unary_unary(
         _COMMIT, request_serializer=_CommitRequest.SerializeToString, response_deserializer=_CommitResponse.FromString
     )
-    database = client._database_string
     routing = gapic_v1.routing_header.to_grpc_metadata((("database", database),))  # type: ignore[no-untyped-call]
-    return _Committer(
-        gapic_v1.method.wrap_method(call, client_info=client._client_info),  # type: ignore[no-untyped-call]
-        database,
-        (*client._rpc_metadata, routing),
-    )
+    # The library's transport wraps its methods with its own module's client info (the x-goog-api-client header).
+    send = gapic_v1.method.wrap_method(call, client_info=DEFAULT_CLIENT_INFO)  # type: ignore[no-untyped-call]
+    return _Committer(send, database, (*metadata, routing))
