@@ -140,7 +140,7 @@ def test_without_those_parts_a_create_is_the_librarys_own(monkeypatch: pytest.Mo
     client = firestore.Client(project="demo-creates", credentials=_anonymous())
     ref = client.collection("sessions").document("s").collection("registrations").document("r")
     ours, theirs = Batch(client), Batch(client)
-    monkeypatch.setattr(creates, "_PRIVATE_PARTS_THERE", False)
+    monkeypatch.setattr(creates, "_CREATE_PARTS_THERE", False)
     monkeypatch.setattr(creates, "_fill", lambda *_: pytest.fail("built by hand"))
 
     creates.create(ours.batch, ref, REGISTRATION)

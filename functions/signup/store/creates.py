@@ -57,7 +57,7 @@ _CommitResponse = firestore_types.CommitResponse.pb()
 _CREATE_PARTS = ((BaseDocumentReference, "_document_path"), (BaseBatch, "_add_write_pbs"))
 _COMMIT_PARTS = ((BaseClient, "_database_string"), (BaseClient, "_rpc_metadata"), (Client, "_firestore_api"))
 PRIVATE_PARTS = _CREATE_PARTS + _COMMIT_PARTS
-_PRIVATE_PARTS_THERE = all(hasattr(owner, name) for owner, name in _CREATE_PARTS)
+_CREATE_PARTS_THERE = all(hasattr(owner, name) for owner, name in _CREATE_PARTS)
 _COMMIT_PARTS_THERE = all(hasattr(owner, name) for owner, name in _COMMIT_PARTS)
 
 
@@ -67,7 +67,7 @@ class _UnsupportedError(Exception):
 
 def create(batch: Any, ref: Any, data: dict[str, Any]) -> None:
     """Add `ref`'s creation with `data` to `batch`, as `batch.create(ref, data)` does."""
-    if not _PRIVATE_PARTS_THERE:
+    if not _CREATE_PARTS_THERE:
         batch.create(ref, data)
         return
     pb = _Write()
