@@ -22,11 +22,11 @@ from typing import Any
 
 import flask
 import functions_framework
+from google.cloud.firestore_v1.batch import WriteBatch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
 import main as _main
 from signup.http.ratelimit import RateLimiter
-from signup.store import creates
 from signup.store.seats import Seats
 from signup.store.sessions import SessionStore
 
@@ -73,7 +73,7 @@ for _owner, _name, _step in (
     (Seats, "take", "seat"),
     (RateLimiter, "hit", "limiter"),
     (RateLimiter, "flush", "flush"),
-    (creates, "commit", "commit"),
+    (WriteBatch, "commit", "commit"),
     (logging.Logger, "handle", "log"),
 ):
     _timed(_owner, _name, _step)

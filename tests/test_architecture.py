@@ -91,3 +91,58 @@ def test_the_words_looked_for_are_the_ledgers_own() -> None:
 
     assert {"status", "emails", "mail_due_at", "told_revision", "first_name", "state", "lease_until"} <= words
     assert {"confirmation", "promotion", "cancellation", "reminder_", "message_", "organiser_digest"} <= words
+
+
+# A namedtuple's methods start with an underscore so as not to clash with its fields; they are its public API.
+_NAMEDTUPLE_API = {"_replace", "_asdict", "_make", "_fields"}
+
+
+def private_parts_used(source: str) -> list[str]:
+    """What a module reads of another object's private parts: `thing._name`, `getattr(thing, "_name")`, or a name
+    imported whose module path or own name is private (`self` and `cls` are the module's own)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in _NAMEDTUPLE_API:
+            if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                found.append(ast.unparse(node))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr"):
+            name = node.args[1] if len(node.args) > 1 else None
+            if isinstance(name, ast.Constant) and isinstance(name.value, str) and _private(name.value):
+                found.append(ast.unparse(node))
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.module.startswith("signup"):
+            parts = [*node.module.split("."), *(alias.name for alias in node.names)]
+            if any(_private(part) for part in parts):
+                found.append(f"from {node.module} import {', '.join(alias.name for alias in node.names)}")
+    return found
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("client._firestore_api.transport", ["client._firestore_api"]),
+        ("getattr(batch, '_write_pbs', None)", ["getattr(batch, '_write_pbs', None)"]),
+        (
+            "from google.cloud.firestore_v1._helpers import encode_value",
+            ["from google.cloud.firestore_v1._helpers import encode_value"],
+        ),
+        ("self._client.batch()", []),
+        ("parts._replace(query='')", []),
+        ("from signup.http import _private_helper", []),
+    ],
+)
+def test_the_private_parts_check_sees_what_it_is_meant_to(source: str, found: list[str]) -> None:
+    assert private_parts_used(source) == found
+
+
+def test_no_private_part_of_a_library_is_used_under_functions() -> None:
+    used = [
+        f"{path.relative_to(ROOT)}: {part}"
+        for path in sorted((ROOT / "functions").rglob("*.py"))
+        for part in private_parts_used(path.read_text(encoding="utf-8"))
+    ]
+
+    assert used == []

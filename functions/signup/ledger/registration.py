@@ -122,7 +122,7 @@ class Registration:
                 document[fields.ORGANISATION] = person.organisation
             if person.infix:
                 document[fields.INFIX] = person.infix
-        document[fields.STATUS] = self.status.value  # the plain string: creates.py encodes exactly str
+        document[fields.STATUS] = self.status.value
         for name, value in (
             (fields.ORIGIN, self.origin),
             (fields.SEAT, self.seat),

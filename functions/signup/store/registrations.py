@@ -36,7 +36,6 @@ from signup.ledger.registration import (
 from signup.ledger.session import Session
 from signup.ledger.status import CHECK_EMAIL, Status
 from signup.ledger.writes import ATTEMPTS, CONFLICTS, KeptChangingError, Read, write_unchanged
-from signup.store import creates
 from signup.store.deadlines import ON_REQUEST
 from signup.store.ids import RegistrationIds
 from signup.store.seats import Seats
@@ -154,9 +153,9 @@ class Registrar:
         batch = self._client.batch()
         generation = registration.generation
         for created, data in filter(None, (seat, nonce)):
-            creates.create(batch, created, data)
+            batch.create(created, data)
         if replacing is None:
-            creates.create(batch, ref, document)
+            batch.create(ref, document)
         else:
             assert replacing.data is not None
             generation = next_generation(generation_of(replacing.data), self._clock())
@@ -166,7 +165,7 @@ class Registrar:
                 ref, {**document, **gone}, option=self._client.write_option(last_update_time=replacing.update_time)
             )
         try:
-            creates.commit(batch, **ON_REQUEST)
+            batch.commit(**ON_REQUEST)
         except (google_errors.AlreadyExists, google_errors.NotFound, *CONFLICTS):
             existing = ref.get(**ON_REQUEST)
             found = Registration.from_snapshot(existing) if existing.exists else None
@@ -283,10 +282,10 @@ class Registrar:
         True, or _SEAT_TAKEN, or _CHANGED."""
         batch = self._client.batch()
         if seat is not None:
-            creates.create(batch, *seat)
+            batch.create(*seat)
         batch.update(read.reference, update, option=self._client.write_option(last_update_time=read.update_time))
         try:
-            creates.commit(batch, **ON_REQUEST)
+            batch.commit(**ON_REQUEST)
         except google_errors.AlreadyExists:
             return _SEAT_TAKEN
         except (google_errors.NotFound, *CONFLICTS):
