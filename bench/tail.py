@@ -22,12 +22,12 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench import TAIL_STEPS as STEPS
 from bench import wrk
 from bench.register import CONNECTIONS, PROJECT, Kind, environment, make_session, measure, serving
 from dev import emulator
 
 WARM_UP_SECONDS = 15.0
-STEPS = ("session", "seat", "limiter", "commit", "log")
 TURNS = 3
 
 Request = tuple[float, float, dict[str, float]]

@@ -16,6 +16,7 @@ import os
 import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,15 @@ from signup.http.ratelimit import RateLimiter
 from signup.store.seats import Seats
 from signup.store.sessions import SessionStore
 
+from bench import TAIL_STEPS as STEPS
+
 _local = threading.local()
-_requests: list[tuple[float, float, dict[str, float]]] = []  # start, end (monotonic), seconds per step
-_collections: list[tuple[float, float, int]] = []  # start, end, generation
-_flushes: list[tuple[float, float]] = []
+# Kept in flat arrays of floats, which the garbage collector does not track: a list of a tuple and a dict per request
+# would be some 200,000 more objects a minute for every full collection to go through, and grow the very pauses
+# this is to time.
+_requests = array("d")  # per request: start, end (monotonic), then the seconds of each step in STEPS
+_collections = array("d")  # per collection: start, end, generation
+_flushes = array("d")  # per flush: start, end
 _started = [0.0]
 _unfreeze = [os.environ.get("PROBE_UNFREEZE") == "1"]
 
@@ -43,13 +49,14 @@ def _on_collection(phase: str, info: dict[str, int]) -> None:
     if phase == "start":
         _started[0] = time.monotonic()
     else:
-        _collections.append((_started[0], time.monotonic(), info["generation"]))
+        _collections.extend((_started[0], time.monotonic(), info["generation"]))
 
 
 gc.callbacks.append(_on_collection)
 
 
 def _timed(owner: object, name: str, step: str) -> None:
+    index = STEPS.index(step) if step in STEPS else 0
     original: Callable[..., Any] = getattr(owner, name)
 
     @functools.wraps(original)
@@ -61,9 +68,9 @@ def _timed(owner: object, name: str, step: str) -> None:
             ended = time.monotonic()
             steps = getattr(_local, "steps", None)
             if steps is not None:
-                steps[step] = steps.get(step, 0.0) + ended - began
+                steps[index] += ended - began
             if step == "flush":
-                _flushes.append((began, ended))
+                _flushes.extend((began, ended))
 
     setattr(owner, name, timed)
 
@@ -79,15 +86,25 @@ for _owner, _name, _step in (
     _timed(_owner, _name, _step)
 
 
+_WIDTH = 2 + len(STEPS)
+
+
 @functions_framework.http
 def register(request: flask.Request) -> Any:
     if request.path == "/__records":
-        records = {"requests": _requests, "collections": _collections, "flushes": _flushes}
+        records = {
+            "requests": [
+                [*_requests[i : i + 2], dict(zip(STEPS, _requests[i + 2 : i + _WIDTH], strict=True))]
+                for i in range(0, len(_requests), _WIDTH)
+            ],
+            "collections": [list(_collections[i : i + 3]) for i in range(0, len(_collections), 3)],
+            "flushes": [list(_flushes[i : i + 2]) for i in range(0, len(_flushes), 2)],
+        }
         return flask.Response(json.dumps(records), mimetype="application/json")
-    _local.steps = {}
+    _local.steps = steps = [0.0] * len(STEPS)
     began = time.monotonic()
     response = _main.register(request)
-    _requests.append((began, time.monotonic(), _local.steps))
+    _requests.extend((began, time.monotonic(), *steps))
     _local.steps = None
     if _unfreeze[0]:
         # The service is built by now, and frozen: thaw it, to see what the collector costs without.
