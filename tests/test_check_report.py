@@ -92,3 +92,31 @@ def test_the_exit_code_is_1_exactly_when_a_check_failed(statuses: list[Status], 
 
     assert report.exit_code() == code
     assert report.ok is (code == 0)
+
+
+@pytest.mark.parametrize(
+    ("expected", "lines", "exit_code"),
+    [
+        ([], ["✘ SMTP: login as signup refused: 535 5.7.8 (0.50 s)", "  → Check SMTP_PASSWORD."], 1),
+        (
+            ["smtp.login"],
+            ["⚠ expected here: SMTP: login as signup refused: 535 5.7.8 (0.50 s)", "  → Check SMTP_PASSWORD."],
+            0,
+        ),
+        (["mail_domain.spf"], ["✘ SMTP: login as signup refused: 535 5.7.8 (0.50 s)", "  → Check SMTP_PASSWORD."], 1),
+    ],
+)
+def test_a_failure_expected_here_is_a_warning_that_says_so_and_passes(
+    expected: list[str], lines: list[str], exit_code: int
+) -> None:
+    report = Report(MIXED)
+
+    report.expect_failures(expected)
+
+    assert report.lines()[-2:] == lines
+    assert report.exit_code() == exit_code
+    # A check that passed stays passed, whatever is expected of it.
+    assert report.lines()[0].startswith("✔ SPF")
+    assert json.loads(report.to_json())["checks"][2]["details"] == (
+        {"expected_failure": True} if exit_code == 0 else {}
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -41,6 +41,22 @@ class Report:
 
     def extend(self, results: Iterable[Result]) -> None:
         self.results.extend(results)
+
+    def expect_failures(self, names: Iterable[str]) -> None:
+        """The checks named are known to fail where this runs (the demo's domain of `make dev`): their failures are
+        shown as warnings that say so, and do not fail the check."""
+        expected = frozenset(names)
+        self.results = [
+            replace(
+                result,
+                status=Status.WARN,
+                summary=f"expected here: {result.summary}",
+                details={**result.details, "expected_failure": True},
+            )
+            if result.status is Status.FAIL and result.name in expected
+            else result
+            for result in self.results
+        ]
 
     def counts(self) -> dict[Status, int]:
         return {status: sum(result.status is status for result in self.results) for status in Status}
