@@ -6,13 +6,16 @@ STAMP := $(VENV)/.installed
 
 # Browser tests drive Debian's Chromium (Playwright downloads no browser of its own).
 CHROMIUM := /usr/bin/chromium
+# What `make test` and `make bench` install from Debian's packages when missing: as root, or through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 # The audit tests run third-party checkers from npm (package-lock.json): axe-core in Chromium, the Nu Html Checker
 # on Java, html-validate and Can I email's data on Node.
 NODE_STAMP := node_modules/.installed
 # The benchmarks' load generator: Debian's wrk (a generator in Python would be the bottleneck it measures).
 WRK := /usr/bin/wrk
 
-.PHONY: dev dev-check test lint typecheck infra-check bench install audit-tools clean
+.PHONY: dev dev-check test lint typecheck infra-check bench install audit-tools clean screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,20 +35,19 @@ $(INFRA_STAMP): requirements-infra.txt
 # Mozilla's ical.js, which the calendar tests read our invitations with: its own package, pinned and locked.
 ICALJS := tests/icaljs/node_modules/.package-lock.json
 
-$(ICALJS): tests/icaljs/package.json tests/icaljs/package-lock.json
-	@command -v npm >/dev/null || { echo "Install Node.js 20 or newer with npm (Debian packages nodejs, npm)"; exit 1; }
+$(ICALJS): tests/icaljs/package.json tests/icaljs/package-lock.json | /usr/bin/npm
 	npm ci --prefix tests/icaljs --no-audit --no-fund --silent
 	touch $(ICALJS)
 
-install: $(STAMP) $(ICALJS)
+# What `make dev` needs: the virtualenv alone (no Node, no browser; those are the tests').
+install: $(STAMP)
 
 SCHEMA := infra/schema
 SCHEMA_STAMP := $(SCHEMA)/node_modules/.installed
 
 # The Google and archive providers' schemas, as the npm packages generated from them (versions pinned in
 # infra/schema/package-lock.json); `terraform validate` would need the providers themselves, which are not at hand.
-$(SCHEMA_STAMP): $(SCHEMA)/package.json $(SCHEMA)/package-lock.json
-	@command -v npm >/dev/null || { command -v apt-get >/dev/null && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; } || { echo "Install Node.js with npm (Debian packages nodejs npm)"; exit 1; }
+$(SCHEMA_STAMP): $(SCHEMA)/package.json $(SCHEMA)/package-lock.json | /usr/bin/npm
 	cd $(SCHEMA) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $(SCHEMA_STAMP)
 
@@ -64,24 +66,24 @@ dev: install
 dev-check: install
 	$(BIN)/python -m dev.check $(ARGS)
 
-lint: install
+lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: install
+typecheck: $(STAMP)
 	$(BIN)/mypy
 
 $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "Install Chromium at $(CHROMIUM) (Debian package chromium)"; exit 1; }
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+	$(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends chromium
 
 /usr/bin/npm:
-	@command -v apt-get >/dev/null || { echo "Install Node.js 18 or newer with npm (Debian packages nodejs npm)"; exit 1; }
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+	@command -v npm >/dev/null || command -v apt-get >/dev/null || { echo "Install Node.js 20 or newer with npm (Debian packages nodejs npm)"; exit 1; }
+	@command -v npm >/dev/null || { $(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends nodejs npm; }
 
 /usr/bin/java:
 	@command -v apt-get >/dev/null || { echo "Install Java 11 or newer at /usr/bin/java (Debian package default-jre-headless)"; exit 1; }
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jre-headless
+	$(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends default-jre-headless
 
 # --ignore-scripts: vnu-jar's install script would download a Java of its own; the tests use /usr/bin/java.
 $(NODE_STAMP): package.json package-lock.json | /usr/bin/npm /usr/bin/java
@@ -90,12 +92,12 @@ $(NODE_STAMP): package.json package-lock.json | /usr/bin/npm /usr/bin/java
 
 audit-tools: $(NODE_STAMP)
 
-test: lint typecheck infra-check $(CHROMIUM) $(NODE_STAMP)
+test: lint typecheck infra-check $(CHROMIUM) $(NODE_STAMP) $(ICALJS)
 	$(BIN)/pytest
 
 $(WRK):
 	@command -v apt-get >/dev/null || { echo "Install wrk at $(WRK) (Debian package wrk)"; exit 1; }
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk
+	$(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends wrk
 
 bench: install $(WRK)
 	$(BIN)/python -m bench.register
@@ -104,3 +106,7 @@ bench: install $(WRK)
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) infra/.build .pytest_cache .mypy_cache .ruff_cache test-artifacts node_modules
+
+# The documentation's pictures (docs/embedded-form.png, docs/confirmation-mail.png), made anew from make dev's demo.
+screenshots: install $(CHROMIUM)
+	$(BIN)/python -m dev.screenshots

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import trustme
 
+from dev import chromium, mailbox, processes, site, triggers
 from dev import emulator as firestore_emulator
-from dev import mailbox, processes, site, triggers
 from tests import smtp_servers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -319,28 +319,15 @@ def _ticks(notify_url: str) -> bool:
         return False
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Flags for a machine without a network beyond loopback: no background traffic, no sandbox as root.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright, one for every browser test of the run."""
-    if not CHROMIUM.exists():
+    if not chromium.CHROMIUM.exists():
         pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        launched = playwright.chromium.launch(executable_path=str(chromium.CHROMIUM), args=chromium.FLAGS)
         yield launched
         launched.close()
 
