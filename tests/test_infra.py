@@ -902,6 +902,16 @@ def test_the_outputs_give_the_form_and_the_embed_snippet() -> None:
     assert (ROOT / "templates/embed.js").is_file(), "the script the snippet loads is one register serves"
 
 
+def test_the_readme_shows_the_snippet_terraform_prints() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    example = "https://europe-west4-PROJECT.cloudfunctions.net/register"
+    snippet = _unescape(str(terraform().outputs["embed_snippet"]["value"])).replace("${local.public_base_url}", example)
+
+    lines = [line.strip() for line in snippet.strip().splitlines()]
+
+    assert "\n".join(lines) in readme
+
+
 # --- The build account: each grant on the one resource it concerns ----------------------------------------------
 
 
