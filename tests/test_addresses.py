@@ -79,6 +79,24 @@ def notifier(db: Any, port: int, **settings: Any) -> Any:
     )
 
 
+def later_the_same_day(moment: datetime) -> datetime:
+    """An hour after `moment`, or halfway to its midnight (UTC, the cap's day) when that comes sooner: a run near
+    midnight would otherwise sweep in the next day, under a cap of its own."""
+    midnight = datetime.combine(moment.date() + timedelta(days=1), datetime.min.time(), UTC)
+    return moment + min(timedelta(hours=1), (midnight - moment) / 2)
+
+
+@pytest.mark.parametrize(
+    ("moment", "later"),
+    [
+        (datetime(2026, 12, 7, 12, 0, tzinfo=UTC), datetime(2026, 12, 7, 13, 0, tzinfo=UTC)),
+        (datetime(2026, 12, 7, 23, 56, tzinfo=UTC), datetime(2026, 12, 7, 23, 58, tzinfo=UTC)),
+    ],
+)
+def test_later_the_same_day_stays_in_the_day(moment: datetime, later: datetime) -> None:
+    assert later_the_same_day(moment) == later
+
+
 def soon() -> datetime:
     return datetime.now(UTC) + timedelta(seconds=5)
 
@@ -204,11 +222,12 @@ def test_the_daily_cap_counts_the_mailbox_across_subaddresses_and_case(
         signed_up.append((session_id, sign_up(client, session_id, email=address)["id"]))
     sign_up(client, "s-cap-0", email="other@example.nl")
 
-    first = capped.sweep(soon())
-    # A day's cap holds across sweeps too: one more variant, an hour later, is still over it.
+    first_at = soon()
+    first = capped.sweep(first_at)
+    # A day's cap holds across sweeps too: one more variant, an hour later the same day, is still over it.
     db.collection("sessions").document("s-cap-late").set(session_fields())
     late = sign_up(client, "s-cap-late", email="target+later@example.nl")["id"]
-    later = capped.sweep(datetime.now(UTC) + timedelta(hours=1))
+    later = capped.sweep(later_the_same_day(first_at))
 
     recipients = [r.recipients[0] for r in inbox.received]
     assert len([r for r in recipients if r != "other@example.nl"]) == 2
