@@ -46,7 +46,6 @@ def fair_floor(request: flask.Request) -> tuple[str, int]:
         "first_name": body["first_name"],
         "last_name": body["last_name"],
         "email": body["email"],
-        "infix": body["infix"],
         "status": "confirmed",
         "generation": (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds,
         "created_at": firestore.SERVER_TIMESTAMP,
@@ -55,5 +54,7 @@ def fair_floor(request: flask.Request) -> tuple[str, int]:
         "mail_due_at": now,
         "emails": {"confirmation": {"state": "pending"}},
     }
+    if body.get("infix"):
+        record["infix"] = body["infix"]  # as register stores it: only when given
     _client().collection("sessions", session_id, "registrations").document().create(record)
     return "", 201
