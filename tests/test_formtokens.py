@@ -4,6 +4,7 @@ someone else is refused; a person who takes their time, or clicks twice, is not.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -128,3 +129,33 @@ def test_a_session_may_require_a_form(
 
     assert response.status_code == 422
     assert registrations(session_id) == []
+
+
+def test_a_replayed_form_tells_nothing_of_who_signed_up_and_queues_nothing(
+    db: Any, clock: Clock, make_session: Callable[..., str], registrations: Registrations
+) -> None:
+    client = register(db, clock)
+    session_id = make_session(capacity=10)
+    page = f"/sessions/{session_id}"
+    victims, token = (token_on(client.get(page).get_data(as_text=True)) for _ in range(2))
+    clock.wait(formtokens.MIN_SECONDS + 1)
+    victim = client.post(f"{page}/registrations", json={**JAN, "form_token": victims})
+    # The victim's confirmation went out an hour ago: a repeat of theirs would queue it again.
+    victim_ref = db.collection("sessions", session_id, "registrations").document(victim.get_json()["id"])
+    victim_ref.update(
+        {"emails.confirmation.state": "sent", "emails.confirmation.sent_at": clock() - timedelta(hours=1)}
+    )
+    own = client.post(f"{page}/registrations", json={**JAN, "email": "bot@example.nl", "form_token": token})
+    before = victim_ref.get().to_dict()
+
+    signed_up = client.post(f"{page}/registrations", json={**JAN, "form_token": token})
+    stranger = client.post(f"{page}/registrations", json={**JAN, "email": "nobody@example.nl", "form_token": token})
+    again = client.post(f"{page}/registrations", json={**JAN, "email": "bot@example.nl", "form_token": token})
+
+    assert own.status_code == 201
+    assert (signed_up.status_code, signed_up.get_json()) == (stranger.status_code, stranger.get_json())
+    assert signed_up.status_code == 422
+    assert list(signed_up.get_json()["errors"]) == ["form_token"]
+    assert victim_ref.get().to_dict() == before  # nothing queued for the address the replay named
+    assert (again.status_code, again.get_json()) == (201, own.get_json())  # the bot's own double click
+    assert sorted(doc["email"] for doc in registrations(session_id)) == ["bot@example.nl", "jan@example.nl"]

@@ -167,14 +167,20 @@ class Registrar:
         try:
             batch.commit(**ON_REQUEST)
         except (google_errors.AlreadyExists, google_errors.NotFound, *CONFLICTS):
-            existing = ref.get(**ON_REQUEST)
+            existing, used = self._read_again(ref, nonce)
+            if used is not None and (used.to_dict() or {}).get(fields.REGISTRATION_ID) != ref.id:
+                # A form that brought in another registration is refused before this one is looked at: what a
+                # replay is answered must not tell whether the address has signed up.
+                raise FormReplayedError(ref.id) from None
             found = Registration.from_snapshot(existing) if existing.exists else None
             if found is not None and not found.replaceable(self._clock()):
-                # The same person again, perhaps at the same moment.
-                self._resend(Read.of(existing), RESEND_AFTER, ON_REQUEST)
+                # The same person again, perhaps at the same moment. The same form twice (a double click) queues
+                # nothing: only a new form does.
+                if used is None:
+                    self._resend(Read.of(existing), RESEND_AFTER, ON_REQUEST)
                 found.repeat = True
                 return found
-            if nonce is not None and nonce[0].get(**ON_REQUEST).exists:
+            if used is not None:
                 raise FormReplayedError(ref.id) from None
             if existing.exists or replacing is not None:
                 # Cancelled or lapsed: replace it. Or the old one was erased meanwhile: create afresh.
@@ -186,6 +192,14 @@ class Registrar:
         registration.confirmed_at = document.get(fields.CONFIRMED_AT)
         registration.generation = generation
         return registration
+
+    def _read_again(self, ref: Any, nonce: tuple[Any, dict[str, Any]] | None) -> tuple[Any, Any]:
+        """After a refused write: the registration as it is now, and the form token's document if it was used
+        (None: unused, or no token), read in one round trip."""
+        wanted = [ref] if nonce is None else [ref, nonce[0]]
+        found = {snapshot.reference.path: snapshot for snapshot in self._client.get_all(wanted, **ON_REQUEST)}
+        used = found[nonce[0].path] if nonce is not None else None
+        return found[ref.path], used if used is not None and used.exists else None
 
     def resend(self, session: Session, registration_id: str) -> bool:
         """Queue a registration's confirmation again (an organiser's `signup resend`); False when it is on its way.
