@@ -486,7 +486,6 @@ class TestBadInput:
             {**GOOD, "first_name": {"nested": "x"}},
             {**GOOD, "first_name": True},
             {**GOOD, "email": ["jan@example.nl"]},
-            {**GOOD, "last_name": "\ud800"},
         ],
     )
     def test_json_values_that_are_not_text_are_refused(
@@ -521,7 +520,13 @@ class TestBadInput:
             ("[" * 50_000 + "]" * 10_000, "application/json", 400),
             (b"first_name=%FF%FE", "application/x-www-form-urlencoded", 400),
             (b"\xff\xfe", "application/x-www-form-urlencoded", 400),
-            ("--x\r\nbroken", "multipart/form-data; boundary=x", 422),  # read leniently as no fields
+            ("--x\r\nbroken", "multipart/form-data; boundary=x", 400),
+            (
+                b"--x\r\nContent-Disposition: form-data; name=first_name\r\n\r\nJ\xe9\r\n--x--\r\n",
+                "multipart/form-data; boundary=x",
+                400,
+            ),
+            ('{"last_name": "\\ud800"}', "application/json", 400),  # a lone surrogate: no UTF-8 can hold it
             ("a=b", "multipart/form-data", 400),
             ("first_name=Jan", "text/plain", 415),
             ("<xml/>", "application/xml", 415),
@@ -547,6 +552,78 @@ class TestBadInput:
         assert response.status_code == status
         assert response.get_json()["message"]
         assert registrations(session_id) == []
+
+    @pytest.mark.parametrize(
+        ("field", "content_type"),
+        [
+            ("form_token", "application/json"),
+            ("form_token", "application/vnd.api+json"),
+            ("last_name", "application/vnd.api+json"),  # refused at the field, the form would come back with it
+            ("first_name", "application/ld+json; charset=utf-8"),
+        ],
+    )
+    def test_a_lone_surrogate_in_json_is_a_400_with_our_headers(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations, field: str, content_type: str
+    ) -> None:
+        session_id = make_session()
+        body = json.dumps({**GOOD, field: "Jan\ud800"})  # `"Jan\\ud800"`: JSON may escape what UTF-8 cannot hold
+
+        response = client.post(f"/sessions/{session_id}/registrations", data=body, content_type=content_type)
+
+        assert response.status_code == 400
+        assert response.get_json()["error"] == "malformed_body"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert registrations(session_id) == []
+
+    def test_a_json_type_of_any_name_is_answered_as_json(
+        self, client: Any, make_session: Callable[..., str], registrations: Registrations
+    ) -> None:
+        session_id = make_session()
+
+        response = client.post(
+            f"/sessions/{session_id}/registrations", data=json.dumps(GOOD), content_type="application/vnd.api+json"
+        )
+
+        assert response.status_code == 201
+        assert response.get_json()["status"] == "confirmed"
+        assert len(registrations(session_id)) == 1
+
+    @pytest.mark.parametrize(
+        ("content_type", "body"),
+        [
+            ("application/x-www-form-urlencoded", b"first_name=Jan&last_name=B%F6hm&email=jan%40example.nl"),
+            (
+                "multipart/form-data; boundary=x",
+                b"".join(
+                    b'--x\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % pair
+                    for pair in ((b"first_name", b"Jan"), (b"last_name", b"B\xf6hm"), (b"email", b"jan@example.nl"))
+                )
+                + b"--x--\r\n",
+            ),
+        ],
+    )
+    def test_a_form_that_is_not_utf8_is_refused_whichever_way_it_is_encoded(
+        self,
+        client: Any,
+        make_session: Callable[..., str],
+        registrations: Registrations,
+        content_type: str,
+        body: bytes,
+    ) -> None:
+        session_id = make_session()
+        as_utf8 = body.replace(b"B%F6hm", b"B%C3%B6hm").replace(b"B\xf6hm", "Böhm".encode())
+
+        refused = client.post(f"/sessions/{session_id}/registrations", data=body, content_type=content_type)
+        stored = registrations(session_id)
+        accepted = client.post(f"/sessions/{session_id}/registrations", data=as_utf8, content_type=content_type)
+
+        assert refused.status_code == 400
+        assert "Het formulier kon niet gelezen worden." in refused.get_data(as_text=True)
+        assert stored == []
+        assert accepted.status_code == 303
+        assert [doc["last_name"] for doc in registrations(session_id)] == ["Böhm"]
 
     def test_an_unknown_session_is_404(self, client: Any) -> None:
         response = post_json(client, "no-such-session", GOOD)

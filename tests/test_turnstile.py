@@ -104,6 +104,20 @@ def test_a_token_cloudflare_vouches_for_lets_the_sign_up_in(
     assert siteverify.requests[-1]["secret"] == SECRET
 
 
+def test_a_token_no_utf8_can_hold_is_a_400_and_cloudflare_is_not_asked(
+    db: Any, siteverify: Siteverify, protected: str, registrations: Registrations
+) -> None:
+    client = register(db, turnstile_secret_key=SECRET, turnstile_verify_url=siteverify.url)
+    asked = len(siteverify.requests)
+
+    response = sign_up(client, protected, **{"cf-turnstile-response": PASS + "\ud800"})
+
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "malformed_body"
+    assert len(siteverify.requests) == asked
+    assert registrations(protected) == []
+
+
 @pytest.mark.parametrize("token", [None, "", "forged-token", "x" * 5000])
 def test_a_missing_or_rejected_token_is_refused_at_the_field(
     db: Any, siteverify: Siteverify, protected: str, registrations: Registrations, token: str | None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.formparser import FormDataParser
+from werkzeug.sansio.multipart import Data, Epilogue, Field, MultipartDecoder
 
 from signup.errors import MalformedBodyError, PayloadTooLargeError, UnsupportedMediaTypeError
 
@@ -33,13 +32,18 @@ def read_limited(stream: Any, content_length: int | None) -> bytes:
     return body
 
 
+def is_json(mimetype: str) -> bool:
+    """`application/json`, or a type with the `+json` suffix (RFC 6839): read and answered as JSON alike."""
+    return mimetype == JSON or mimetype.endswith("+json")
+
+
 def parse(body: bytes, mimetype: str, options: Mapping[str, str]) -> Fields:
-    """Parse a body of one of the three content types a sign-up may use."""
+    """Parse a body of one of the three content types a sign-up may use; each must be UTF-8 text throughout."""
     if mimetype == FORM:
         return _form(body)
     if mimetype == MULTIPART:
-        return _multipart(body, mimetype, options)
-    if mimetype == JSON or mimetype.endswith("+json"):
+        return _multipart(body, options)
+    if is_json(mimetype):
         return _json(body)
     raise UnsupportedMediaTypeError(mimetype or "none")
 
@@ -51,17 +55,33 @@ def _form(body: bytes) -> Fields:
         raise MalformedBodyError("the form is not valid UTF-8 url-encoded data") from error
 
 
-def _multipart(body: bytes, mimetype: str, options: Mapping[str, str]) -> Fields:
-    if not options.get("boundary"):
+def _multipart(body: bytes, options: Mapping[str, str]) -> Fields:
+    """The fields of a multipart body, each value UTF-8 as in a url-encoded one (werkzeug's own parser would put
+    U+FFFD for what is not); files are not fields and are left out."""
+    boundary = options.get("boundary", "")
+    if not boundary or not boundary.isascii():
         raise MalformedBodyError("multipart body without a boundary")
-    parser = FormDataParser(max_form_memory_size=MAX_BODY, max_form_parts=MAX_FIELDS)
+    decoder = MultipartDecoder(boundary.encode("ascii"), max_form_memory_size=MAX_BODY, max_parts=MAX_FIELDS)
+    fields: dict[str, list[Any]] = {}
+    name, value = None, bytearray()
     try:
-        _, form, _files = parser.parse(io.BytesIO(body), mimetype, len(body), dict(options))
+        decoder.receive_data(body)
+        decoder.receive_data(None)
+        while not isinstance(event := decoder.next_event(), Epilogue):
+            if isinstance(event, Field):
+                name, value = event.name, bytearray()
+            elif isinstance(event, Data) and name is not None:
+                value += event.data
+                if not event.more_data:
+                    fields.setdefault(name, []).append(value.decode("utf-8"))
+                    name = None
+            elif not isinstance(event, Data):  # the preamble, or a file
+                name = None
     except RequestEntityTooLarge as error:
         raise PayloadTooLargeError(len(body)) from error
-    except ValueError as error:  # what werkzeug raises for broken multipart data
-        raise MalformedBodyError("the multipart body cannot be read") from error
-    return {key: form.getlist(key) for key in form}
+    except ValueError as error:  # broken multipart data, or a value that is not UTF-8
+        raise MalformedBodyError("the multipart body cannot be read as UTF-8 fields") from error
+    return fields
 
 
 def _json(body: bytes) -> Fields:
@@ -80,7 +100,21 @@ class _Object:
     def __init__(self, pairs: list[tuple[str, Any]]) -> None:
         self.fields: dict[str, list[Any]] = {}
         for key, value in pairs:
+            _unicode(key)
+            _unicode(value)
             self.fields.setdefault(key, []).append(value)
+
+
+def _unicode(value: Any) -> None:
+    """Raise ValueError for text no UTF-8 can hold: JSON may escape a lone surrogate (`"\\ud800"`), which
+    every later step (a form token's check, Turnstile's request, a page that shows it again) would fail to encode.
+    An object within is checked as it is made."""
+    if isinstance(value, str):
+        if not value.isascii():
+            value.encode("utf-8")  # UnicodeEncodeError is a ValueError
+    elif isinstance(value, list):
+        for item in value:
+            _unicode(item)
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> _Object:

@@ -173,7 +173,7 @@ class _Exchange:
 
     @cached_property
     def wants_json(self) -> bool:
-        if self.request.mimetype == bodies.JSON:
+        if bodies.is_json(self.request.mimetype):
             return True
         accept = self.request.accept_mimetypes
         return accept.quality("application/json") > accept.quality("text/html")
