@@ -12,6 +12,7 @@ import functions_framework  # noqa: E402
 from cloudevents.http import CloudEvent  # noqa: E402
 from signup import service  # noqa: E402
 from signup.http import web  # noqa: E402
+from werkzeug.exceptions import NotFound  # noqa: E402
 
 gc.freeze()
 gc.enable()
@@ -21,6 +22,15 @@ gc.enable()
 def register(request: flask.Request) -> flask.Response:
     """Serve the sign-up form and accept sign-ups (docs/http-api.md)."""
     return web.handle(request, service.from_environment)
+
+
+def unrouted(error: NotFound) -> flask.Response:
+    """A path functions-framework itself routes nowhere (a line break in it): our 404, with our headers."""
+    return web.unrouted(flask.request)
+
+
+# Registered on the app functions-framework makes, which exists while it imports this module.
+functions_framework.errorhandler(NotFound)(unrouted)
 
 
 @functions_framework.cloud_event

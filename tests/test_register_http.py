@@ -762,6 +762,25 @@ class TestCors:
             assert response.headers.getlist("Vary") == ["Origin"]
             assert response.headers["Access-Control-Allow-Origin"] not in ("*", "null")
 
+    @pytest.mark.parametrize(
+        "origin", ["HTTPS://WWW.EXAMPLE.NL", "https://www.example.nl/x", "https://Www.Example.nl/"]
+    )
+    def test_an_allowed_site_is_granted_its_listed_origin_however_the_header_spells_it(
+        self, client: Any, make_session: Callable[..., str], origin: str
+    ) -> None:
+        session_id = make_session()
+
+        preflight = client.options(
+            f"/sessions/{session_id}/registrations",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+        )
+        post = post_json(client, session_id, GOOD, headers={"Origin": origin})
+
+        assert preflight.status_code == 204
+        assert post.status_code == 201
+        for response in (preflight, post):
+            assert response.headers["Access-Control-Allow-Origin"] == "https://www.example.nl"
+
     def test_our_own_form_page_may_always_post(
         self, client: Any, make_session: Callable[..., str], registrations: Registrations
     ) -> None:
@@ -805,6 +824,17 @@ class TestHeaders:
 
         assert response.headers["Referrer-Policy"] == ("same-origin" if own_page else "no-referrer")
         assert response.headers.get("Content-Security-Policy") == ("frame-ancestors 'none'" if own_page else None)
+
+    @pytest.mark.parametrize("path", ["/sessions/a%0a", "/sessions/%0d%0a", "/robots.txt", "/favicon.ico"])
+    def test_paths_the_framework_routes_nowhere_get_our_404_with_our_headers(self, client: Any, path: str) -> None:
+        response = client.get(path)
+
+        assert response.status_code == 404
+        assert "Deze pagina bestaat niet." in response.get_data(as_text=True)
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Referrer-Policy"] == "same-origin"
+        assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
 
     def test_json_answers_send_no_referrer_elsewhere_either(
         self, client: Any, make_session: Callable[..., str]

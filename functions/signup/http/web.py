@@ -191,6 +191,18 @@ def handle(request: flask.Request, service: Callable[[], Service]) -> flask.Resp
             raise UnavailableError() from error
     except SignupError as error:
         response = _error(exchange, error)
+    return _finish(exchange, response)
+
+
+def unrouted(request: flask.Request) -> flask.Response:
+    """Our 404 for a path that functions-framework routes nowhere itself (one with a line break in it), so that it
+    carries our headers as every other answer does."""
+    exchange = _Exchange(request)
+    return _finish(exchange, _error(exchange, PageNotFoundError(request.path)))
+
+
+def _finish(exchange: _Exchange, response: flask.Response) -> flask.Response:
+    """The headers every answer carries."""
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["X-Content-Type-Options"] = "nosniff"
     own_page = response.mimetype == "text/html" and not exchange.embedded
@@ -541,8 +553,10 @@ def _allow_cors(exchange: _Exchange, response: flask.Response) -> None:
     # rewrites the header, at a visible share of a sign-up's time.
     response.headers.add("Vary", "Origin")
     assert exchange.session is not None
-    if exchange.origin and exchange.session.allows_origin(exchange.origin):
-        response.headers["Access-Control-Allow-Origin"] = exchange.origin
+    # The listed origin, as browsers write it, never the header as it came (another spelling, a path after it).
+    origin = normalise_origin(exchange.origin or "")
+    if origin in exchange.session.allowed_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
 
 
 def _first_text(fields: bodies.Fields, name: str) -> str:
