@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.conftest import cancel_token
+
 Registrations = Callable[[str], list[dict[str, Any]]]
 
 
@@ -75,3 +77,25 @@ def test_a_large_body_sent_without_a_length_is_refused(
     assert response.status == 413
     assert registrations(session_id) == []
     connection.close()
+
+
+def test_a_cancellation_just_after_the_capacity_was_lowered_promotes_nobody_into_a_seat_that_is_gone(
+    server: str, db: Any, make_session: Callable[..., str], registrations: Registrations
+) -> None:
+    session_id = make_session(capacity=2)
+    ann, bob, cor = (sign_up(server, session_id, f"{name}@example.nl", name).json() for name in ("ann", "bob", "cor"))
+    assert [ann["status"], bob["status"], cor["status"]] == ["confirmed", "confirmed", "waitlisted"]
+    # The organiser lowers the capacity to 1 while `register` still has the session cached (5 s), and Ann cancels.
+    db.collection("sessions").document(session_id).update({"capacity": 1})
+
+    cancelled = httpx.post(f"{server}/cancel/{cancel_token(session_id, ann['id'])}", timeout=60)
+
+    assert cancelled.status_code == 200
+    stored = {doc["email"]: doc for doc in registrations(session_id)}
+    assert {email: doc["status"] for email, doc in stored.items()} == {
+        "ann@example.nl": "cancelled",
+        "bob@example.nl": "confirmed",
+        "cor@example.nl": "waitlisted",  # Bob holds the one seat there is
+    }
+    taken = [doc.id for doc in db.collection("sessions", session_id, "seats").stream()]
+    assert taken == [str(stored["bob@example.nl"]["seat"])]

@@ -20,7 +20,7 @@ from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from signup.errors import FormReplayedError, NotFoundError, SupersededError
+from signup.errors import FormReplayedError, MisconfiguredError, NotFoundError, SupersededError
 from signup.ledger import fields, mailkeys
 from signup.ledger.outbox import organiser_mail, pending_update, unsent
 from signup.ledger.registration import (
@@ -33,7 +33,7 @@ from signup.ledger.registration import (
     signed_up,
     status_of,
 )
-from signup.ledger.session import Session
+from signup.ledger.session import Session, parse_session
 from signup.ledger.status import CHECK_EMAIL, Status
 from signup.ledger.writes import ATTEMPTS, CONFLICTS, KeptChangingError, Read, write_unchanged
 from signup.store.deadlines import ON_REQUEST
@@ -346,10 +346,21 @@ class Registrar:
             except CONFLICTS:
                 continue
             log.info("cancelled session=%s id=%s was=%s", session.id, registration_id, found.status)
-            if found.seat is not None:
-                self.promote(session)
+            if found.seat is not None and (now := self._as_it_is_now(session)) is not None:
+                self.promote(now)
             return found.status
         raise KeptChangingError("the registration")
+
+    def _as_it_is_now(self, session: Session) -> Session | None:
+        """The session read afresh, for the seat a cancellation freed: a copy cached for a few seconds may predate an
+        organiser's lowering of the capacity, and hand out a seat the session no longer has. None when it is gone
+        or cannot work (the sweep sees to its waiting list once it can)."""
+        snapshot = self.seats.session_ref(session.id).get(**ON_REQUEST)
+        try:
+            return parse_session(session.id, snapshot.to_dict() or {}) if snapshot.exists else None
+        except MisconfiguredError as error:
+            log.error("no promotion for a session that cannot work: %s", error)
+            return None
 
     def promote(self, session: Session, registration_id: str | None = None) -> list[str]:
         """Give free seats to the waiting list, earliest sign-up first (or to one registration); return who moved up."""
