@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -435,6 +436,43 @@ class TestOneBadMailDoesNotStopTheRest:
             ids, "sent"
         )
         assert mail_state(db, session_id, ids["bert"])["attempts"] == 2
+
+
+class TestOneBadSessionDoesNotStopTheSweep:
+    @pytest.mark.parametrize(
+        ("spoil", "logged"),
+        [
+            ("a reminder ten billion hours ahead", "reminder_hours"),  # once an OverflowError for every session
+            ("a registration's time edited into text", "TypeError"),  # comparing it with a time fails
+        ],
+    )
+    def test_is_logged_counted_and_the_other_sessions_get_their_reminders(
+        self,
+        client: Any,
+        notifier: Any,
+        db: Any,
+        make_session: Callable[..., str],
+        caplog: pytest.LogCaptureFixture,
+        spoil: str,
+        logged: str,
+    ) -> None:
+        good, bad = make_session(reminder_hours=[24]), make_session(reminder_hours=[24])
+        good_id = sign_up(client, good, email="piet@example.nl")["id"]
+        bad_id = sign_up(client, bad, email="kees@example.nl")["id"]
+        if logged == "reminder_hours":
+            db.collection("sessions").document(bad).update({"reminder_hours": [1e10]})
+        else:
+            db.collection("sessions", bad, "registrations").document(bad_id).update({"confirmed_at": "gisteren"})
+        starts = db.collection("sessions").document(good).get().get("starts_at")
+
+        with caplog.at_level(logging.ERROR):
+            report = notifier.sweep(starts - timedelta(hours=23))
+
+        assert (report.sessions_failed, report.reminders_queued) == (1, 1), spoil
+        assert "reminder_24h" in _registration(db, good, good_id)["emails"]
+        assert "reminder_24h" not in _registration(db, bad, bad_id)["emails"]
+        [line] = [r.getMessage() for r in caplog.records if bad in r.getMessage()]
+        assert logged in line
 
 
 class TestLeases:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.ledger.session import parse_session
+from signup.ledger.session import MAX_CAPACITY, parse_session
 from signup.store.sessions import SessionStore
 
 from tests.conftest import session_fields
@@ -52,6 +53,19 @@ def test_a_session_with_only_the_documented_fields_works_with_defaults() -> None
         ({"organiser": {"name": "Anna\r\nBcc: x@example.nl", "email": "anna@example.nl"}}, "organiser.name"),
         ({"retention_days": 10_000}, "retention_days"),
         ({"retention_days": "30"}, "retention_days"),
+        # Bounded, so that nothing typed can take the functions down: a range of 1e300 seats, date arithmetic that
+        # overflows (a reminder ten billion hours ahead, an end in the year 9999 plus the retention period).
+        ({"capacity": 1e300}, "capacity"),
+        ({"capacity": MAX_CAPACITY + 1}, "capacity"),
+        ({"capacity": float("inf")}, "capacity"),
+        ({"reminder_hours": [1e10]}, "reminder_hours"),
+        ({"reminder_hours": [24, float("inf")]}, "reminder_hours"),
+        ({"reminder_hours": [float("nan")]}, "reminder_hours"),
+        ({"confirm_within_hours": 1e10}, "confirm_within_hours"),
+        ({"ends_at": datetime(9999, 12, 31, tzinfo=UTC)}, "ends_at"),
+        ({"ends_at": "9999-12-31T23:00:00-05:00"}, "ends_at"),
+        ({"starts_at": datetime(1, 1, 1, tzinfo=UTC)}, "starts_at"),
+        ({"registration_closes_at": datetime(1969, 12, 31, tzinfo=UTC)}, "registration_closes_at"),
     ],
 )
 def test_a_field_that_cannot_work_names_itself(changes: dict[str, Any], named: str) -> None:
@@ -69,6 +83,37 @@ def test_origins_are_compared_as_sites() -> None:
 
 def test_a_whole_number_typed_as_a_double_is_a_capacity() -> None:
     assert parse_session("s1", session_fields(capacity=50.0)).capacity == 50
+    assert parse_session("s1", session_fields(capacity=float(MAX_CAPACITY))).capacity == MAX_CAPACITY
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"capacity": 1e300}, "capacity"),  # the worker was killed for memory
+        ({"reminder_hours": [1e10]}, "reminder_hours"),
+        ({"starts_at": datetime(9999, 12, 30, tzinfo=UTC), "ends_at": datetime(9999, 12, 31, tzinfo=UTC)}, "starts_at"),
+    ],
+)
+def test_a_session_typed_out_of_bounds_answers_a_clear_503_that_names_the_field(
+    client: Any,
+    make_session: Callable[..., str],
+    caplog: pytest.LogCaptureFixture,
+    changes: dict[str, Any],
+    named: str,
+) -> None:
+    session_id = make_session(**changes)
+
+    with caplog.at_level(logging.ERROR):
+        page = client.get(f"/sessions/{session_id}")
+        post = client.post(
+            f"/sessions/{session_id}/registrations",
+            json={"first_name": "Jan", "last_name": "Berg", "email": "jan@example.nl"},
+        )
+
+    assert (page.status_code, post.status_code) == (503, 503)
+    assert post.get_json()["error"] == "misconfigured"
+    assert all(named in record.getMessage() for record in caplog.records if "misconfigured" in record.getMessage())
+    assert any(named in record.getMessage() for record in caplog.records)
 
 
 class HeldClient:

@@ -55,6 +55,13 @@ MAX_RETENTION_DAYS = 730
 NOTIFICATION_CHOICES = ("none", "each", "daily")
 # With `confirm_email`, a sign-up holds nothing until its address is confirmed, at most this many hours later.
 DEFAULT_CONFIRM_WITHIN_HOURS = 24.0
+# What a session may hold, so that nothing an organiser types can take the functions down: each seat is a document
+# that a listing reads (a capacity of 1e300 made a range of that size), a reminder or a time out of these bounds
+# overflows the date arithmetic (a reminder 1e10 hours ahead, an end in the year 9999 plus the retention period).
+MAX_CAPACITY = 10_000
+MAX_HOURS = 24 * 365
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
@@ -208,8 +215,10 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
 def _confirm_within_hours(session_id: str, value: object) -> float:
     if value is None:
         return DEFAULT_CONFIRM_WITHIN_HOURS
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 24 * 365:
-        raise MisconfiguredError(f"session {session_id}: confirm_within_hours must be a number of hours above 0")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_HOURS:
+        raise MisconfiguredError(
+            f"session {session_id}: confirm_within_hours must be a number of hours above 0, at most {MAX_HOURS}"
+        )
     return float(value)
 
 
@@ -284,6 +293,8 @@ def _timestamp(data: Mapping[str, Any], name: str, *, required: bool) -> datetim
             raise MisconfiguredError(f"session: {name} is not a timestamp") from None
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise MisconfiguredError(f"session: {name} must be a timestamp with a time zone")
+    if not EARLIEST <= value < LATEST:
+        raise MisconfiguredError(f"session: {name} must be a moment from {EARLIEST.year} to {LATEST.year - 1}")
     return value.astimezone(UTC)
 
 
@@ -292,8 +303,10 @@ def _capacity(session_id: str, value: object) -> int | None:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MisconfiguredError(f"session {session_id}: capacity must be a whole number, 0 or more")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CAPACITY:
+        raise MisconfiguredError(
+            f"session {session_id}: capacity must be a whole number from 0 to {MAX_CAPACITY} (none: leave it out)"
+        )
     return value
 
 
@@ -320,6 +333,8 @@ def _list(session_id: str, data: Mapping[str, Any], name: str) -> list[Any]:
 
 def _hours(session_id: str, data: Mapping[str, Any]) -> list[float]:
     raw = _list(session_id, data, "reminder_hours") if "reminder_hours" in data else [24]
-    if not all(isinstance(h, int | float) and not isinstance(h, bool) and h > 0 for h in raw):
-        raise MisconfiguredError(f"session {session_id}: reminder_hours must be positive numbers")
+    if not all(isinstance(h, int | float) and not isinstance(h, bool) and 0 < h <= MAX_HOURS for h in raw):
+        raise MisconfiguredError(
+            f"session {session_id}: reminder_hours must be numbers of hours above 0, at most {MAX_HOURS}"
+        )
     return sorted({float(h) for h in raw}, reverse=True)

@@ -59,6 +59,8 @@ class Report:
     digests_queued: int = 0
     announced: int = 0
     lapsed: int = 0
+    # Sessions the sweep passed over: a field that cannot work, or an error in their reminders or waiting list.
+    sessions_failed: int = 0
 
 
 def _lapse(client: Any, now: datetime, limit: int) -> int:
@@ -148,11 +150,19 @@ class Notifier:
                 session = sessions[snapshot.id] = parse_session(snapshot.id, snapshot.to_dict() or {})
             except MisconfiguredError as error:
                 log.error("sweep skips a session that cannot work: %s", error)
+                report.sessions_failed += 1
                 continue
-            if not changes.settled(snapshot.to_dict() or {}):  # its event went missing, or its fan-out died
-                report.announced += self._announcer.catch_up(session.id)
-            report.reminders_queued += queue_reminders(self._client, session, now, self._limit)
-            report.promoted += len(self._registrar.promote(session))
+            try:
+                if not changes.settled(snapshot.to_dict() or {}):  # its event went missing, or its fan-out died
+                    report.announced += self._announcer.catch_up(session.id)
+                report.reminders_queued += queue_reminders(self._client, session, now, self._limit)
+                report.promoted += len(self._registrar.promote(session))
+            except Exception as error:
+                # One session's failure (a registration field edited into something the code cannot compare, the
+                # database refusing) must not stop the other sessions, nor the mail below. The type alone: the
+                # message may quote a document's data.
+                log.error("sweep of session %s failed, the others go on: %s", session.id, type(error).__name__)
+                report.sessions_failed += 1
         try:
             report.digests_queued = digest.queue_due(self._client, now)
         except google_errors.GoogleAPIError as error:  # nor must the organiser's digest: the next tick makes it
@@ -166,13 +176,14 @@ class Notifier:
         delivered = self._deliver([*due.stream(), *digest.due(self._client, now, self._limit)], now, sessions)
         report.outcomes = delivered.outcomes
         log.info(
-            "sweep at %s: %s, reminders queued %d, promoted %d, purged %d, notices queued %d",
+            "sweep at %s: %s, reminders queued %d, promoted %d, purged %d, notices queued %d, sessions failed %d",
             now.isoformat(),
             dict(report.outcomes),
             report.reminders_queued,
             report.promoted,
             report.purged,
             report.announced,
+            report.sessions_failed,
         )
         return report
 

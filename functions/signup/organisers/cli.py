@@ -128,7 +128,8 @@ def sweep(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
     report = tools.notifier().sweep(datetime.now(UTC))
     print(
         f"sent {report.outcomes.get('sent', 0)}, reminders queued {report.reminders_queued}, "
-        f"promoted {report.promoted}, purged {report.purged}",
+        f"promoted {report.promoted}, purged {report.purged}"
+        + (f", sessions failed {report.sessions_failed} (see the log)" if report.sessions_failed else ""),
         file=out,
     )
 
