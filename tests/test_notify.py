@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from signup.ledger import outbox
+from signup.ledger.writes import ATTEMPTS
 from signup.service import build_notifier
 from signup.settings import Settings
 from signup.store.outbox import Outbox
@@ -438,6 +439,51 @@ class TestOneBadMailDoesNotStopTheRest:
         assert mail_state(db, session_id, ids["bert"])["attempts"] == 2
 
 
+class AlwaysAhead:
+    """The emulator's client, with another writer changing a registration just before each of our conditional writes
+    of it (once watching): a field nobody reads, until the `resend_at`-th write, before which it queues the
+    confirmation anew, as `signup resend` does."""
+
+    def __init__(self, db: Any, ref: Any, resend_at: int) -> None:
+        self._db, self._ref, self._resend_at = db, ref, resend_at
+        self.watching, self.writes, self.resent = False, 0, False
+
+    def write_option(self, **precondition: Any) -> Any:
+        if self.watching:
+            self.writes += 1
+            if self.writes == self._resend_at:
+                self._ref.update(outbox.pending_update("confirmation"))
+                self.resent = True
+            elif self.writes < self._resend_at:
+                self._ref.update({"touched": self.writes})
+        return self._db.write_option(**precondition)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+class TestTheSweepMendingMailDueAt:
+    def test_leaves_a_mail_queued_since_it_read_the_registration_due(
+        self, client: Any, notifier: Any, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
+        long_ago = datetime.now(UTC) - timedelta(days=1)
+        # Sent, with a `mail_due_at` left behind: what the sweep mends when it finds it.
+        ref.update(
+            {"emails.confirmation.state": "sent", "emails.confirmation.sent_at": long_ago, "mail_due_at": long_ago}
+        )
+        found = ref.get()
+        ref.update(outbox.pending_update("confirmation"))  # `signup resend`, between the sweep's read and its write
+
+        notifier._mend_due(found, datetime.now(UTC))
+
+        stored = ref.get().to_dict()
+        assert stored["emails"]["confirmation"]["state"] == "pending"
+        assert stored["mail_due_at"] is not None
+
+
 class TestOneBadSessionDoesNotStopTheSweep:
     @pytest.mark.parametrize(
         ("spoil", "logged"),
@@ -521,6 +567,23 @@ class TestLeases:
         stored = mail_state(db, session_id, answer["id"])
         assert inbox.received == []
         assert (stored["state"], stored["last_error"]) == ("pending", "not sent before its claim ran out")
+
+    def test_nor_by_its_outcome_recorded_after_every_conditional_write_met_a_change(
+        self, client: Any, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
+        now = datetime.now(UTC)
+        writer = AlwaysAhead(db, ref, resend_at=1 + ATTEMPTS)  # the commit, then each write of its own
+        box = Outbox(writer, lease=timedelta(minutes=2), message_domain="example.nl")
+        [claim] = box.claim([ref.get()], now, leased_at=now)
+        writer.watching = True
+
+        box.record([(claim, {"confirmation": outbox.Outcome(outbox.MailState.SENT)})], now)
+
+        assert writer.resent
+        assert mail_state(db, session_id, answer["id"])["state"] == "pending"
 
     def test_a_mail_queued_again_while_the_old_one_was_sending_is_not_overwritten_by_its_outcome(
         self, client: Any, db: Any, make_session: Callable[..., str]

@@ -22,6 +22,7 @@ from signup.ledger.fields import SESSIONS
 from signup.ledger.outbox import MailState, Outcome, is_due, next_due
 from signup.ledger.session import CAPACITY, STARTS_AT, Session, parse_session
 from signup.ledger.status import Status
+from signup.ledger.writes import CONFLICTS, GONE
 from signup.mail import changes, digest
 from signup.mail.events import Change
 from signup.mail.mailcap import MailCap, mailbox
@@ -381,4 +382,10 @@ class Notifier:
         stored = data.get(fields.MAIL_DUE_AT)
         if stored is None or stored > now or any(is_due(mail, now) for mail in emails.values()):
             return
-        snapshot.reference.update({fields.MAIL_DUE_AT: next_due(emails, now)})
+        try:
+            snapshot.reference.update(
+                {fields.MAIL_DUE_AT: next_due(emails, now)},
+                option=self._client.write_option(last_update_time=snapshot.update_time),
+            )
+        except (*CONFLICTS, *GONE):
+            pass  # written since it was read (a mail queued, perhaps, which must keep its `mail_due_at`)

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
+from google.cloud import firestore
+
 from signup.ledger import fields
 from signup.ledger.outbox import (
     Outcome,
@@ -19,7 +21,7 @@ from signup.ledger.outbox import (
     record_update,
     still_ours,
 )
-from signup.ledger.writes import Read, write_unchanged
+from signup.ledger.writes import Plan, Read, write_unchanged
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,14 @@ class Outbox:
 
         claimed = [Read(claim.ref, claim.registration, claim.written_at) for claim, _ in outcomes]
         for read in write_unchanged(self._client, claimed, plan).gave_up:
-            # Still contended: record the outcomes alone; the sweep mends `mail_due_at` when it finds nothing due.
-            claim, results = by_path[read.reference.path]
-            current = (read.data or {}).get(fields.EMAILS) or {}
-            ours = {key: outcome for key, outcome in results.items() if still_ours(current.get(key), claim.mail(key))}
-            mails = outcome_mails(claim.registration[fields.EMAILS], ours, now)
-            if mails:
-                claim.ref.update({fields.mail_field(key): mail for key, mail in mails.items()})
+            # Still contended: recorded in a transaction, which holds the document from its read to its write, so
+            # that the outcome is written only where the mail is still the one claimed (never over a resend).
+            _record_alone(self._client.transaction(), read.reference, plan)
+
+
+@firestore.transactional
+def _record_alone(transaction: Any, ref: Any, plan: Plan[None]) -> None:
+    snapshot = ref.get(transaction=transaction)
+    made = plan(Read.of(snapshot)) if snapshot.exists else None
+    if made is not None:
+        transaction.update(ref, made[0])
