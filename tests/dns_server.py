@@ -1,5 +1,5 @@
-"""A real name server on a free loopback UDP port that answers from a dict of records (dnspython reads and writes the
-wire format), for tests that give a resolver which asks only it.
+"""A real name server on a free loopback UDP port (IPv4, or IPv6 with `host="::1"`) that answers from a dict of
+records (dnspython reads and writes the wire format), for tests that give a resolver which asks only it.
 
 A name with no record of any type does not exist (NXDOMAIN); a name with records of other types has no answer for
 the type asked; a CNAME is followed as a recursive resolver would. Names in `stalls` never get an answer, names in
@@ -36,15 +36,23 @@ def txt(*strings: str) -> str:
 class NameServer:
     """`records` maps (name, type) to the records' text forms, as in a zone file: ("example.nl", "MX"): ["10 mx."]."""
 
-    def __init__(self, records: Records | None = None, *, stalls: Iterable[str] = (), failing: Iterable[str] = ()):
+    def __init__(
+        self,
+        records: Records | None = None,
+        *,
+        stalls: Iterable[str] = (),
+        failing: Iterable[str] = (),
+        host: str = "127.0.0.1",
+    ):
         self.records = {
             (absolute(name), rdtype.upper()): list(texts) for (name, rdtype), texts in (records or {}).items() if texts
         }
         self.stalls = {absolute(name) for name in stalls}
         self.failing = {absolute(name) for name in failing}
         self.questions: Counter[tuple[str, str]] = Counter()
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.bind(("127.0.0.1", 0))
+        self.host = host
+        self.socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind((host, 0))
         self.socket.settimeout(0.05)  # to notice `close` soon
         self.port = self.socket.getsockname()[1]
         self._closing = threading.Event()
@@ -54,7 +62,7 @@ class NameServer:
     def resolver(self) -> dns.resolver.Resolver:
         """A resolver that asks this server only (and nothing from /etc/resolv.conf)."""
         resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = ["127.0.0.1"]
+        resolver.nameservers = [self.host]
         resolver.port = self.port
         return resolver
 

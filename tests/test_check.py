@@ -205,3 +205,59 @@ def test_a_check_session_is_never_counted_exported_or_reminded(
     assert exported == 2
     assert reminded == 0
     assert not left
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("ns.example.nl", "is not an IPv4 or IPv6 address"),
+        ("192.0.2.53:dns", "the port must be a number"),
+        ("192.0.2.53:70000", "the port must be a number"),
+        ("[2001:db8::53]x", "[2001:db8::53]:53"),
+        ("[2001:db8::53", "[2001:db8::53]:53"),
+    ],
+)
+def test_a_name_server_that_is_no_address_is_refused_with_a_clear_line(
+    given: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        check("--nameserver", given)
+
+    error = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert f"argument --nameserver: {given!r}" in error
+    assert said in error
+    assert "Traceback" not in error
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("192.0.2.53", ("192.0.2.53", 53)),
+        ("192.0.2.53:5353", ("192.0.2.53", 5353)),
+        ("::1", ("::1", 53)),
+        ("2001:db8::53", ("2001:db8::53", 53)),
+        ("[::1]:53", ("::1", 53)),
+        ("[2001:DB8::53]", ("2001:db8::53", 53)),
+    ],
+)
+def test_a_name_server_is_an_ipv4_or_ipv6_address_with_or_without_a_port(given: str, expected: tuple[str, int]) -> None:
+    assert cli.parser().parse_args(["check", "--nameserver", given]).nameserver == expected
+
+
+@pytest.mark.parametrize("secret", ["none", " NONE ", ""])
+def test_turnstile_is_off_with_the_secret_infra_stores_when_none_is_used(
+    db: Any, monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    from signup.organisers.check.configuration import PROTECTIONS, check_configuration
+    from signup.settings import OrganiserSettings
+
+    monkeypatch.setenv("TURNSTILE_SECRET_KEY", secret)
+    monkeypatch.setenv("SMTP_URL", "smtp://127.0.0.1:25")  # notify's settings must hold for the check to go on
+    results, settings = check_configuration(OrganiserSettings.from_env(), db)
+
+    [protections] = [result for result in results if result.name == PROTECTIONS]
+    assert settings is not None
+    assert settings.turnstile_secret_key is None
+    assert "Cloudflare Turnstile" in " ".join(protections.details["off"])
+    assert "Cloudflare Turnstile" not in " ".join(protections.details["on"])

@@ -10,8 +10,10 @@ import time
 from collections.abc import Mapping, Sequence
 
 import pytest
+from signup.organisers.check.command import name_server as name_server_option
+from signup.organisers.check.command import resolver_for
 from signup.organisers.check.mail_domain import DKIM, DMARC, REPLY_MX, SPF, check_mail_domain
-from signup.organisers.check.report import Result, Status
+from signup.organisers.check.report import Report, Result, Status
 
 from tests.dns_server import NameServer, txt
 
@@ -28,9 +30,10 @@ def check(
     reply_to: str | None = None,
     dkim_selector: str | None = None,
     lifetime: float = 3.0,
-    **server: Sequence[str],
+    stalls: Sequence[str] = (),
+    failing: Sequence[str] = (),
 ) -> dict[str, Result]:
-    with NameServer(records, **server) as name_server:
+    with NameServer(records, stalls=stalls, failing=failing) as name_server:
         results = check_mail_domain(
             domain,
             reply_to=reply_to,
@@ -326,3 +329,29 @@ def test_a_name_server_that_fails_gives_warnings_not_verdicts() -> None:
     assert "SERVFAIL" in results[SPF].summary
     assert results[REPLY_MX].status is Status.WARN
     assert results[DMARC].status is Status.FAIL  # _dmarc.broken.example answered: it has no record
+
+
+def test_a_name_server_given_by_its_ipv6_address_and_port_is_asked() -> None:
+    with NameServer({(DOMAIN, "TXT"): [txt(GOOD_SPF)]}, host="::1") as name_server:
+        resolver = resolver_for(name_server_option(f"[::1]:{name_server.port}"))
+        results = {
+            result.name: result
+            for result in check_mail_domain(DOMAIN, reply_to=None, dkim_selector=None, resolver=resolver)
+        }
+
+    assert results[SPF].status is Status.PASS
+    assert name_server.questions[(f"{DOMAIN}.", "TXT")] == 1
+
+
+def test_what_a_hostile_record_holds_is_shown_escaped_never_sent_to_the_terminal() -> None:
+    # A TXT record as a zone file writes bytes: \027 is ESC, \007 BEL, \226\128\174 U+202E in UTF-8.
+    hostile = '"v=spf1 \\027]0;pwned\\007\\027[2J include:_spf.provider.example \\226\\128\\174lla- -all"'
+    found = check({(DOMAIN, "TXT"): [hostile], (f"_dmarc.{DOMAIN}", "TXT"): ['"v=DMARC1; p=none\\027[5m"']})
+    report = Report(found.values())
+
+    shown = "\n".join(report.lines())
+
+    assert all(line.isprintable() for line in report.lines())
+    assert "\\x1b]0;pwned\\x07\\x1b[2J" in shown
+    assert "\\u202ella- -all" in shown
+    assert all(ch.isprintable() or ch == "\n" for ch in report.to_json())

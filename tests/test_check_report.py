@@ -120,3 +120,18 @@ def test_a_failure_expected_here_is_a_warning_that_says_so_and_passes(
     assert json.loads(report.to_json())["checks"][2]["details"] == (
         {"expected_failure": True} if exit_code == 0 else {}
     )
+
+
+def test_what_a_server_sent_is_shown_escaped_and_the_json_holds_it_escaped_too() -> None:
+    sent = "v=spf1 \x1b]0;pwned\x07 \x9b2J \u202eevil\nfake line \U000e0041 Jöran -all"
+    report = Report([Result("mail_domain.spf", Status.WARN, f"SPF: {sent}", f"Check {sent}")])
+
+    lines = report.lines()
+    text = report.to_json()
+
+    assert lines == [
+        "⚠ SPF: v=spf1 \\x1b]0;pwned\\x07 \\x9b2J \\u202eevil\\nfake line \\U000e0041 Jöran -all",
+        "  → Check v=spf1 \\x1b]0;pwned\\x07 \\x9b2J \\u202eevil\\nfake line \\U000e0041 Jöran -all",
+    ]
+    assert all(ch.isprintable() or ch == "\n" for ch in text)
+    assert json.loads(text)["checks"][0]["summary"] == f"SPF: {sent}"  # scripts read what was found

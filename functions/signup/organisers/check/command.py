@@ -4,6 +4,7 @@ function and, on request, a test sign-up end to end; one line per check, or JSON
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from email.utils import parseaddr
@@ -16,7 +17,7 @@ from signup.mail.mailcap import MailCap
 from signup.organisers.check.configuration import check_configuration
 from signup.organisers.check.live import Http, check_live, timing
 from signup.organisers.check.mail_domain import check_mail_domain
-from signup.organisers.check.report import Report, Result, Status
+from signup.organisers.check.report import Report, Result, Status, printable
 from signup.organisers.check.smtp import check_smtp
 from signup.organisers.check.trial import check_session, check_sign_up
 from signup.service import Toolbox
@@ -34,7 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--send-test-mail", metavar="ADDRESS", help="send one test mail through SMTP_URL")
     parser.add_argument("--dkim-selector", help="the DKIM selector your mail provider signs with")
     parser.add_argument("--reply-to", metavar="ADDRESS", help="the address replies go to (default: the organiser's)")
-    parser.add_argument("--nameserver", metavar="HOST[:PORT]", help="ask this name server (default: the system's)")
+    parser.add_argument(
+        "--nameserver",
+        metavar="ADDRESS[:PORT]",
+        type=name_server,
+        help="ask this name server, by its IPv4 or IPv6 address (`192.0.2.53`, `[2001:db8::53]:5353`); default: the "
+        "system's",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the test mail (default 60)")
     parser.add_argument(
         "--expect-failure",
@@ -45,6 +52,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "shown as a warning, exit code 0 for it; may be repeated",
     )
     parser.add_argument("--json", action="store_true", help="the results as JSON, for scripts")
+
+
+def name_server(value: str) -> tuple[str, int]:
+    """--nameserver: an IPv4 or IPv6 address and a port (53 unless given; with IPv6, the address in brackets)."""
+    host, port = value.strip(), "53"
+    if host.startswith("["):
+        host, bracket, rest = host[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise argparse.ArgumentTypeError(f"{value!r}: write an IPv6 address with a port as [2001:db8::53]:53")
+        port = rest[1:] if rest else port
+    elif host.count(":") == 1:  # IPv4 with a port; more colons make an IPv6 address
+        host, _, port = host.partition(":")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an IPv4 or IPv6 address: give the name server's address (a name would need a name "
+            "server of its own to find it)"
+        ) from None
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise argparse.ArgumentTypeError(f"{value!r}: the port must be a number from 1 to 65535")
+    return str(address), int(port)
+
+
+def resolver_for(name_server: tuple[str, int] | None) -> Any:
+    """A resolver that asks this name server only, or the system's resolver."""
+    import dns.resolver
+
+    resolver = dns.resolver.Resolver(configure=name_server is None)
+    if name_server is not None:
+        resolver.nameservers, resolver.port = [name_server[0]], name_server[1]
+    return resolver
 
 
 def run(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> int:
@@ -79,13 +118,7 @@ def run(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> int:
 
 
 def _mail_domain(settings: Settings, session: Session | None, options: argparse.Namespace) -> list[Result]:
-    import dns.resolver
-
-    resolver = dns.resolver.Resolver(configure=options.nameserver is None)
-    if options.nameserver:
-        host, _, port = options.nameserver.partition(":")
-        resolver.nameservers = [host]
-        resolver.port = int(port or 53)
+    resolver = resolver_for(options.nameserver)
     sender = parseaddr(str(settings.mail_from))[1]
     organiser = session.organiser.email if session is not None and session.organiser else ""
     return check_mail_domain(
@@ -128,6 +161,7 @@ def _progress(*, quiet: bool) -> Iterator[Any]:
         yield lambda text: None
         return
     from rich.console import Console
+    from rich.markup import escape
 
     with Console(stderr=True).status("checking") as status:
-        yield lambda text: status.update(f"checking: {text}")
+        yield lambda text: status.update(f"checking: {escape(printable(text))}")

@@ -18,6 +18,23 @@ class Status(StrEnum):
 MARKS = {Status.PASS: "✔", Status.WARN: "⚠", Status.FAIL: "✘"}
 
 
+def printable(text: str) -> str:
+    """`text` with each character a terminal could act on (an escape sequence, a bidirectional override, a line
+    break) written as its escape, `\\x1b`: what a name server or a mail server sent is shown, never obeyed."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
+def _json_escape(ch: str) -> str:
+    """A character as a JSON escape (two for one beyond the Basic Multilingual Plane)."""
+    code = ord(ch)
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
 @dataclass(frozen=True)
 class Result:
     """One check: `name` a dotted id ("mail_domain.spf"), `summary` what was found, `fix` what to do (None: nothing)."""
@@ -69,9 +86,9 @@ class Report:
         lines = []
         for result in self.results:
             timing = "" if result.seconds is None else f" ({result.seconds:.2f} s)"
-            lines.append(f"{MARKS[result.status]} {result.summary}{timing}")
+            lines.append(f"{MARKS[result.status]} {printable(result.summary)}{timing}")
             if result.fix:
-                lines.append(f"  → {result.fix}")
+                lines.append(f"  → {printable(result.fix)}")
         return lines
 
     def to_json(self) -> str:
@@ -87,7 +104,10 @@ class Report:
             for result in self.results
         ]
         counts = {str(status): count for status, count in self.counts().items()}
-        return json.dumps({"ok": self.ok, "counts": counts, "checks": checks}, ensure_ascii=False, indent=2)
+        text = json.dumps({"ok": self.ok, "counts": counts, "checks": checks}, ensure_ascii=False, indent=2)
+        # JSON escapes the C0 controls itself; nothing else a terminal could act on (C1 controls, bidirectional
+        # overrides) goes out raw either. The line breaks are the indentation's: within a string, JSON escapes them.
+        return "".join(ch if ch.isprintable() or ch == "\n" else _json_escape(ch) for ch in text)
 
     def exit_code(self) -> int:
         """0 when nothing failed (warnings included), else 1."""
