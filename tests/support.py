@@ -3,7 +3,11 @@ the mails and documents it leads to, read back."""
 
 from __future__ import annotations
 
+import os
+import pty
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -146,3 +150,25 @@ def token_on(page: str) -> str:
     match = re.search(r'name="form_token" value="([^"]+)"', page)
     assert match is not None
     return match.group(1)
+
+
+def on_a_terminal(argv: list[str], answer: str) -> tuple[int, str, str]:
+    """`signup ARGV` run with a terminal for its standard input, where the organiser types `answer`: its exit code,
+    standard output and standard error."""
+    from tests.conftest import ROOT
+
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "signup.organisers.cli", *argv],
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "functions")},
+    )
+    os.close(terminal)
+    try:
+        os.write(controller, answer.encode())
+        out, err = process.communicate(timeout=60)
+    finally:
+        os.close(controller)
+    return process.returncode, out.decode(), err.decode()

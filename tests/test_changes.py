@@ -27,6 +27,7 @@ from signup.store.sessions import SessionStore
 from dev.mailbox import Mailbox, Received
 from tests import events
 from tests.conftest import STACK_PROJECT, Stack, cancel_token, session_fields
+from tests.support import on_a_terminal
 
 SUMMER = datetime(2036, 6, 10, 14, 0, tzinfo=UTC)  # dinsdag 10 juni 2036, 16:00 in Amsterdam
 LATER = SUMMER + timedelta(days=1, hours=2)  # woensdag 11 juni 2036, 18:00
@@ -542,32 +543,50 @@ def test_a_session_called_off_takes_no_sign_ups_sends_no_reminders_and_promotes_
 # --- the command line and the pure logic ---------------------------------------------------------------------
 
 
-def test_calling_off_asks_first_and_needs_a_message(
-    db: Any, make_session: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+def test_calling_off_needs_a_message_and_without_yes_a_terminal_to_ask_on(
+    db: Any, make_session: Callable[..., str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     session_id = make_session()
 
-    def run(*argv: str, answer: str = "") -> tuple[int, str]:
-        monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+    def run(*argv: str) -> tuple[int, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # a pipe, not a terminal: a script
         out = io.StringIO()
         return cli.main(["sessions", "cancel", session_id, *argv], out=out), out.getvalue()
 
     empty = run("--message", "  ", "--yes")
-    declined = run("--message", "Helaas.", answer="n\n")
-    after_declining = session_doc(db, session_id)
-    accepted = run("--message", "Helaas.", answer="ja\n")
+    unasked = run("--message", "Helaas.")
+    refusal = capsys.readouterr().err
+    after_refusing = session_doc(db, session_id)
+    accepted = run("--message", "Helaas.", "--yes")
     again = run("--message", "Anders.", "--yes")
 
     assert empty[0] == 2
-    assert declined == (0, declined[1])
-    assert declined[1].endswith("nothing changed\n")
-    assert "status" not in after_declining
+    assert unasked[0] == 2
+    assert "not calling it off without --yes: there is no terminal to ask for confirmation" in refusal
+    assert "nothing changed" not in unasked[1]
+    assert "status" not in after_refusing
     assert accepted[0] == 0
     assert "called off session" in accepted[1]
     assert again == (0, f"session {session_id} was already called off; nobody is mailed again\n")
     stored = session_doc(db, session_id)
     assert (stored["status"], stored["cancellation_message"]) == ("cancelled", "Helaas.")
     assert isinstance(stored["cancelled_at"], datetime)
+
+
+@pytest.mark.parametrize(("answer", "called_off"), [("n\n", False), ("\x04", False), ("ja\n", True)])
+def test_on_a_terminal_calling_off_asks_and_acts_only_on_yes(
+    db: Any, make_session: Callable[..., str], answer: str, called_off: bool
+) -> None:
+    session_id = make_session()
+
+    code, out, err = on_a_terminal(["sessions", "cancel", session_id, "--message", "Helaas."], answer)
+
+    assert code == 0, err
+    assert "Call the session off? [y/N] " in out
+    if answer == "\x04":  # the input ended (Ctrl-D) without an answer: what follows is on a line of its own
+        assert out.endswith("[y/N] \nnothing changed\n")
+    assert ("nothing changed" in out) is not called_off
+    assert ("status" in session_doc(db, session_id)) is called_off
 
 
 def test_updating_a_session_from_a_file_keeps_its_revision_and_its_cancellation(db: Any) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import shutil
+import subprocess
 import tomllib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,7 @@ from tests.support import Clock, register, token_on
 
 Registrations = Callable[[str], list[dict[str, Any]]]
 EXAMPLE = (ROOT / "examples/session.toml").read_text()
+GIT = shutil.which("git") or "/usr/bin/git"
 
 
 def run(*argv: str) -> tuple[int, str]:
@@ -265,6 +268,36 @@ def test_list_shows_each_session_with_its_date_and_counts(client: Any, example: 
     assert line.split()[0] == example
     assert "dinsdag 8 juni 2027, 16:00–18:00" in line
     assert line.split()[-8:] == ["3", "0", "0", "17", "3", "0", "0", "0"]  # three confirmations not sent yet
+
+
+def test_list_shows_a_session_that_was_called_off_as_such(client: Any, example: str) -> None:
+    sign_up(client, example, "Persoon", "", "Een", "p1@example.nl")
+    run("sessions", "cancel", example, "--message", "Helaas.", "--yes")
+
+    code, said = run("sessions", "list")
+
+    [_, line] = said.splitlines()
+    assert code == 0
+    assert line.split()[0] == example
+    assert "called off" in line
+    assert "19" not in line.split()  # no seats left to give
+
+
+def test_an_export_to_a_file_says_how_many_and_git_keeps_such_files_out_of_the_repository(
+    client: Any, example: str, tmp_path: Path
+) -> None:
+    sign_up(client, example, "Persoon", "", "Een", "p1@example.nl")
+    output = tmp_path / "aanmeldingen.csv"
+
+    said = run("export", example, "-o", str(output))
+    # The documented `-o aanmeldingen.csv`, run in the checkout: ignored, wherever in it.
+    ignored = [
+        subprocess.run([GIT, "check-ignore", "--quiet", "--no-index", path], cwd=ROOT, check=False).returncode
+        for path in ("aanmeldingen.csv", "exports/2027/juni.csv")
+    ]
+
+    assert said == (0, f"wrote 1 registration to {output}\n")
+    assert ignored == [0, 0]
 
 
 def test_export_is_csv_that_dutch_excel_opens_sorted_the_dutch_way_with_formulas_defused(

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import io
-import os
-import pty
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,8 +16,8 @@ from signup.organisers import cli
 from signup.tokens import CancelTokens
 
 from dev.mailbox import Mailbox
-from tests.conftest import ROOT, SIGNING_KEY
-from tests.support import SUMMER, parts
+from tests.conftest import SIGNING_KEY
+from tests.support import SUMMER, on_a_terminal, parts
 
 BODY = """Beste deelnemers,
 
@@ -270,25 +266,13 @@ class TestAskingFirst:
     def test_on_a_terminal_it_asks_and_sends_only_on_yes(
         self, answer: str, queued: bool, session: dict[str, Any], body: Path, db: Any
     ) -> None:
-        controller, terminal = pty.openpty()
-        command = [sys.executable, "-m", "signup.organisers.cli", "mail", session["id"], "--subject", "Het programma"]
-        process = subprocess.Popen(
-            [*command, "--body-file", str(body), "--to", "all"],
-            stdin=terminal,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT / "functions")},
+        code, out, err = on_a_terminal(
+            ["mail", session["id"], "--subject", "Het programma", "--body-file", str(body), "--to", "all"], answer
         )
-        os.close(terminal)
-        try:
-            os.write(controller, answer.encode())
-            out, err = process.communicate(timeout=60)
-        finally:
-            os.close(controller)
 
-        assert process.returncode == 0, err
-        assert out.decode().startswith(f"Send “Het programma” to 3 people of {session['id']}? [y/N] ")
-        assert ("queued 3 mails" in out.decode()) is queued
+        assert code == 0, err
+        assert out.startswith(f"Send “Het programma” to 3 people of {session['id']}? [y/N] ")
+        assert ("queued 3 mails" in out) is queued
         stored = list(db.collection("sessions").document(session["id"]).collection("messages").stream())
         assert len(stored) == int(queued)
 

@@ -17,6 +17,7 @@ from signup.ledger.status import Status
 from signup.mail import changes
 from signup.mail.messages import AUDIENCES
 from signup.organisers import export, organiser
+from signup.organisers.asking import agreed
 from signup.organisers.check import command as check_command
 from signup.service import Toolbox, toolbox
 from signup.settings import OrganiserSettings
@@ -38,7 +39,10 @@ def sessions_list(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> N
     for counts in organiser.session_counts(tools.client):
         session = counts.session
         when = dates.span(session.starts_at, session.ends_at, session.zone, session.language)
-        left = "unlimited" if counts.seats_left is None else str(counts.seats_left)
+        # A session called off has no seats to give, whatever is left: it says so where the seats would be.
+        left = (
+            "called off" if session.cancelled else "unlimited" if counts.seats_left is None else str(counts.seats_left)
+        )
         print(
             f"{session.id:<24} {when:<44} {counts.confirmed:>9} {counts.waitlisted:>10} {counts.cancelled:>9} "
             f"{left:>10} {counts.mails_queued:>11} {counts.mails_failed:>11} {counts.unconfirmed:>11} "
@@ -63,11 +67,9 @@ def sessions_cancel(tools: Toolbox, options: argparse.Namespace, out: TextIO) ->
         "will be told that it does not take place, with your message.",
         file=out,
     )
-    if not options.yes:
-        print("Call the session off? [y/N] ", end="", file=out, flush=True)
-        if sys.stdin.readline().strip().lower() not in ("y", "yes", "j", "ja"):
-            print("nothing changed", file=out)
-            return
+    if not options.yes and not agreed("Call the session off?", "not calling it off", out, sys.stdin):
+        print("nothing changed", file=out)
+        return
     changes.cancel_session(tools.client, session.id, message)
     print(f"called off session {session.id}; the mails go out within seconds", file=out)
 
@@ -81,7 +83,7 @@ def export_registrations(tools: Toolbox, options: argparse.Namespace, out: TextI
     if options.output:
         with open(options.output, "w", encoding="utf-8-sig", newline="") as file:
             count = export.write(file, session, rows, delimiter=options.delimiter)
-        print(f"wrote {count} registrations to {options.output}", file=out)
+        print(f"wrote {count} registration{'' if count == 1 else 's'} to {options.output}", file=out)
     else:
         export.write(out, session, rows, delimiter=options.delimiter)
 

@@ -14,6 +14,7 @@ from signup.ledger.mailkeys import Template
 from signup.ledger.session import Session
 from signup.mail import messages
 from signup.mail.mails import Composer, Recipient
+from signup.organisers.asking import agreed
 from signup.service import Toolbox
 
 
@@ -47,10 +48,7 @@ def _read(path: Any) -> str:
 
 
 def _agreed(session: Session, text: messages.Message, count: int, out: TextIO, answers: TextIO) -> bool:
-    if not answers.isatty():
-        raise MisconfiguredError("not sending without --yes: there is no terminal to ask for confirmation")
-    print(f"Send “{text.subject}” to {count} people of {session.id}? [y/N] ", end="", file=out, flush=True)
-    return answers.readline().strip().lower() in ("y", "yes", "j", "ja")
+    return agreed(f"Send “{text.subject}” to {count} people of {session.id}?", "not sending", out, answers)
 
 
 def _preview(composer: Composer, session: Session, snapshot: Any, text: messages.Message) -> str:
