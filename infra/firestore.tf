@@ -8,8 +8,9 @@ resource "google_firestore_database" "main" {
   location_id = var.firestore_location
   type        = "FIRESTORE_NATIVE"
 
-  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
-  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state = "DELETE_PROTECTION_ENABLED"
+  # Off unless asked for: with it, erased personal data stays readable for 7 days (variables.tf).
+  point_in_time_recovery_enablement = var.point_in_time_recovery ? "POINT_IN_TIME_RECOVERY_ENABLED" : "POINT_IN_TIME_RECOVERY_DISABLED"
   # `terraform destroy` leaves the database (and the registrations in it) alone.
   deletion_policy = "ABANDON"
 

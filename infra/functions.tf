@@ -35,7 +35,7 @@ locals {
 }
 
 resource "google_cloudfunctions2_function" "register" {
-  #checkov:skip=CKV_GCP_124:register is the public sign-up form that websites embed; browsers anywhere must reach it (ingress ALLOW_ALL).
+  #checkov:skip=CKV_GCP_124:register is the public sign-up form that websites embed; browsers anywhere must reach it (ingress ALLOW_ALL unless a load balancer is in front: access.tf).
   name        = local.register_name
   location    = var.region
   description = "signup: serves the sign-up form and accepts sign-ups"
@@ -57,7 +57,8 @@ resource "google_cloudfunctions2_function" "register" {
 
   service_config {
     service_account_email = google_service_account.register.email
-    ingress_settings      = "ALLOW_ALL"
+    # From anywhere, or only through the load balancer in front of it: by trusted_proxy_hops (access.tf).
+    ingress_settings = local.register_ingress
 
     # Most of a request is waiting on Firestore: one instance serves many at once, on a whole vCPU.
     max_instance_request_concurrency = var.register_concurrency
@@ -205,11 +206,13 @@ resource "google_cloudfunctions2_function" "notify_session" {
   }
 
   service_config {
-    service_account_email = google_service_account.notify.email
+    # An account of its own: it only queues mail, so it may not read the SMTP password (nor is it given it).
+    service_account_email = google_service_account.notify_session.email
     ingress_settings      = "ALLOW_INTERNAL_ONLY"
 
     # One session's fan-out: 10,000 registrations are read and written 500 to a commit in well under a minute.
-    # It writes the queue only; each queued notice is sent by `notify` on its own registration's event.
+    # It writes the queue only; each queued notice is sent by `notify` on its own registration's event. It builds
+    # notify's service all the same (MAIL_FROM, SMTP_URL), but never connects to the mail server.
     max_instance_request_concurrency = 1
     available_memory                 = "512Mi"
     max_instance_count               = 2
@@ -226,12 +229,6 @@ resource "google_cloudfunctions2_function" "notify_session" {
       version    = google_secret_manager_secret_version.signing_key.version
     }
 
-    secret_environment_variables {
-      key        = "SMTP_PASSWORD"
-      project_id = var.project
-      secret     = google_secret_manager_secret.smtp_password.secret_id
-      version    = google_secret_manager_secret_version.smtp_password.version
-    }
   }
 
   # A session document written (created, changed in the console or by `signup sessions create|cancel`). The
@@ -256,9 +253,8 @@ resource "google_cloudfunctions2_function" "notify_session" {
   }
 
   depends_on = [
-    google_secret_manager_secret_iam_member.notify_reads_signing_key,
-    google_secret_manager_secret_iam_member.notify_reads_smtp_password,
-    google_project_iam_member.notify_uses_firestore,
+    google_secret_manager_secret_iam_member.notify_session_reads_signing_key,
+    google_project_iam_member.notify_session_uses_firestore,
     google_project_iam_member.events_receive,
     google_project_iam_member.build_writes_logs,
     google_artifact_registry_repository_iam_member.build_pushes_images,

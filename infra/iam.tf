@@ -13,6 +13,12 @@ resource "google_service_account" "notify" {
   depends_on   = [google_project_service.apis]
 }
 
+resource "google_service_account" "notify_session" {
+  account_id   = "signup-notify-session"
+  display_name = "signup: notify-session (a session's change, queued for everyone)"
+  depends_on   = [google_project_service.apis]
+}
+
 resource "google_service_account" "events" {
   account_id   = "signup-events"
   display_name = "signup: Eventarc triggers delivering to notify"
@@ -25,22 +31,51 @@ resource "google_service_account" "build" {
   depends_on   = [google_project_service.apis]
 }
 
-# Firestore: both functions read and write documents. Firestore's IAM is per project (datastore.user: read and
-# write documents; no index, rules or database administration).
+# Firestore: the functions read and write documents (datastore.user: read and write documents; no index, rules or
+# database administration). Firestore's roles are granted on the project, which holds every database of it; an IAM
+# condition on the database's resource name narrows each grant to the functions' own database.
+locals {
+  firestore_database = "projects/${var.project}/databases/${google_firestore_database.main.name}"
+}
 
 resource "google_project_iam_member" "register_uses_firestore" {
   project = var.project
   role    = "roles/datastore.user"
   member  = google_service_account.register.member
+
+  condition {
+    title       = "signup-database-only"
+    description = "Only the database of signup"
+    expression  = "resource.name == \"${local.firestore_database}\""
+  }
 }
 
 resource "google_project_iam_member" "notify_uses_firestore" {
   project = var.project
   role    = "roles/datastore.user"
   member  = google_service_account.notify.member
+
+  condition {
+    title       = "signup-database-only"
+    description = "Only the database of signup"
+    expression  = "resource.name == \"${local.firestore_database}\""
+  }
 }
 
-# Secrets: each function reads only the secrets it is given.
+resource "google_project_iam_member" "notify_session_uses_firestore" {
+  project = var.project
+  role    = "roles/datastore.user"
+  member  = google_service_account.notify_session.member
+
+  condition {
+    title       = "signup-database-only"
+    description = "Only the database of signup"
+    expression  = "resource.name == \"${local.firestore_database}\""
+  }
+}
+
+# Secrets: each function reads only the secrets it is given; notify-session, which only queues mail, has no SMTP
+# password.
 
 resource "google_secret_manager_secret_iam_member" "register_reads_signing_key" {
   secret_id = google_secret_manager_secret.signing_key.id
@@ -58,6 +93,12 @@ resource "google_secret_manager_secret_iam_member" "notify_reads_signing_key" {
   secret_id = google_secret_manager_secret.signing_key.id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.notify.member
+}
+
+resource "google_secret_manager_secret_iam_member" "notify_session_reads_signing_key" {
+  secret_id = google_secret_manager_secret.signing_key.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = google_service_account.notify_session.member
 }
 
 resource "google_secret_manager_secret_iam_member" "notify_reads_smtp_password" {

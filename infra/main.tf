@@ -16,11 +16,6 @@ locals {
   # The Python the tests run on (and `make test` type-checks for): the functions run on the same.
   runtime = "python311"
 
-  # `register`'s public address, for PUBLIC_BASE_URL of both functions and for the outputs. It is the
-  # deterministic cloudfunctions.net form rather than the function's `url` attribute: `register` needs its
-  # own address in its own environment, and reading the attribute there would be a dependency cycle.
-  public_base_url = "https://${var.region}-${var.project}.cloudfunctions.net/${local.register_name}"
-
   # Settings every function reads (functions/signup/settings.py). Secrets are not here: SIGNING_KEY and
   # SMTP_PASSWORD come from Secret Manager (secrets.tf). FIRESTORE_EMULATOR_HOST is for local use only.
   common_env = {

@@ -191,7 +191,7 @@ variable "rate_limit_window_seconds" {
 }
 
 variable "trusted_proxy_hops" {
-  description = "TRUSTED_PROXY_HOPS: how many X-Forwarded-For entries trusted proxies append after the client address: 0 when visitors reach the function at its own URL, 1 behind Google's external Application Load Balancer."
+  description = "TRUSTED_PROXY_HOPS: how many X-Forwarded-For entries trusted proxies append after the client address: 0 when visitors reach the function at its own URL, 1 behind Google's external Application Load Balancer. Above 0, register's ingress is ALLOW_INTERNAL_AND_GCLB (see register_ingress) and public_base_url is required."
   type        = number
   default     = 0
 
@@ -201,10 +201,55 @@ variable "trusted_proxy_hops" {
   }
 }
 
+variable "register_ingress" {
+  description = "Who may reach register. null (default): follows trusted_proxy_hops, ALLOW_ALL with 0 (visitors call the function's own address), ALLOW_INTERNAL_AND_GCLB above 0 (visitors come through the load balancer, and the function's own address refuses them). ALLOW_INTERNAL_ONLY: only from inside the project's network (an internal balancer)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.register_ingress == null || contains(["ALLOW_ALL", "ALLOW_INTERNAL_AND_GCLB", "ALLOW_INTERNAL_ONLY"], coalesce(var.register_ingress, "-"))
+    error_message = "register_ingress is null, ALLOW_ALL, ALLOW_INTERNAL_AND_GCLB or ALLOW_INTERNAL_ONLY."
+  }
+
+  validation {
+    condition     = !(var.register_ingress == "ALLOW_ALL" && var.trusted_proxy_hops > 0)
+    error_message = "register_ingress ALLOW_ALL with trusted_proxy_hops above 0 lets anyone call the function's own address with an X-Forwarded-For of their own and choose their rate-limit key: leave register_ingress null (ALLOW_INTERNAL_AND_GCLB), or set trusted_proxy_hops to 0."
+  }
+
+  validation {
+    condition     = !(var.register_ingress == "ALLOW_INTERNAL_AND_GCLB" && var.trusted_proxy_hops == 0)
+    error_message = "register_ingress ALLOW_INTERNAL_AND_GCLB with trusted_proxy_hops 0 makes every visitor the load balancer's address, all sharing one rate-limit budget: set trusted_proxy_hops to 1 (one more for each proxy of your own behind the balancer)."
+  }
+}
+
+variable "public_base_url" {
+  description = "PUBLIC_BASE_URL: the https address visitors reach register at (mails' links, the form's posts, the embed snippet). null (default): the function's own address, https://{region}-{project}.cloudfunctions.net/register. Behind a load balancer (trusted_proxy_hops above 0) the balancer's, e.g. https://aanmelden.example.nl, since the function's own address then refuses visitors."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.public_base_url == null || can(regex("^https://[^/?#@]+(/[^?#]*)?$", coalesce(var.public_base_url, "-")))
+    error_message = "public_base_url is an https address without a query, e.g. https://aanmelden.example.nl."
+  }
+
+  validation {
+    condition     = var.public_base_url != null || var.trusted_proxy_hops == 0
+    error_message = "Behind a load balancer (trusted_proxy_hops above 0) set public_base_url to the balancer's address: register's own address refuses visitors then (ingress ALLOW_INTERNAL_AND_GCLB)."
+  }
+}
+
 variable "mail_cap_per_day" {
   description = "MAIL_CAP_PER_DAY: at most this many mails a day to one mailbox (+tag and case folded)."
   type        = number
   default     = 10
+}
+
+# Data.
+
+variable "point_in_time_recovery" {
+  description = "Firestore point-in-time recovery: every version of every document readable for 7 days, so a mistaken deletion can be undone, and so can an erasure or the retention purge: personal data then stays recoverable for 7 days after it was erased (say so in your privacy statement). Off by default: an erasure is final at once."
+  type        = bool
+  default     = false
 }
 
 # Capacity.

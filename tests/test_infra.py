@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import glob
+import json
 import os
 import re
 import shutil
@@ -53,7 +54,8 @@ NOT_NEEDED = {
     },
     # Only sign-ups are checked against Cloudflare Turnstile.
     "notify": {"TURNSTILE_SECRET_KEY"},
-    "notify-session": {"TURNSTILE_SECRET_KEY"},
+    # A session's change is queued for everyone, and sent by `notify`: it never logs in to the mail server.
+    "notify-session": {"TURNSTILE_SECRET_KEY", "SMTP_PASSWORD"},
     "notify-tick": {"TURNSTILE_SECRET_KEY"},
 }
 # Settings that are secrets: from Secret Manager, never as plain values in the configuration.
@@ -202,6 +204,48 @@ def iam_members() -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 def members_of(body: dict[str, Any]) -> list[str]:
     return [str(member) for member in [body.get("member"), *body.get("members", [])] if member]
+
+
+# What Terraform itself makes of the locals over variables only (access.tf): `terraform console` evaluates them
+# offline, for they need no provider.
+EVALUATED = ("variables.tf", "access.tf")
+TERRAFORM = shutil.which("terraform") or "/usr/bin/terraform"
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    value: Any  # None when Terraform refused the variables
+    error: str
+
+
+def evaluate(expression: str, tmp_path: Path, **variables: str) -> Evaluated:
+    """`expression` as Terraform evaluates it over variables.tf and access.tf, with these -var values."""
+    for name in EVALUATED:
+        shutil.copy(INFRA / name, tmp_path / name)
+    names = {"register_name": terraform().locals["register_name"]}
+    (tmp_path / "names.tf").write_text(
+        "locals {\n" + "".join(f'  {name} = "{value}"\n' for name, value in names.items()) + "}\n"
+    )
+    answer = subprocess.run(
+        [
+            TERRAFORM,
+            "console",
+            "-no-color",
+            "-var=project=my-project",
+            *(f"-var={k}={v}" for k, v in variables.items()),
+        ],
+        input=f"jsonencode({expression})",
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1"},
+        check=False,
+    )
+    # A variable refused that the expression does not use is an error all the same, though the console goes on.
+    if answer.returncode != 0 or "Error:" in answer.stderr:
+        return Evaluated(None, " ".join(answer.stderr.split()))
+    return Evaluated(json.loads(json.loads(answer.stdout)), "")
 
 
 # --- Reading the code -------------------------------------------------------------------------------------
@@ -668,13 +712,18 @@ def test_each_function_runs_as_its_own_account_that_may_use_firestore(name: str)
     assert "roles/datastore.user" in roles
 
 
-def test_public_base_url_is_registers_own_address_without_a_cycle() -> None:
+def test_public_base_url_is_registers_own_address_without_a_cycle_or_the_balancers(tmp_path: Path) -> None:
     register = functions()["register"]
-    base = terraform().expand_locals(str(terraform().locals["public_base_url"]))
-    project = terraform().providers["google"]["project"]
-    assert base == f"https://{register['location']}-{project}.cloudfunctions.net/{deployed_name('register')}"
+    own = f"https://europe-west4-my-project.cloudfunctions.net/{deployed_name('register')}"
+    assert register["location"] == "${var.region}"
+    assert terraform().variables["region"]["default"] == "europe-west4"
+    assert evaluate("local.public_base_url", tmp_path).value == own
+    balancer = evaluate("local.public_base_url", tmp_path, trusted_proxy_hops="1", public_base_url="https://a.example/")
+    assert balancer.value == "https://a.example"
     for name in function_names():
-        assert terraform().expand_locals(str(plain_env(name)["PUBLIC_BASE_URL"])) == base, name
+        assert plain_env(name)["PUBLIC_BASE_URL"] == "${local.public_base_url}", name
+    for output in ("register_url", "form_url", "embed_snippet"):
+        assert "${local.public_base_url}" in str(terraform().outputs[output]["value"]), output
 
 
 def test_register_is_open_to_anyone_and_nothing_else_is() -> None:
@@ -683,7 +732,86 @@ def test_register_is_open_to_anyone_and_nothing_else_is() -> None:
     _, role, body = public[0]
     assert role == "roles/run.invoker"
     assert refers_to(body["service"], FUNCTION) == "register"
-    assert only(functions()["register"]["service_config"])["ingress_settings"] == "ALLOW_ALL"
+    assert only(functions()["register"]["service_config"])["ingress_settings"] == "${local.register_ingress}"
+    for name in function_names():
+        if name != "register":
+            assert only(functions()[name]["service_config"])["ingress_settings"] == "ALLOW_INTERNAL_ONLY", name
+
+
+@pytest.mark.parametrize(
+    ("variables", "ingress"),
+    [
+        ({}, "ALLOW_ALL"),  # visitors call the function's own address, whose front end appends their address
+        ({"trusted_proxy_hops": "1", "public_base_url": "https://a.example"}, "ALLOW_INTERNAL_AND_GCLB"),
+        ({"trusted_proxy_hops": "2", "public_base_url": "https://a.example"}, "ALLOW_INTERNAL_AND_GCLB"),
+        (
+            {
+                "trusted_proxy_hops": "1",
+                "public_base_url": "https://a.example",
+                "register_ingress": "ALLOW_INTERNAL_ONLY",
+            },
+            "ALLOW_INTERNAL_ONLY",
+        ),
+    ],
+)
+def test_register_is_reached_only_the_way_its_proxy_hops_say(
+    tmp_path: Path, variables: dict[str, str], ingress: str
+) -> None:
+    assert evaluate("local.register_ingress", tmp_path, **variables).value == ingress
+
+
+@pytest.mark.parametrize(
+    ("variables", "refusal"),
+    [
+        # A client calling the function's own address would choose its rate-limit key with a forged X-Forwarded-For.
+        (
+            {"trusted_proxy_hops": "1", "public_base_url": "https://a.example", "register_ingress": "ALLOW_ALL"},
+            "ALLOW_ALL with trusted_proxy_hops above 0",
+        ),
+        # Every visitor would be the balancer's address, all in one budget.
+        ({"register_ingress": "ALLOW_INTERNAL_AND_GCLB"}, "trusted_proxy_hops 0"),
+        # The function's own address refuses visitors behind a balancer: links and the form must use the balancer's.
+        ({"trusted_proxy_hops": "1"}, "set public_base_url"),
+        ({"register_ingress": "OPEN"}, "register_ingress is null"),
+        ({"public_base_url": "http://a.example"}, "https address"),
+    ],
+)
+def test_a_way_in_that_would_undo_the_rate_limits_or_strand_visitors_is_refused_by_terraform(
+    tmp_path: Path, variables: dict[str, str], refusal: str
+) -> None:
+    evaluated = evaluate("local.register_ingress", tmp_path, **variables)
+
+    assert evaluated.value is None
+    assert refusal in evaluated.error
+
+
+@pytest.mark.parametrize("name", function_names())
+def test_each_function_gets_no_secret_it_does_not_need_nor_may_read_one(name: str) -> None:
+    not_needed = SECRETS & NOT_NEEDED.get(deployed_name(name), set())
+    holding = {  # each secret setting, and the secret that holds it
+        key: refers_to(block["secret"], "google_secret_manager_secret")
+        for function in function_names()
+        for key, block in secret_env(function).items()
+    }
+    account = refers_to(only(functions()[name]["service_config"])["service_account_email"], "google_service_account")
+    readable = {
+        refers_to(body["secret_id"], "google_secret_manager_secret")
+        for body in terraform().of_type("google_secret_manager_secret_iam_member").values()
+        if refers_to(body["member"], "google_service_account") == account
+    }
+
+    assert not_needed & set(secret_env(name)) == set(), f"{name} is given a secret it does not need"
+    assert readable & {holding[key] for key in not_needed} == set(), f"{name}'s account may read a secret it needs not"
+
+
+def test_the_functions_may_use_their_own_database_only() -> None:
+    grants = [body for _, role, body in iam_members() if role == "roles/datastore.user"]
+    database = "projects/${var.project}/databases/${google_firestore_database.main.name}"
+    assert len(grants) == len({refers_to(body["member"], "google_service_account") for body in grants}) >= 3
+    for body in grants:
+        condition = only(body["condition"])
+        expression = terraform().expand_locals(str(condition["expression"]))
+        assert _unescape(expression) == f'resource.name == "{database}"'
 
 
 @pytest.mark.parametrize(("address", "role"), [(address, role) for address, role, _ in iam_members()])
@@ -889,6 +1017,14 @@ def test_the_database_is_native_and_protected_from_deletion() -> None:
     assert database["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
 
 
+def test_point_in_time_recovery_which_keeps_erased_data_for_7_days_is_off_unless_asked_for() -> None:
+    database = terraform().of_type("google_firestore_database")["main"]
+    assert terraform().variables["point_in_time_recovery"]["default"] is False
+    assert database["point_in_time_recovery_enablement"] == (
+        '${var.point_in_time_recovery ? "POINT_IN_TIME_RECOVERY_ENABLED" : "POINT_IN_TIME_RECOVERY_DISABLED"}'
+    )
+
+
 def _unescape(text: str) -> str:
     return text.replace('\\"', '"')
 
@@ -1029,8 +1165,8 @@ MISTAKES = [
     ("source.tf", "  versioning {", "  versioning {\n    enabled = false\n  }\n  versioning {", "versioning", "once"),
     (
         "functions.tf",
-        '    ingress_settings      = "ALLOW_ALL"',
-        '    ingress_settings = ["ALLOW_ALL"]',
+        '    ingress_settings      = "ALLOW_INTERNAL_ONLY"',
+        '    ingress_settings = ["ALLOW_INTERNAL_ONLY"]',
         "ingress_settings",
         "single",
     ),
