@@ -12,6 +12,8 @@ APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 # The audit tests run third-party checkers from npm (package-lock.json): axe-core in Chromium, the Nu Html Checker
 # on Java, html-validate and Can I email's data on Node.
 NODE_STAMP := node_modules/.installed
+# SpamAssassin scores every kind of mail in the tests (its local rules only: no network).
+SPAMASSASSIN := /usr/bin/spamassassin
 # The benchmarks' load generator: Debian's wrk (a generator in Python would be the bottleneck it measures).
 WRK := /usr/bin/wrk
 
@@ -92,7 +94,11 @@ $(NODE_STAMP): package.json package-lock.json | /usr/bin/npm /usr/bin/java
 
 audit-tools: $(NODE_STAMP)
 
-test: lint typecheck infra-check $(CHROMIUM) $(NODE_STAMP) $(ICALJS)
+$(SPAMASSASSIN):
+	@command -v apt-get >/dev/null || { echo "Install SpamAssassin at $(SPAMASSASSIN) (Debian package spamassassin)"; exit 1; }
+	$(APT_GET) update -qq && $(APT_GET) install -y -qq --no-install-recommends spamassassin
+
+test: lint typecheck infra-check $(CHROMIUM) $(SPAMASSASSIN) $(NODE_STAMP) $(ICALJS)
 	$(BIN)/pytest
 
 $(WRK):

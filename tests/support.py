@@ -81,8 +81,13 @@ def parts(message: EmailMessage) -> tuple[str, str]:
 
 
 def calendar_of(message: EmailMessage) -> icalendar.Calendar:
-    [attachment] = [a for a in message.iter_attachments() if a.get_content_type() == "text/calendar"]
-    return icalendar.Calendar.from_ical(attachment.get_content())
+    """The invitation a mail carries: its `text/calendar` alternative, the same file as its `.ics` attachment."""
+    [inline] = [part for part in message.walk() if part.get_content_type() == "text/calendar"]
+    [attached] = [part for part in message.iter_attachments() if str(part.get_filename()).endswith(".ics")]
+    ics = inline.get_payload(decode=True)
+    assert isinstance(ics, bytes)
+    assert ics == attached.get_payload(decode=True)
+    return icalendar.Calendar.from_ical(ics)
 
 
 def token_in(inbox: Mailbox, address: str) -> str:

@@ -16,11 +16,14 @@ from urllib.parse import parse_qs, urlsplit
 import icalendar
 import pytest
 from signup.errors import MisconfiguredError
+from signup.ledger.mailkeys import Template
 from signup.ledger.session import parse_session
+from signup.mail.mails import Recipient
 from signup.organisers import cli
 
 from dev.mailbox import Mailbox
 from tests.conftest import ROOT, cancel_token, current_generation, session_fields
+from tests.mail_samples import MAILS, NOW, STARTS, VARIANTS, compose, composer, session
 from tests.support import SUMMER, calendar_of, parts, sign_up
 
 ICALJS = ROOT / "tests/icaljs"
@@ -160,3 +163,69 @@ class TestTheInvitation:
 def test_a_session_revision_that_cannot_work_names_itself(revision: object) -> None:
     with pytest.raises(MisconfiguredError, match="revision"):
         parse_session("s1", session_fields(revision=revision))
+
+
+def shape(part: Any) -> Any:
+    """What a mail is made of, as a mail client walks it: each part's type (and a calendar's method, an
+    attachment's file name), multiparts with their parts."""
+    if part.is_multipart():
+        return (part.get_content_type(), [shape(each) for each in part.iter_parts()])
+    name = part.get_content_type()
+    if part.get_param("method"):
+        name += f"; method={part.get_param('method')}"
+    if part.get_content_disposition() == "attachment":
+        name += f"; {part.get_filename()}"
+    return name
+
+
+def invitation(method: str, filename: str) -> Any:
+    """An invitation as Google Calendar and Outlook send one: text, HTML and the calendar as alternatives, and the
+    same calendar as an attachment."""
+    body = ("multipart/alternative", ["text/plain", "text/html", f"text/calendar; method={method}"])
+    return ("multipart/mixed", [body, f"application/ics; {filename}"])
+
+
+PLAIN = ("multipart/alternative", ["text/plain", "text/html"])
+CARRIES = {
+    (Template.CONFIRMED, "nl"): invitation("REQUEST", "uitnodiging.ics"),
+    (Template.CONFIRMED, "en"): invitation("REQUEST", "invitation.ics"),
+    (Template.PROMOTED, "nl"): invitation("REQUEST", "uitnodiging.ics"),
+    (Template.PROMOTED, "en"): invitation("REQUEST", "invitation.ics"),
+    (Template.CHANGED, "nl"): invitation("REQUEST", "uitnodiging.ics"),
+    (Template.CHANGED, "en"): invitation("REQUEST", "invitation.ics"),
+    (Template.CANCELLED, "nl"): invitation("CANCEL", "annulering.ics"),
+    (Template.CANCELLED, "en"): invitation("CANCEL", "cancellation.ics"),
+    (Template.SESSION_CANCELLED, "nl"): invitation("CANCEL", "annulering.ics"),
+    (Template.SESSION_CANCELLED, "en"): invitation("CANCEL", "cancellation.ics"),
+}
+
+
+class TestWhatEachMailCarries:
+    @pytest.mark.parametrize(("kind", "language"), MAILS)
+    def test_an_invitation_or_its_cancellation_as_calendars_expect_it_and_nothing_in_the_other_mails(
+        self, kind: Template, language: str
+    ) -> None:
+        assert shape(compose(kind, language)) == CARRIES.get((kind, language), PLAIN)
+
+    def test_ical_js_reads_every_calendar_part_in_the_sessions_own_zone_with_its_vtimezone(
+        self, tmp_path: Path
+    ) -> None:
+        carried = [(kind, language, calendar_of(compose(kind, language))) for kind, language in CARRIES]
+
+        read = read_with_icaljs(tmp_path, [calendar for _, _, calendar in carried])
+
+        for (kind, _, calendar), seen in zip(carried, read, strict=True):
+            method = "CANCEL" if kind in (Template.CANCELLED, Template.SESSION_CANCELLED) else "REQUEST"
+            assert (seen["method"], seen["timezones"]) == (method, ["Europe/Amsterdam"])
+            assert seen["start_tzid"] == "Europe/Amsterdam"
+            assert (seen["start"], seen["end"]) == ("2036-06-10T14:00:00.000Z", "2036-06-10T16:00:00.000Z")
+            assert seen["start_local"] == "2036-06-10T16:00:00"
+            assert seen["uid"] == "r-1.7.s-1@example.nl"
+            assert event_of(calendar).decoded("DTSTART") == STARTS
+
+    def test_a_waiting_list_notice_carries_no_calendar_for_who_holds_no_seat(self) -> None:
+        made = composer()
+        waiting = Recipient("s-1", "r-1", "Jan", "", "Berg", "jan@example.nl", had_seat=False)
+        for kind in (Template.CHANGED, Template.SESSION_CANCELLED, Template.CANCELLED):
+            mail = made.compose(kind, session("nl", VARIANTS[0], kind), waiting, message_id="<a.b@example.nl>", now=NOW)
+            assert shape(mail) == PLAIN

@@ -2,71 +2,33 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
+import mailbox
 import re
 import subprocess
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.headerregistry import Address
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 from signup.ledger.mailkeys import Template
-from signup.ledger.session import parse_session
-from signup.mail.mails import Composer, Recipient
-from signup.texts import LANGUAGES
 
-from tests.audit import NODE, NODE_MODULES, nu_checker, tool
-from tests.conftest import ROOT, session_fields
+from tests.audit import AXE, NODE, NODE_MODULES, nu_checker, tool
+from tests.conftest import ROOT
+from tests.mail_samples import MAILS, body_of, compose
 
 CAN_I_EMAIL = ROOT / "tests" / "caniemail.mjs"
-MAILS = [(kind, language) for kind in Template for language in LANGUAGES]
-
-
-PERSON = {"name": "Jan van der Berg", "organisation": "Gemeente Amsterdam", "status": "confirmed"}
-LISTED = {"people": [PERSON], "more": 0, "total": 1}
-TO_ORGANISER = {"to_organiser": True, "show_cancel": False, "person": PERSON, "seats_left": 3}
-# What the notifier adds for the kinds that need more than the session and the person (see signup.mail.mailextras).
-EXTRA: dict[str, dict[str, Any]] = {
-    **{kind: {} for kind in Template},
-    "message": {"message_subject": "Het programma", "message_body": "Eerste alinea.\n\nZie https://example.nl"},
-    "organiser_created": TO_ORGANISER,
-    "organiser_cancelled": TO_ORGANISER,
-    "organiser_digest": {
-        **TO_ORGANISER,
-        "digest": {"window": "gisteren", "signed_up": LISTED, "cancelled": LISTED, "seats_left": 3},
-    },
-}
 
 
 @pytest.fixture(scope="module")
 def mails(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
     """The HTML part of every kind of mail in every language, as the composer writes it, saved to a file."""
-    composer = Composer(
-        Address("Strategiesessies", "sessies", "example.nl"),
-        lambda ref: f"https://x.test/cancel/{ref.session_id}.{ref.registration_id}",
-        session_url=lambda session_id: f"https://x.test/sessions/{session_id}",
-        confirm_url=lambda ref: f"https://x.test/confirm/{ref.session_id}.{ref.registration_id}",
-    )
-    # A deadline to confirm by, which only the confirm mail reads.
-    deadline = datetime.now(UTC) + timedelta(hours=24)
-    recipient = Recipient("s-1", "r-1", "Jan", "van der", "Berg", "jan@example.nl", had_seat=True, confirm_by=deadline)
     directory = tmp_path_factory.mktemp("mails")
     saved: dict[tuple[str, str], Path] = {}
     for kind, language in MAILS:
-        session = parse_session("s-1", session_fields(language=language))
-        message = composer.compose(
-            kind, session, recipient, message_id="<1@example.nl>", now=datetime.now(UTC), hours=24, extra=EXTRA[kind]
-        )
-        parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
-        html = parsed.get_body(("html",))
-        assert html is not None
         saved[kind, language] = directory / f"{kind}-{language}.html"
-        saved[kind, language].write_text(html.get_content(), encoding="utf-8")
+        saved[kind, language].write_text(body_of(compose(kind, language), "html"), encoding="utf-8")
     return saved
 
 
@@ -183,3 +145,100 @@ def test_the_nu_checker_finds_no_error_in_any_mail(mails: dict[tuple[str, str], 
     found = nu_checker(list(mails.values()), warnings=False)
 
     assert found == {path.name: [] for path in mails.values()}
+
+
+SPAMASSASSIN = Path("/usr/bin/spamassassin")
+_SCORE = re.compile(
+    r"^X-Spam-Status: \w+, score=(-?[\d.]+) required=[\d.]+ tests=(.*?)(?:autolearn|version)", re.M | re.S
+)
+
+
+@pytest.fixture(scope="module")
+def spam_scores(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tuple[float, str]]:
+    """SpamAssassin's score of every kind of mail in every language, with the rules that matched, from one run over
+    them all as an mbox (its local tests only: no network here)."""
+    if not SPAMASSASSIN.exists():
+        pytest.fail("Debian's spamassassin is not installed: `make test` installs it (apt-get install spamassassin)")
+    path = tmp_path_factory.mktemp("spam") / "mails.mbox"
+    box = mailbox.mbox(str(path))
+    try:
+        for kind, language in MAILS:
+            box.add(compose(kind, language).as_bytes())
+    finally:
+        box.close()
+    with path.open("rb") as mails:
+        run = subprocess.run(
+            [str(SPAMASSASSIN), "-t", "-L", "--mbox"], stdin=mails, capture_output=True, timeout=300, check=True
+        )
+    found = [(float(score), " ".join(rules.split())) for score, rules in _SCORE.findall(run.stdout.decode())]
+    assert len(found) == len(MAILS)
+    return dict(zip(MAILS, found, strict=True))
+
+
+@pytest.mark.parametrize(("kind", "language"), MAILS)
+def test_spamassassin_gives_every_mail_a_score_of_nothing(
+    spam_scores: dict[tuple[str, str], tuple[float, str]], kind: str, language: str
+) -> None:
+    score, rules = spam_scores[kind, language]
+
+    assert score == 0.0, rules
+
+
+@pytest.mark.parametrize(("kind", "language"), MAILS)
+def test_mime_version_is_said_once_in_the_header_of_the_message_not_in_its_parts(kind: Template, language: str) -> None:
+    mail = compose(kind, language)
+
+    assert mail.get_all("MIME-Version") == ["1.0"]
+    assert [part.get_content_type() for part in mail.walk() if part is not mail and "MIME-Version" in part] == []
+
+
+def page_of(browser: Any, path: Path, scheme: str) -> Any:
+    context = browser.new_context(viewport={"width": 700, "height": 1000}, color_scheme=scheme)
+    page = context.new_page()
+    page.goto(path.as_uri())
+    return page
+
+
+@pytest.mark.parametrize(("kind", "language"), MAILS)
+def test_the_mail_says_it_has_a_dark_look_and_its_text_stands_out_in_light_and_dark_alike(
+    browser: Any, mails: dict[tuple[str, str], Path], kind: str, language: str
+) -> None:
+    html = mails[kind, language].read_text(encoding="utf-8")
+    assert '<meta name="color-scheme" content="light dark">' in html
+    assert "@media (prefers-color-scheme: dark)" in html
+
+    found = {}
+    for scheme in ("light", "dark"):
+        page = page_of(browser, mails[kind, language], scheme)
+        page.add_script_tag(path=str(tool(AXE)))
+        violations = page.evaluate(
+            "() => axe.run(document, {runOnly: {type: 'rule', values: ['color-contrast']}})"
+            ".then(result => result.violations.flatMap(v => v.nodes.map(n => n.target.join(' '))))"
+        )
+        page.context.close()
+        found[scheme] = violations
+
+    assert found == {"light": [], "dark": []}
+
+
+BUTTON_CORNERS = """() => [...document.querySelectorAll('td.mail-button')].map(cell => {
+  const box = cell.getBoundingClientRect();
+  const link = cell.querySelector('a');
+  const inset = 7;  // inside the rounded corners
+  const points = [[box.left + inset, box.top + 2], [box.right - inset, box.top + 2],
+                  [box.left + inset, box.bottom - 2], [box.right - inset, box.bottom - 2],
+                  [box.left + 2, box.top + box.height / 2], [box.right - 2, box.top + box.height / 2]];
+  return points.filter(([x, y]) => document.elementFromPoint(x, y)?.closest('a') !== link).length;
+})"""
+
+
+@pytest.mark.parametrize(("kind", "language"), MAILS)
+def test_a_click_anywhere_on_a_button_follows_its_link(
+    browser: Any, mails: dict[tuple[str, str], Path], kind: str, language: str
+) -> None:
+    page = page_of(browser, mails[kind, language], "light")
+    missed = page.evaluate(BUTTON_CORNERS)
+    page.context.close()
+
+    assert missed == [0] * len(missed)
+    assert len(missed) == (1 if kind in ("confirmed", "promoted", "reminder", "changed", "confirm_address") else 0)

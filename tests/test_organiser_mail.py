@@ -72,7 +72,7 @@ def mail(session_id: str, body: Path, *extra: str, to: str = "all") -> tuple[int
 def sweep(notifier: Any, inbox: Mailbox) -> list[Any]:
     """Let `notify` send what is due; return the organiser's messages it sent (not the confirmations)."""
     notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
-    return [r for r in inbox.received if r.message["Subject"] == "Het programma"]
+    return [r for r in inbox.received if r.message["Subject"] == "Het programma (Strategiesessie)"]
 
 
 def registration(db: Any, session_id: str, registration_id: str) -> dict[str, Any]:
@@ -112,9 +112,10 @@ class TestTheMessage:
         assert (named.session_id, named.registration_id) == (session["id"], session["people"]["jan@example.nl"]["id"])
         assert f'href="http://signup.test/cancel/{cancel_link}"' in html
         # Paragraphs as <p>, a line break as <br>, links clickable without the sentence's full stop, the rest escaped.
-        assert '<a href="https://www.example.nl/programma?dag=1&amp;deel=2" style="color:#1a5fb4;">' in html
+        link = '<a href="{}" class="mail-link" style="color:#1a5fb4;">'
+        assert link.format("https://www.example.nl/programma?dag=1&amp;deel=2") in html
         assert "deel=2</a>." in html
-        assert '<a href="https://www.example.nl/route" style="color:#1a5fb4;">https://www.example.nl/route</a>)' in html
+        assert link.format("https://www.example.nl/route") + "https://www.example.nl/route</a>)" in html
         assert "Lees vooraf het programma:<br>\n<a " in html
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; javascript:alert(1)" in html
         assert "<script>" not in html
@@ -324,18 +325,21 @@ def test_a_body_file_that_is_not_utf8_or_missing_is_named(
 @pytest.mark.parametrize(
     ("typed", "html"),
     [
-        ("zie https://a.nl/x.", 'zie <a href="https://a.nl/x" style="color:#1a5fb4;">https://a.nl/x</a>.'),
-        ("(https://a.nl/x)", '(<a href="https://a.nl/x" style="color:#1a5fb4;">https://a.nl/x</a>)'),
+        (
+            "zie https://a.nl/x.",
+            'zie <a href="https://a.nl/x" class="mail-link" style="color:#1a5fb4;">https://a.nl/x</a>.',
+        ),
+        ("(https://a.nl/x)", '(<a href="https://a.nl/x" class="mail-link" style="color:#1a5fb4;">https://a.nl/x</a>)'),
         (
             "https://a.nl/wiki/A_(b)",
-            '<a href="https://a.nl/wiki/A_(b)" style="color:#1a5fb4;">https://a.nl/wiki/A_(b)</a>',
+            '<a href="https://a.nl/wiki/A_(b)" class="mail-link" style="color:#1a5fb4;">https://a.nl/wiki/A_(b)</a>',
         ),
-        ("HTTP://A.nl", '<a href="HTTP://A.nl" style="color:#1a5fb4;">HTTP://A.nl</a>'),
+        ("HTTP://A.nl", '<a href="HTTP://A.nl" class="mail-link" style="color:#1a5fb4;">HTTP://A.nl</a>'),
         ("http://", "http://"),
         ("ftp://a.nl javascript:x data:x", "ftp://a.nl javascript:x data:x"),
         (
             '<a href="https://a.nl">',
-            '&lt;a href=&#34;<a href="https://a.nl" style="color:#1a5fb4;">https://a.nl</a>&#34;&gt;',
+            '&lt;a href=&#34;<a href="https://a.nl" class="mail-link" style="color:#1a5fb4;">https://a.nl</a>&#34;&gt;',
         ),
         ("een\ntwee\n\ndrie", "een<br>\ntwee\n\ndrie"),
         ("\nrand\n", "\nrand\n"),

@@ -57,7 +57,10 @@ class TestEach:
         assert str(created["From"]) == "Strategiesessies <sessies@example.nl>"
         created_text, created_html = parts(created)
         cancelled_text, _ = parts(cancelled)
-        assert created_text.startswith("Beste Anna de Vries,")
+        # A notice to the organiser, not a letter: no greeting by their own full name, no reply to themselves.
+        assert created_text.startswith("Er is een nieuwe aanmelding voor “Strategiesessie”.\n\n")
+        assert "Anna de Vries" not in created_text
+        assert created["Reply-To"] is None
         for part in (created_text, created_html):
             assert "Naam: Jan van der Berg" in part
             assert "Organisatie: Gemeente Amsterdam" in part
@@ -85,7 +88,7 @@ class TestEach:
                 "nl",
                 0,
                 "Nieuwe aanmelding: Jan van der Berg, Strategiesessie",
-                ["Status: op de wachtlijst", "nog 0 plaatsen"],
+                ["Status: op de wachtlijst", "De sessie is vol: wie zich nu aanmeldt, komt op de wachtlijst."],
             ),
             ("nl", None, "Nieuwe aanmelding: Jan van der Berg, Strategiesessie", ["geen maximum aantal plaatsen"]),
             ("en", 2, "New sign-up: Jan van der Berg, Strategiesessie", ["Status: signed up", "1 seat is left."]),
@@ -93,7 +96,7 @@ class TestEach:
                 "en",
                 0,
                 "New sign-up: Jan van der Berg, Strategiesessie",
-                ["Status: on the waiting list", "0 seats are left."],
+                ["Status: on the waiting list", "The session is full: whoever signs up now goes on the waiting list."],
             ),
         ],
     )
@@ -204,16 +207,18 @@ class TestDaily:
         assert before_eight == 0
         [digest] = (r.message for r in to_organiser(inbox))
         text, html = parts(digest)
-        window = dates.span(eight - timedelta(days=1), eight, ZoneInfo("Europe/Amsterdam"), "nl")
+        zone = ZoneInfo("Europe/Amsterdam")
+        since, until = dates.moment(eight - timedelta(days=1), zone, "nl"), dates.moment(eight, zone, "nl")
         assert digest["Subject"] == "Aanmeldingen Strategiesessie: 2 nieuw, 1 afgemeld"
         assert str(digest["To"]) == "Anna de Vries <anna@example.nl>"
-        assert f"Wat er veranderde van {window}:" in text  # yesterday 08:00 – today 08:00
+        # yesterday 08:00 to today 08:00, in words
+        assert f"Aanmeldingen en afmeldingen voor “Strategiesessie” tussen {since} en {until}:\n\n" in text
         assert (
             "Nieuwe aanmeldingen (2):\n- Jan van der Berg (Gemeente Amsterdam), aangemeld\n"
             "- Piet Jansen, inmiddels afgemeld\n"
         ) in text
         assert "Afmeldingen (1):\n- Piet Jansen\n" in text
-        assert "Er zijn nog 4 plaatsen vrij." in text
+        assert "- Piet Jansen\n\nEr zijn nog 4 plaatsen vrij.\n\n" in text
         assert "- Jan van der Berg (Gemeente Amsterdam), aangemeld<br>\n- Piet Jansen" in html
         assert "/cancel/" not in text
         digests = {

@@ -59,3 +59,16 @@ def moment(at: datetime, zone: ZoneInfo, language: str) -> str:
     """One moment in the session's time zone: `dinsdag 9 juni 2026, 16:00`."""
     local = at.astimezone(zone)
     return f"{day(local, language)}, {local:%H:%M}"
+
+
+# Where a session's readers live, its times need no word on the zone they are in.
+_HOME_ZONES = {"nl": "Europe/Amsterdam"}
+_ZONE_NOTE = {"nl": "{} (tijd in {})", "en": "{} ({} time)"}
+
+
+def zoned(when: str, zone: str, language: str) -> str:
+    """`when` with the zone it is in named by its city ("… (Amsterdam time)"), unless the readers live there."""
+    if _HOME_ZONES.get(language) == zone:
+        return when
+    city = zone.rsplit("/", 1)[-1].replace("_", " ")
+    return _ZONE_NOTE.get(language, _ZONE_NOTE["en"]).format(when, city)

@@ -93,9 +93,24 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "mail.cannot_come": "Kun je toch niet komen?",
         "mail.questions": "Vragen? Beantwoord deze e-mail, dan komt je bericht bij:",
         "mail.calendar_details": "Je bent aangemeld voor deze sessie. Kun je toch niet komen? Meld je dan af via de "
-        "link in je bevestigingsmail.",
+        "link in de e-mail waarmee deze afspraak kwam.",
         "mail.session_page": "Over de sessie",
         "mail.confirm": "Bevestig mijn aanmelding",
+        "mail.title": "Titel",
+        "mail.nowhere": "(geen plaats)",
+        "mail.unsubscribe_why": "Je krijgt dit bericht van de organisator omdat je je voor deze sessie hebt aangemeld. "
+        "Bevestigingen, wijzigingen en herinneringen blijf je krijgen, ook als je je afmeldt voor berichten.",
+        "mail.unsubscribe": "Geen berichten meer van de organisator",
+        "mail.invitation_file": "uitnodiging.ics",
+        "mail.cancellation_file": "annulering.ics",
+        "unsubscribe.title": "Geen berichten meer",
+        "unsubscribe.question": "Wil je geen berichten van de organisator over deze sessie meer krijgen? Je blijft "
+        "aangemeld, en bevestigingen, wijzigingen en herinneringen blijf je krijgen.",
+        "unsubscribe.button": "Ja, stuur me geen berichten meer",
+        "unsubscribe.done": "Je krijgt geen berichten van de organisator over deze sessie meer. Je blijft aangemeld.",
+        "unsubscribe.already": "Je had je al afgemeld voor berichten van de organisator over deze sessie.",
+        "unsubscribe.cross_site": "Afmelden voor berichten kan alleen via de link in je e-mail. Open die link en "
+        "bevestig daar.",
     },
     "en": {
         "label.organisation": "Organisation",
@@ -182,9 +197,24 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "mail.cannot_come": "Can't make it after all?",
         "mail.questions": "Questions? Reply to this email to reach:",
         "mail.calendar_details": "You are registered for this session. Can't make it after all? Please cancel through "
-        "the link in your confirmation email.",
+        "the link in the email that brought this invitation.",
         "mail.session_page": "About the session",
         "mail.confirm": "Confirm my registration",
+        "mail.title": "Title",
+        "mail.nowhere": "(no place)",
+        "mail.unsubscribe_why": "You get this message from the organiser because you signed up for this session. "
+        "Confirmations, changes and reminders still reach you if you unsubscribe from messages.",
+        "mail.unsubscribe": "No more messages from the organiser",
+        "mail.invitation_file": "invitation.ics",
+        "mail.cancellation_file": "cancellation.ics",
+        "unsubscribe.title": "No more messages",
+        "unsubscribe.question": "Do you want no more messages from the organiser about this session? You stay signed "
+        "up, and confirmations, changes and reminders still reach you.",
+        "unsubscribe.button": "Yes, send me no more messages",
+        "unsubscribe.done": "You will get no more messages from the organiser about this session. You stay signed up.",
+        "unsubscribe.already": "You had already unsubscribed from the organiser's messages about this session.",
+        "unsubscribe.cross_site": "You can only unsubscribe through the link in your email. Please open that link "
+        "and confirm there.",
     },
 }
 

@@ -40,6 +40,8 @@ MAIL_DUE_AT = "mail_due_at"
 MAILS_FAILED = "mails_failed"
 # ... the session's last revision it was told of (see mail/changes.py).
 TOLD_REVISION = "told_revision"
+# ... when the person asked for no more of the organiser's messages (the unsubscribe link, RFC 8058).
+UNSUBSCRIBED_AT = "unsubscribed_at"
 
 # One mail, under `emails.<key>`.
 STATE = "state"
@@ -49,8 +51,9 @@ LEASE_UNTIL = "lease_until"
 SENT_AT = "sent_at"
 MESSAGE_ID = "message_id"
 LAST_ERROR = "last_error"
-# The session's revision a notice of a change tells of.
+# The session's revision a notice of a change tells of, and the facts it changed (title, times, place) as they were.
 REVISION = "revision"
+BEFORE = "before"
 
 # A seat, `sessions/{id}/seats/{n}`, and a used form token, `formtokens/{nonce}`: each names its registration.
 REGISTRATION_ID = "registration_id"

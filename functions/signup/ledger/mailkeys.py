@@ -40,6 +40,7 @@ class Look:
     calendar_method: str | None = None  # the .ics attached: REQUEST or CANCEL
     calendar_links: bool = False  # "add to your calendar"
     cancel_link: bool = True
+    unsubscribe: bool = False  # the organiser's messages, which people may stop (RFC 8058 one-click)
 
 
 LOOKS: Mapping[Template, Look] = MappingProxyType(
@@ -52,7 +53,7 @@ LOOKS: Mapping[Template, Look] = MappingProxyType(
         Template.CHANGED: Look("REQUEST", calendar_links=True),
         Template.SESSION_CANCELLED: Look("CANCEL", cancel_link=False),
         Template.CONFIRM_ADDRESS: Look(cancel_link=False),
-        Template.MESSAGE: Look(),
+        Template.MESSAGE: Look(unsubscribe=True),
         Template.ORGANISER_CREATED: Look(),
         Template.ORGANISER_CANCELLED: Look(),
         Template.ORGANISER_DIGEST: Look(),

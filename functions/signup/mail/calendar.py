@@ -15,9 +15,11 @@ A calendar keeps, per UID, the entry with the highest SEQUENCE and ignores what 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from email.headerregistry import Address
+from functools import cache
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import icalendar
 
@@ -37,7 +39,12 @@ def sequence(revision: int, *, cancel: bool) -> int:
 
 
 def place(session: Session) -> str:
-    return ", ".join(part for part in (session.location.name, session.location.address) if part)
+    return place_of(session.location.name, session.location.address)
+
+
+def place_of(name: str, address: str) -> str:
+    """A place as mails and calendars write it: its name, then its address."""
+    return ", ".join(part for part in (name, address) if part)
 
 
 def ics(
@@ -47,47 +54,67 @@ def ics(
     attendee: Address,
     sender: Address,
     stamp: datetime,
+    replies: Address | None = None,
     cancel: bool = False,
     description: str = "",
 ) -> bytes:
-    """A REQUEST for the session, or the CANCEL of that same entry."""
+    """A REQUEST for the session, or the CANCEL of that same entry, in the session's own time zone."""
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODUCT_ID)
     calendar.add("version", "2.0")
     calendar.add("method", "CANCEL" if cancel else "REQUEST")
+    calendar.add_component(_vtimezone(session.timezone, session.starts_at.year, session.ends_at.year))
     event = icalendar.Event()
     event.add("uid", uid)
     event.add("sequence", sequence(session.revision, cancel=cancel))
     event.add("dtstamp", stamp)
-    event.add("dtstart", session.starts_at)
-    event.add("dtend", session.ends_at)
+    event.add("dtstart", session.starts_at.astimezone(session.zone))
+    event.add("dtend", session.ends_at.astimezone(session.zone))
     event.add("summary", session.title)
     event.add("STATUS", "CANCELLED" if cancel else "CONFIRMED")
     if place(session):
         event.add("location", place(session))
     if description:
         event.add("description", description)
-    event.add("organizer", _organizer(session, sender))
+    event.add("organizer", _organizer(session, sender, replies))
     guest = icalendar.vCalAddress(f"mailto:{attendee.addr_spec}")
     if attendee.display_name:
         guest.params["cn"] = icalendar.vText(attendee.display_name)
     guest.params["role"] = icalendar.vText("REQ-PARTICIPANT")
     guest.params["partstat"] = icalendar.vText("DECLINED" if cancel else "ACCEPTED")
+    # A reply reaches us only where calendar replies come back to us (docs/calendars.md: a decline).
+    guest.params["rsvp"] = icalendar.vText("TRUE" if replies is not None and not cancel else "FALSE")
     event.add("attendee", guest)
     calendar.add_component(event)
     return bytes(calendar.to_ical())
 
 
-def _organizer(session: Session, sender: Address) -> icalendar.vCalAddress:
-    """The organiser, or else our sender; mail from MAIL_FROM on the organiser's behalf says so with SENT-BY
-    (RFC 6047 2.3), or receivers may refuse updates and cancellations that do not come from the ORGANIZER."""
-    if not (session.organiser and session.organiser.email):
-        organizer = icalendar.vCalAddress(f"mailto:{sender.addr_spec}")
-        organizer.params["cn"] = icalendar.vText(sender.display_name or sender.addr_spec)
-        return organizer
-    organizer = icalendar.vCalAddress(f"mailto:{session.organiser.email}")
-    organizer.params["cn"] = icalendar.vText(session.organiser.name or session.organiser.email)
-    if session.organiser.email.lower() != sender.addr_spec.lower():
+@cache
+def _vtimezone(zone: str, first_year: int, last_year: int) -> icalendar.Timezone:
+    """The zone's rules around the session (a year either side), as RFC 5545 wants a VTIMEZONE for each TZID.
+
+    Made once per zone and year: the whole span icalendar offers by default runs to 2038 and costs milliseconds."""
+    return icalendar.Timezone.from_tzinfo(
+        ZoneInfo(zone), tzid=zone, first_date=date(first_year - 1, 1, 1), last_date=date(last_year + 1, 12, 31)
+    )
+
+
+def _organizer(session: Session, sender: Address, replies: Address | None) -> icalendar.vCalAddress:
+    """Who the invitation is from, and where a calendar sends its reply (RFC 5546: to the ORGANIZER).
+
+    With calendar replies set up, our own reply address, named for the organiser, so that a decline comes back to
+    us and cancels; else the organiser, or our sender. Mail from MAIL_FROM on another address's behalf says so with
+    SENT-BY (RFC 6047 2.3), or receivers may refuse updates and cancellations that do not come from the ORGANIZER."""
+    name = session.organiser.name if session.organiser else ""
+    if replies is not None:
+        address, name = replies.addr_spec, name or sender.display_name or replies.addr_spec
+    elif session.organiser and session.organiser.email:
+        address, name = session.organiser.email, name or session.organiser.email
+    else:
+        address, name = sender.addr_spec, sender.display_name or sender.addr_spec
+    organizer = icalendar.vCalAddress(f"mailto:{address}")
+    organizer.params["cn"] = icalendar.vText(name)
+    if address.lower() != sender.addr_spec.lower():
         organizer.params["sent-by"] = icalendar.vText(f"mailto:{sender.addr_spec}")
     return organizer
 

@@ -116,7 +116,10 @@ def _count(query: Any) -> int:
 def summary(client: Any, session: Session, digest: Mapping[str, Any], seats_left: int | None) -> dict[str, Any]:
     """What the digest mail says: the window, who signed up and who cancelled in it, and the seats left now."""
     since, until = digest["since"], digest["until"]
-    changes: dict[str, Any] = {"window": dates.span(since, until, session.zone, session.language)}
+    changes: dict[str, Any] = {
+        "since": dates.moment(since, session.zone, session.language),
+        "until": dates.moment(until, session.zone, session.language),
+    }
     for name, window in _windows(client.collection(SESSIONS).document(session.id), since, until).items():
         listed = [notifications.person(snapshot.to_dict() or {}) for snapshot in window.limit(LISTED).stream()]
         total = _count(window) if len(listed) == LISTED else len(listed)

@@ -25,7 +25,7 @@ from signup.ledger import fields
 from signup.ledger.mailkeys import LOOKS, Template
 from signup.ledger.registration import ERASED, Registration
 from signup.ledger.session import Session
-from signup.mail import calendar, paragraphs
+from signup.mail import calendar, paragraphs, revisions
 from signup.names import full_name
 from signup.tokens import RegistrationRef
 
@@ -110,6 +110,8 @@ class Composer:
         directory: Path = TEMPLATES,
         smtputf8: bool = False,
         confirm_url: Any = None,
+        unsubscribe_url: Any = None,
+        calendar_replies: Address | None = None,
     ) -> None:
         loader = jinja2.FileSystemLoader(directory)
         common: dict[str, Any] = {
@@ -121,12 +123,14 @@ class Composer:
         }
         self._html = jinja2.Environment(autoescape=True, **common)
         self._text = jinja2.Environment(autoescape=False, **common)  # noqa: S701 - plain text, never HTML
-        self._html.filters.update(linkify=paragraphs.linkify, lines=paragraphs.lines)
-        self._text.filters.update(linkify=paragraphs.plain, lines=paragraphs.plain)
+        self._html.filters.update(linkify=paragraphs.linkify, lines=paragraphs.lines, quoted=paragraphs.quoted)
+        self._text.filters.update(linkify=paragraphs.plain, lines=paragraphs.plain, quoted=paragraphs.plain_quoted)
         self._sender = sender
         self._headers: dict[tuple[str, str], Any] = {}
         self._cancel_url = cancel_url
         self._confirm_url = confirm_url
+        self._unsubscribe_url = unsubscribe_url
+        self._calendar_replies = calendar_replies
         self._smtputf8 = smtputf8
         self._session_url = session_url
 
@@ -151,32 +155,43 @@ class Composer:
     ) -> EmailMessage:
         """One mail of `kind`; `extra` adds to (or overrides) what the templates read."""
         look = LOOKS[kind]
+        ref = RegistrationRef(recipient.session_id, recipient.registration_id, recipient.generation)
+        extra = extra or {}
         context = {
             **self._context(session, recipient, hours),
             "show_calendar": look.calendar_links and recipient.had_seat,
             "show_cancel": look.cancel_link,
+            "unsubscribe_url": self._unsubscribe_url(ref) if look.unsubscribe and self._unsubscribe_url else None,
             **(self._confirming(session, recipient) if kind == Template.CONFIRM_ADDRESS else {}),
-            **(extra or {}),
+            **({"changes": revisions.changes(extra.get(fields.BEFORE), session)} if kind == Template.CHANGED else {}),
+            **extra,
         }
         content = f"mail/{session.language}/{kind.value}.txt"
-        text_module = self._text.get_template(content).make_module({**context, "layout": "mail/layout.txt"})
-        html = self._html.get_template(content).render({**context, "layout": "mail/layout.html"})
+        text_module = self._text.get_template(content).make_module(
+            {**context, "layout": "mail/layout.txt", "part": "text"}
+        )
+        html = self._html.get_template(content).render({**context, "layout": "mail/layout.html", "part": "html"})
         subject = " ".join(str(text_module.subject).split())  # type: ignore[attr-defined]
         message = EmailMessage(policy=HEADERS_POLICY)
         message["Subject"] = self._header("Subject", subject)
         message["From"] = self._header("From", self._sender)
         to = self.address(recipient)
         message["To"] = to
-        if session.organiser and session.organiser.email:
+        # Replies go to the organiser, but for the organiser's own mails: a reply to oneself is no answer.
+        if session.organiser and session.organiser.email and not context.get("to_organiser"):
             organiser = Address(display_name=session.organiser.name, addr_spec=session.organiser.email)
             message["Reply-To"] = self._header("Reply-To", organiser)
         message["Date"] = self._header("Date", now)
         message["Message-ID"] = message_id
         message["Auto-Submitted"] = self._header("Auto-Submitted", "auto-generated")
         message["Content-Language"] = self._header("Content-Language", session.language)
+        if context["unsubscribe_url"]:
+            # RFC 8058 one-click: the mail provider POSTs `List-Unsubscribe=One-Click` to the HTTPS link itself.
+            message["List-Unsubscribe"] = self._header("List-Unsubscribe", _angle_bracketed(context["unsubscribe_url"]))
+            message["List-Unsubscribe-Post"] = self._header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
         message["MIME-Version"] = self._header("MIME-Version", "1.0")
-        alternatives: list[Message] = [MIMEText(str(text_module), "plain", "utf-8"), MIMEText(html, "html", "utf-8")]
-        parts: list[Message | str] = [*alternatives]
+        body: list[Message] = [MIMEText(str(text_module), "plain", "utf-8"), MIMEText(html, "html", "utf-8")]
+        parts: list[Message] = body
         content_type = "multipart/alternative"
         method = look.calendar_method
         # Only who holds a seat has the session in their calendar (a new confirmation or promotion always does).
@@ -186,19 +201,23 @@ class Composer:
                 uid=calendar.uid(session.id, recipient.registration_id, recipient.generation, self._sender.domain),
                 attendee=to,
                 sender=self._sender,
+                replies=self._calendar_replies,
                 stamp=now,
                 cancel=method == "CANCEL",
                 description=context["calendar_details"] if method == "REQUEST" else "",
             )
-            invitation = MIMEBase("text", "calendar", method=method, charset="utf-8")
-            invitation.set_payload(ics)
-            encoders.encode_base64(invitation)
-            filename = "uitnodiging.ics" if session.language == "nl" else "invitation.ics"
-            invitation.add_header("Content-Disposition", "attachment", filename=filename)
-            parts = [MIMEMultipart("alternative", _subparts=alternatives), invitation]
+            # As Google Calendar and Outlook send an invitation: the calendar as the third alternative, which mail
+            # clients show as an invitation with its buttons, and the same file as an attachment for the others.
+            filename = context["labels"]["cancellation_file" if method == "CANCEL" else "invitation_file"]
+            parts = [
+                MIMEMultipart("alternative", _subparts=[*body, _calendar_part(ics, method)]),
+                _calendar_file(ics, filename),
+            ]
             content_type = "multipart/mixed"
+        for part in parts:
+            _without_mime_version(part)
         message["Content-Type"] = self._header("Content-Type", content_type)
-        message.set_payload(parts)
+        message.set_payload(list(parts))
         return message
 
     def _confirming(self, session: Session, recipient: Recipient) -> dict[str, Any]:
@@ -223,10 +242,12 @@ class Composer:
         labels = texts.section(session.language, "mail")
         # What calendars keep and may share: a word on the entry and the session's page, never the cancel link.
         details = f"{labels['calendar_details']}\n\n{labels['session_page']}: {self._session_url(session.id)}"
+        when = dates.span(session.starts_at, session.ends_at, session.zone, session.language)
         return {
             "session": session,
             "language": session.language,
-            "when": dates.span(session.starts_at, session.ends_at, session.zone, session.language),
+            "when": when,
+            "when_zoned": dates.zoned(when, session.timezone, session.language),
             "place": calendar.place(session),
             "map_url": calendar.map_link(session),
             "calendar_url": calendar.google_calendar_link(session, details),
@@ -240,3 +261,32 @@ class Composer:
             "hours": hours,
             "labels": labels,
         }
+
+
+def _angle_bracketed(url: str) -> str:
+    """A URL as RFC 2369 list headers carry it: between angle brackets (ours holds none of its own)."""
+    return "<" + url + ">"
+
+
+def _calendar_part(ics: bytes, method: str) -> Message:
+    """The invitation as an alternative of the body: `text/calendar; method=…`, which clients act on."""
+    part = MIMEBase("text", "calendar", method=method, charset="utf-8")
+    part.set_payload(ics)
+    encoders.encode_base64(part)
+    return part
+
+
+def _calendar_file(ics: bytes, filename: str) -> Message:
+    """The same calendar as an `.ics` attachment (`application/ics`, as Google Calendar attaches it: a second
+    `text/calendar; method=…` would be a second invitation to some clients)."""
+    part = MIMEBase("application", "ics", name=filename)
+    part.set_payload(ics)
+    encoders.encode_base64(part)
+    part.add_header("Content-Disposition", "attachment", filename=filename)
+    return part
+
+
+def _without_mime_version(part: Message) -> None:
+    """email.mime gives every part a MIME-Version of its own; RFC 2045 wants it once, in the message's header."""
+    for each in part.walk():
+        del each["MIME-Version"]

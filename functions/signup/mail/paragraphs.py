@@ -9,7 +9,9 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 
-_LINK = Markup('<a href="{0}" style="color:#1a5fb4;">{0}</a>')
+_LINK = Markup('<a href="{0}" class="mail-link" style="color:#1a5fb4;">{0}</a>')
+# A title inside a sentence is quoted, so that "aangemeld voor “Gratis strategiesessie”" reads as a name.
+_QUOTED = Markup("\u201c{0}\u201d")
 _URL = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 
 
@@ -31,6 +33,16 @@ def _paragraphs(text: str, line: Callable[[str], Markup]) -> Markup:
         Markup("<br>\n").join(line(part) for part in paragraph.split("\n")) for paragraph in body.split("\n\n")
     )
     return escape(text[:start]) + html + escape(text[start + len(body) :])
+
+
+def quoted(text: str) -> Markup:
+    """A name in a sentence, between quotation marks, escaped."""
+    return _QUOTED.format(text)
+
+
+def plain_quoted(text: str) -> str:
+    """The plain-text part's counterpart of `quoted`."""
+    return f"\u201c{text}\u201d"
 
 
 def plain(text: str) -> str:
