@@ -48,8 +48,9 @@ def arrived(inbox: Mailbox, count: int, quiet: float = 1.5) -> dict[str, Receive
 
 
 def calendars(message: EmailMessage) -> list[icalendar.Calendar]:
-    attached = [a for a in message.iter_attachments() if a.get_content_type() == "text/calendar"]
-    return [icalendar.Calendar.from_ical(a.get_content()) for a in attached]
+    """The invitations a mail carries (its text/calendar alternative, which clients act on)."""
+    inline = [part for part in message.walk() if part.get_content_type() == "text/calendar"]
+    return [icalendar.Calendar.from_ical(part.get_content()) for part in inline]
 
 
 def invitation(message: EmailMessage) -> tuple[str, Any]:
@@ -157,7 +158,13 @@ def test_a_console_edit_of_the_start_reaches_everyone_once_with_an_updated_invit
     for email in ("a@example.nl", "b@example.nl"):
         message = notices[email].message
         assert message["Subject"] == "Gewijzigd: Strategiesessie, woensdag 11 juni 2036, 16:00–18:00"
-        assert "Er is iets veranderd" in text_of(message)
+        # What changed, old and new; then the session as it is now.
+        assert (
+            "Dit is er veranderd:\n\n"
+            "Wanneer: dinsdag 10 juni 2036, 16:00–18:00 → woensdag 11 juni 2036, 16:00–18:00\n\n"
+        ) in text_of(message)
+        assert "Titel:" not in text_of(message)
+        assert "Waar:" not in text_of(message).split("\n\nStrategiesessie\n")[0]
         method, event = invitation(message)
         _, before = invitation(confirmations[email].message)
         assert method == "REQUEST"
@@ -185,7 +192,10 @@ def test_ten_copies_of_every_event_still_send_each_mail_once_and_revise_once(liv
     live.db.collection("sessions").document(session_id).update({"location.name": "Zaal 2"})
     notices = arrived(inbox, 2, quiet=3)
 
-    assert all("Zaal 2" in text_of(mail.message) for mail in notices.values())
+    changed = (
+        "Waar: Grand Café Genieten, Oranje-Vrijstaatplein 2, Amsterdam → Zaal 2, Oranje-Vrijstaatplein 2, Amsterdam"
+    )
+    assert all(changed in text_of(mail.message) for mail in notices.values())
     assert session_doc(live.db, session_id)["revision"] == 1
     assert {r["emails"]["change"]["attempts"] for r in registration_docs(live.db, session_id).values()} == {1}
 
@@ -650,3 +660,25 @@ def test_a_notice_is_not_queued_twice_nor_for_who_signed_up_after_the_change() -
     assert notice.update({**person, "status": "cancelled"}) is None
     assert notice.update({**person, "created_at": revised + timedelta(seconds=6)}) is None
     assert notice.update({**person, "created_at": revised + timedelta(seconds=1)}) is not None
+
+
+def before_told(notice: Any, person: dict[str, Any]) -> Any:
+    """The facts a change mail queued on this registration compares with."""
+    update = notice.update(person)
+    assert update is not None
+    return update["emails.change"].get("before")
+
+
+def test_a_change_mail_still_waiting_when_another_change_comes_keeps_what_its_reader_last_knew() -> None:
+    revised = datetime(2030, 1, 1, tzinfo=UTC)
+    first = {"title": "Strategiesessie", "starts_at": SUMMER, "ends_at": SUMMER + timedelta(hours=2)}
+    second = {**first, "starts_at": LATER - timedelta(hours=2), "ends_at": LATER}
+    notice = changes._Notice(2, mailkeys.CHANGE, None, {}, revised, before=second)
+    person = {"status": "confirmed", "email": "a@example.nl", "told_revision": 1}
+    waiting = {"change": {"state": "pending", "revision": 1, "before": first}}
+    sent = {"change": {"state": "sent", "revision": 1, "before": first}}
+
+    assert before_told(notice, person) == second
+    assert before_told(notice, {**person, "emails": waiting}) == first
+    assert before_told(notice, {**person, "emails": sent}) == second
+    assert before_told(changes._Notice(2, mailkeys.CHANGE, None, {}, revised), person) is None

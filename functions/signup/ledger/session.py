@@ -30,6 +30,10 @@ REVISION = "revision"
 CHECK_SESSION = "check_session"
 REVISION_FINGERPRINT = "revision_fingerprint"
 REVISED_AT = "revised_at"
+# What attendees were told as of the revision (title, times, place), and as of the one before: the change mail
+# names what changed, old and new.
+REVISION_FACTS = "revision_facts"
+REVISED_FROM = "revised_from"
 ANNOUNCED_REVISION = "announced_revision"
 CANCELLED_AT = "cancelled_at"
 # Fields the functions keep on a session: a session file may neither set nor remove them (so a file never calls a
@@ -40,6 +44,8 @@ MANAGED_FIELDS = (
     REVISION,
     REVISION_FINGERPRINT,
     REVISED_AT,
+    REVISION_FACTS,
+    REVISED_FROM,
     ANNOUNCED_REVISION,
     STATUS,
     CANCELLATION_MESSAGE,

@@ -6,7 +6,9 @@ judged by itself: a digest that differs means a change nobody announced yet, who
 command line). Then every registration that is confirmed or waitlisted gets one mail queued, `emails.change` or
 `emails.session_cancelled`, in batched writes; `told_revision` on each registration says which revision it was
 told of, so that a fan-out that died midway resumes where it stopped, and a second one queues nothing twice.
-`announced_revision` on the session says the fan-out of that revision is complete.
+`announced_revision` on the session says the fan-out of that revision is complete. With each revision the session
+keeps the facts it told (`revision_facts`) and those of the revision before (`revised_from`); each change mail
+carries the latter as `before`, so that it names what changed, old and new.
 
 Every write here is itself an event; each of those finds its session settled (digest and announcement up to
 date) from the event alone, so the loop ends after one round without a read.
@@ -36,12 +38,15 @@ from signup.ledger.session import (
     CANCELLED_AT,
     REMINDERS_QUEUED,
     REVISED_AT,
+    REVISED_FROM,
     REVISION,
+    REVISION_FACTS,
     REVISION_FINGERPRINT,
     STATUS,
     parse_session,
 )
 from signup.ledger.writes import KeptChangingError, Read, reads, write_unchanged
+from signup.mail import revisions
 from signup.mail.events import Change
 
 log = logging.getLogger(__name__)
@@ -81,6 +86,7 @@ class _Notice:
     quiet_after: datetime | None
     reminders_due: Mapping[str, datetime]
     now: datetime
+    before: Mapping[str, Any] | None = None  # the facts as of the revision before, for a change mail
 
     def update(self, data: Mapping[str, Any]) -> dict[str, Any] | None:
         """The write that queues the mail for one registration; None when it needs none."""
@@ -91,7 +97,8 @@ class _Notice:
         created = data.get(fields.CREATED_AT)
         if self.quiet_after is not None and created is not None and created >= self.quiet_after:
             return None  # signed up after the change: the confirmation already told them how it is now
-        update: dict[str, Any] = {**pending_update(self.key, **{fields.REVISION: self.revision})}
+        told = {fields.REVISION: self.revision, **self._before(data)}
+        update: dict[str, Any] = {**pending_update(self.key, **told)}
         update[fields.TOLD_REVISION] = self.revision
         # A reminder queued for the old time that is not due at the new one waits for the new time.
         for key, mail in (data.get(fields.EMAILS) or {}).items():
@@ -100,6 +107,16 @@ class _Notice:
             if due is not None and due > self.now and fresh:
                 update[fields.mail_field(key)] = firestore.DELETE_FIELD
         return update
+
+    def _before(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """What a change mail compares with: the revision before, or, where a change mail is still waiting to go,
+        what that one had (the person never read it; the new one replaces it and tells of both changes)."""
+        if self.key != mailkeys.CHANGE:
+            return {}
+        waiting = (data.get(fields.EMAILS) or {}).get(self.key) or {}
+        if waiting.get(fields.STATE) == MailState.PENDING and isinstance(waiting.get(fields.BEFORE), Mapping):
+            return {fields.BEFORE: waiting[fields.BEFORE]}
+        return {fields.BEFORE: dict(self.before)} if isinstance(self.before, Mapping) else {}
 
 
 class Announcer:
@@ -162,15 +179,20 @@ class Announcer:
             stored = data.get(REVISION_FINGERPRINT)
             baseline = stored if stored is not None else fingerprint(old) if old is not None else current
             update: dict[str, Any] = {}
+            facts = revisions.facts(data)
             if current != baseline:
+                told = data.get(REVISION_FACTS)
+                before = told if isinstance(told, Mapping) else revisions.facts(old) if stored is None and old else None
                 update = {
                     REVISION: _number(data.get(REVISION)) + 1,
                     REVISION_FINGERPRINT: current,
                     REVISED_AT: now,
+                    REVISION_FACTS: facts,
+                    REVISED_FROM: firestore.DELETE_FIELD if before is None else before,
                     **_reminders_again(ref.id, data, now),
                 }
-            elif stored is None:
-                update = {REVISION_FINGERPRINT: current}
+            elif stored is None or not isinstance(data.get(REVISION_FACTS), Mapping):
+                update = {REVISION_FINGERPRINT: current, REVISION_FACTS: facts}
             if update:
                 transaction.update(ref, update)
             return {**data, **update}
@@ -187,12 +209,14 @@ class Announcer:
             session = None  # cannot be mailed about until fixed; the mails wait with the reason
         if session is not None:
             due = {mailkeys.reminder_key(h): session.starts_at - timedelta(hours=h) for h in session.reminder_hours}
+        before = data.get(REVISED_FROM)
         return _Notice(
             revision=revision,
             key=mailkeys.SESSION_CANCELLED if session is not None and session.cancelled else mailkeys.CHANGE,
             quiet_after=revised_at + self._cache if isinstance(revised_at, datetime) else None,
             reminders_due=due,
             now=self._clock(),
+            before=before if isinstance(before, Mapping) else None,
         )
 
     def _fan_out(self, ref: Any, notice: _Notice) -> int:

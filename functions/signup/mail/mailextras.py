@@ -1,5 +1,6 @@
 """Who a queued mail goes to, and what it needs beyond the session and the registration: the organiser's message
-for a `message_*` mail; for the organiser's own mails, the organiser as addressee and what they are told."""
+for a `message_*` mail; what changed for a change mail; for the organiser's own mails, the organiser as addressee
+and what they are told."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from signup.errors import MisconfiguredError
-from signup.ledger import mailkeys
+from signup.ledger import fields, mailkeys
 from signup.ledger.mailkeys import Template
 from signup.ledger.session import Session
 from signup.mail import digest, messages, notifications
@@ -26,10 +27,14 @@ class MailExtras:
         self, kind: Template, key: str, session: Session, registration_id: str, document: Mapping[str, Any]
     ) -> tuple[Recipient, dict[str, Any]]:
         """The recipient of the mail `key` on `document` (a registration, or a day's digest), and extra context."""
-        if kind == Template.MESSAGE:
-            return Recipient.from_document(session.id, registration_id, document), self._message(session.id, key)
         if not mailkeys.to_organiser(key):
-            return Recipient.from_document(session.id, registration_id, document), {}
+            person = Recipient.from_document(session.id, registration_id, document)
+            if kind == Template.MESSAGE:
+                return person, self._message(session.id, key)
+            if kind == Template.CHANGED:  # what changed, as the mail's own record keeps it (mail/changes.py)
+                mail = (document.get(fields.EMAILS) or {}).get(key) or {}
+                return person, {fields.BEFORE: mail.get(fields.BEFORE)}
+            return person, {}
         organiser = session.organiser
         if organiser is None or not organiser.email:
             raise MisconfiguredError(f"session {session.id}: organiser_notifications needs organiser.email")
