@@ -63,6 +63,15 @@ def confirm_token(session_id: str, registration_id: str, generation: int | None 
     return ConfirmTokens(ring).make(RegistrationRef(session_id, registration_id, generation))
 
 
+def unsubscribe_token(session_id: str, registration_id: str, generation: int | None = None) -> str:
+    """An unsubscribe link's token as the organiser's messages carry it."""
+    from signup.keys import KeyRing
+    from signup.tokens import RegistrationRef, UnsubscribeTokens
+
+    generation = current_generation(session_id, registration_id) if generation is None else generation
+    return UnsubscribeTokens(KeyRing.parse(SIGNING_KEY)).make(RegistrationRef(session_id, registration_id, generation))
+
+
 def current_generation(session_id: str, registration_id: str, db: Any = None) -> int:
     """The generation of the registration as stored now (0 when there is none: a link for nothing)."""
     from google.cloud import firestore

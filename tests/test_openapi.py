@@ -20,7 +20,7 @@ from signup import errors
 from signup.http import web
 from signup.ledger.session import valid_session_id
 
-from tests.conftest import cancel_token, confirm_token, session_fields
+from tests.conftest import cancel_token, confirm_token, session_fields, unsubscribe_token
 
 ROOT = Path(__file__).resolve().parent.parent
 schema = schemathesis.openapi.from_path(ROOT / "openapi.yaml")
@@ -84,6 +84,7 @@ def world(app: Any, db: Any) -> Iterator[World]:
             cancel_token("openapi-over", "r-over"),
             confirm_token("openapi-confirm", unconfirmed.get_json()["id"]),
             confirm_token("openapi-over", "r-over"),
+            unsubscribe_token(OPEN_SESSION, signed_up.get_json()["id"]),
         ),
     )
     for session_id in SESSIONS:

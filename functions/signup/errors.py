@@ -52,6 +52,10 @@ class CrossSiteConfirmError(CrossSiteRequestError):
     """The same, for a confirm link: the same code, its own words."""
 
 
+class CrossSiteUnsubscribeError(CrossSiteRequestError):
+    """The same, for an unsubscribe link."""
+
+
 class SupersededError(SignupError):
     """A cancel link for a sign-up that is no more: cancelled and signed up for afresh since, or erased."""
 

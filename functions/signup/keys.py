@@ -2,10 +2,10 @@
 
 SIGNING_KEY holds the keys, separated by commas: the first is the current one, which makes everything new; the
 others are previous ones, still accepted while a rotation runs. Each is at least 32 random bytes. Nothing is keyed
-with a root key itself: registration ids, cancel links, confirm links, form tokens, rate-limit and mail-cap hashes each
-get their own subkey, so that one purpose's outputs say nothing about another's. A key's version is its id, a short
-fingerprint derived from it: a cancel link names the version it was signed with, and stays good for as long as that
-key is kept.
+with a root key itself: registration ids, cancel, confirm and unsubscribe links, form tokens, rate-limit and mail-cap
+hashes each get their own subkey, so that one purpose's outputs say nothing about another's. A key's version is its
+id, a short fingerprint derived from it: a cancel link names the version it was signed with, and stays good for as
+long as that key is kept.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ MIN_BYTES = 32
 REGISTRATION_IDS = "registration-ids"
 CANCEL_LINKS = "cancel-links"
 CONFIRM_LINKS = "confirm-links"
+UNSUBSCRIBE_LINKS = "unsubscribe-links"
 FORMS = "forms"
 RATE_LIMITS = "rate-limits"
 MAIL_CAPS = "mail-caps"

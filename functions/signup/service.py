@@ -27,7 +27,8 @@ from signup.settings import OrganiserSettings, Settings
 from signup.store.ids import RegistrationIds
 from signup.store.registrations import Registrar
 from signup.store.sessions import SessionStore
-from signup.tokens import CancelTokens, ConfirmTokens, RegistrationRef
+from signup.store.unsubscribes import Unsubscribes
+from signup.tokens import CancelTokens, ConfirmTokens, RegistrationRef, UnsubscribeTokens
 
 if TYPE_CHECKING:
     from signup.mail.mails import Composer
@@ -70,6 +71,8 @@ def build(settings: Settings, client: Any = None) -> Service:
         ),
         tokens=CancelTokens(settings.keys),
         confirms=ConfirmTokens(settings.keys),
+        unsubscribe_links=UnsubscribeTokens(settings.keys),
+        unsubscribes=Unsubscribes(client, utc_now),
         forms=FormTokens(settings.keys.subkeys(FORMS)),
         turnstile=Turnstile(settings.turnstile_secret_key, settings.turnstile_verify_url),
         clock=utc_now,
@@ -130,12 +133,14 @@ def build_composer(settings: Settings) -> Composer:
         raise MisconfiguredError("Missing required setting MAIL_FROM")
     tokens = CancelTokens(settings.keys)
     confirms = ConfirmTokens(settings.keys)
+    unsubscribes = UnsubscribeTokens(settings.keys)
     return Composer(
         parse_sender(settings.mail_from),
         lambda ref: cancel_url(settings, tokens, ref),
         session_url=lambda session_id: f"{settings.public_base_url}/sessions/{session_id}",
         smtputf8=settings.smtp_utf8,
         confirm_url=lambda ref: f"{settings.public_base_url}/confirm/{confirms.make(ref)}",
+        unsubscribe_url=lambda ref: f"{settings.public_base_url}/unsubscribe/{unsubscribes.make(ref)}",
     )
 
 

@@ -2,7 +2,7 @@
 
 A token is `{key id}.{signed payload}`: the key id says which live signing key made it, so that a link mailed
 before a key rotation keeps working while the old key is kept as a previous one. Cancel links and confirm links
-are signed with subkeys of their own, so that one can never be passed off as the other.
+(and unsubscribe links) are signed with subkeys of their own, so that one can never be passed off as another.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import itsdangerous
 
 from signup.errors import NotFoundError
-from signup.keys import CANCEL_LINKS, CONFIRM_LINKS, KeyRing, SigningKey
+from signup.keys import CANCEL_LINKS, CONFIRM_LINKS, UNSUBSCRIBE_LINKS, KeyRing, SigningKey
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,10 @@ class ConfirmTokens(SignedLinks):
 
     purpose = CONFIRM_LINKS
     salt = "signup.confirm.v1"
+
+
+class UnsubscribeTokens(SignedLinks):
+    """Unsubscribe links, in the organiser's messages (List-Unsubscribe, RFC 8058): no more of those messages."""
+
+    purpose = UNSUBSCRIBE_LINKS
+    salt = "signup.unsubscribe.v1"

@@ -22,6 +22,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from signup.errors import (
     CrossSiteConfirmError,
     CrossSiteRequestError,
+    CrossSiteUnsubscribeError,
     FormReplayedError,
     MalformedBodyError,
     MethodNotAllowedError,
@@ -49,8 +50,9 @@ from signup.ledger.status import CHECK_EMAIL, Status
 from signup.settings import Settings
 from signup.store.registrations import Registrar
 from signup.store.sessions import SessionStore
+from signup.store.unsubscribes import Unsubscribes
 from signup.texts import DEFAULT_LANGUAGE, text
-from signup.tokens import CancelTokens, ConfirmTokens
+from signup.tokens import CancelTokens, ConfirmTokens, UnsubscribeTokens
 
 if TYPE_CHECKING:
     from signup.http.deliverability import Deliverability
@@ -75,6 +77,7 @@ ROUTES = Map(
         Rule("/signup.css", endpoint="signup.css", methods=["GET"]),
         Rule("/cancel/<token:token>", endpoint="cancel", methods=["GET", "POST"]),
         Rule("/confirm/<token:token>", endpoint="confirm", methods=["GET", "POST"]),
+        Rule("/unsubscribe/<token:token>", endpoint="unsubscribe", methods=["GET", "POST"]),
         Rule("/sessions/<session_id>", endpoint="session", methods=["GET"]),
         Rule("/sessions/<session_id>/form", endpoint="form", methods=["GET"]),
         Rule("/sessions/<session_id>/thanks", endpoint="thanks", methods=["GET"]),
@@ -113,6 +116,7 @@ _ANSWERS: dict[type[SignupError], tuple[int, str, str]] = {
     OriginNotAllowedError: (403, "page.error_title", "page.origin"),
     CrossSiteRequestError: (403, "cancel.title", "cancel.cross_site"),
     CrossSiteConfirmError: (403, "confirm.title", "confirm.cross_site"),
+    CrossSiteUnsubscribeError: (403, "unsubscribe.title", "unsubscribe.cross_site"),
     SupersededError: (410, "cancel.title", "cancel.superseded"),
     PayloadTooLargeError: (413, "page.error_title", "page.too_large"),
     UnsupportedMediaTypeError: (415, "page.error_title", "page.media_type"),
@@ -148,6 +152,8 @@ class Service:
     turnstile: turnstile.Turnstile
     tokens: CancelTokens
     confirms: ConfirmTokens
+    unsubscribe_links: UnsubscribeTokens
+    unsubscribes: Unsubscribes
     clock: Callable[[], datetime]
     deliverability: Deliverability | None = None  # the DNS check of addresses; None: none
 
@@ -230,9 +236,8 @@ def _route(exchange: _Exchange) -> flask.Response:
         return flask.Response("ok\n", mimetype="text/plain")
     if endpoint in _ASSETS:
         return _asset(endpoint, _ASSETS[endpoint])
-    if endpoint in ("cancel", "confirm"):
-        answer = _cancel if endpoint == "cancel" else _confirm
-        return answer(exchange, arguments["token"], confirm=request.method == "POST")
+    if endpoint in _LINKS:
+        return _LINKS[endpoint](exchange, arguments["token"], confirm=request.method == "POST")
     exchange.embedded = endpoint == "form"
     exchange.session = exchange.service.sessions.get(arguments[fields.SESSION_ID])
     if endpoint in ("session", "form"):
@@ -332,6 +337,26 @@ def _confirm(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Respons
     return _link_page(exchange, "confirm", status, message_key, status=code)
 
 
+def _unsubscribe(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Response:
+    """GET asks (mail scanners open links, so it changes nothing); POST stops the organiser's messages to this
+    sign-up, whether our page's button posts it or a mail provider does (RFC 8058 one-click: a POST with
+    `List-Unsubscribe=One-Click` from its servers, with no Origin and no cookies). Twice is harmless.
+
+    A link works for the one sign-up it was made for (its generation), also after the session."""
+    service = exchange.service
+    if confirm:
+        _refuse_cross_site(exchange, CrossSiteUnsubscribeError)
+    ref = service.unsubscribe_links.read(token)
+    exchange.session = service.sessions.get(ref.session_id)
+    if service.unsubscribes.unsubscribed(ref):
+        return _link_page(exchange, "unsubscribe", UNSUBSCRIBED, "unsubscribe.already")
+    if not confirm:
+        action = f"{service.settings.public_base_url}/unsubscribe/{token}"
+        return _link_page(exchange, "unsubscribe", None, "unsubscribe.question", action=action)
+    service.unsubscribes.unsubscribe(ref)
+    return _link_page(exchange, "unsubscribe", UNSUBSCRIBED, "unsubscribe.done")
+
+
 def _refuse_cross_site(exchange: _Exchange, refusal: type[CrossSiteRequestError] = CrossSiteRequestError) -> None:
     """Only our own page may post a cancellation (or a confirmation). Browsers say where a post comes from
     (`Sec-Fetch-Site`, `Origin`); a client that says neither (curl, a mail client's preview, an old browser) is let
@@ -345,6 +370,12 @@ def _refuse_cross_site(exchange: _Exchange, refusal: type[CrossSiteRequestError]
         return
     if normalise_origin(origin) != exchange.service.settings.public_origin:
         raise refusal(origin)
+
+
+# The links in mails, each answered by a page that asks (GET) and a POST that acts.
+_LINKS: dict[str, Callable[..., flask.Response]] = {"cancel": _cancel, "confirm": _confirm, "unsubscribe": _unsubscribe}
+# What a JSON client is told an unsubscribed registration is.
+UNSUBSCRIBED = "unsubscribed"
 
 
 def _from_our_own_page(exchange: _Exchange) -> bool:
@@ -366,8 +397,8 @@ def _link_page(
     status: int = 200,
     action: str | None = None,
 ) -> flask.Response:
-    """The page a mailed link (`kind`: cancel or confirm) leads to; JSON clients get the registration's `state`.
-    A confirm link that no longer works (410) offers to sign up again."""
+    """The page a mailed link (`kind`: cancel, confirm or unsubscribe) leads to; JSON clients get the registration's
+    `state`. A confirm link that no longer works (410) offers to sign up again."""
     session = exchange.session
     assert session is not None
     language = exchange.language

@@ -4,6 +4,7 @@ A message is stored once as `sessions/{id}/messages/{digest}`, the digest being 
 recipient's registration gets `emails.message_{digest}` through the outbox, and `notify` sends it like any other
 mail. Queueing only ever adds a mail that is not there yet, on condition that the registration did not change since
 it was read: a second run of the same text, or a run after an interrupted one, queues only who is still missing.
+Whoever unsubscribed from the organiser's messages (the link in each, RFC 8058) gets none, queued or not.
 """
 
 from __future__ import annotations
@@ -106,12 +107,21 @@ def load(client: Any, session_id: str, key: str) -> Message:
 
 def recipients(client: Any, session: Session, text: Message) -> Iterator[Any]:
     """The registrations that are to get the message and do not have it yet, earliest sign-up first."""
+    return (snapshot for snapshot in _audience(client, session, text) if _lacks(snapshot, text))
+
+
+def unsubscribed(client: Any, session: Session, text: Message) -> list[Any]:
+    """The registrations the message is for whose people asked for no more of the organiser's messages."""
+    return [snapshot for snapshot in _audience(client, session, text) if _unsubscribed(snapshot.to_dict() or {})]
+
+
+def _audience(client: Any, session: Session, text: Message) -> list[Any]:
     registrations = client.collection(fields.SESSIONS, session.id, fields.REGISTRATIONS)
     found = []
     for status in AUDIENCES[text.to]:
         found.extend(registrations.where(filter=FieldFilter(fields.STATUS, "==", status.value)).stream())
     found.sort(key=_signed_up)
-    return (snapshot for snapshot in found if _lacks(snapshot, text))
+    return found
 
 
 def _signed_up(snapshot: Any) -> tuple[bool, datetime | None, str]:
@@ -127,8 +137,13 @@ def _wants(data: dict[str, Any], text: Message) -> bool:
     return (
         data.get(fields.STATUS) in AUDIENCES[text.to]
         and bool(data.get(fields.EMAIL))
+        and not _unsubscribed(data)
         and text.key not in (data.get(fields.EMAILS) or {})
     )
+
+
+def _unsubscribed(data: dict[str, Any]) -> bool:
+    return data.get(fields.UNSUBSCRIBED_AT) is not None
 
 
 def queue(client: Any, text: Message, snapshots: Iterable[Any], batch_size: int = BATCH) -> int:

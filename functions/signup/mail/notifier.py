@@ -291,6 +291,8 @@ class Notifier:
         if kind is None:
             status = registration.get(fields.STATUS)
             return Outcome(MailState.SKIPPED, f"no longer applies: the registration is {status}")
+        if mailkeys.LOOKS[kind].unsubscribe and registration.get(fields.UNSUBSCRIBED_AT):
+            return Outcome(MailState.SKIPPED, "the person unsubscribed from the organiser's messages")
         if capped and allowed[mailbox(address)] <= 0:
             log.warning("mail %s for id=%s over the daily cap of its address", key, claim.ref.id)
             return Outcome(MailState.SKIPPED, f"over the cap of {self._cap.per_day} mails a day to this address")

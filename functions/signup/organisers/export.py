@@ -48,8 +48,26 @@ _PREFIXES = sorted(
     reverse=True,
 )
 _HEADERS = {
-    "nl": ("Achternaam", "Tussenvoegsels", "Voornaam", "Organisatie", "E-mailadres", "Status", "Aangemeld op"),
-    "en": ("Last name", "Name prefix", "First name", "Organisation", "Email address", "Status", "Signed up at"),
+    "nl": (
+        "Achternaam",
+        "Tussenvoegsels",
+        "Voornaam",
+        "Organisatie",
+        "E-mailadres",
+        "Status",
+        "Aangemeld op",
+        "Geen berichten sinds",
+    ),
+    "en": (
+        "Last name",
+        "Name prefix",
+        "First name",
+        "Organisation",
+        "Email address",
+        "Status",
+        "Signed up at",
+        "No messages since",
+    ),
 }
 _MAIL = {"nl": "Mail", "en": "Mail"}
 # A formula sign where some reader starts a cell: at the start, or after a separator, past spaces and quotes.
@@ -96,13 +114,18 @@ def write(
     for row in rows:
         # An unconfirmed or lapsed sign-up has no `created_at` (it never took effect): its time is when it was sent.
         signed_up = row.get(fields.CREATED_AT) or row.get(fields.REQUESTED_AT)
-        local = signed_up.astimezone(session.zone).strftime("%d-%m-%Y %H:%M") if signed_up else ""
         cells = [
             *(row.get(name, "") for name in (fields.LAST_NAME, fields.INFIX, fields.FIRST_NAME, fields.ORGANISATION)),
             row.get(fields.EMAIL, ""),
             row.get(fields.STATUS, ""),
-            local,
+            _local(signed_up, session),
+            # Who asked for no more of the organiser's messages (the link in them), and when.
+            _local(row.get(fields.UNSUBSCRIBED_AT), session),
         ]
         cells += [str(((row.get(fields.EMAILS) or {}).get(key) or {}).get(fields.STATE, "")) for key in mail_keys]
         writer.writerow([defuse(str(cell)) for cell in cells])
     return len(rows)
+
+
+def _local(moment: Any, session: Session) -> str:
+    return moment.astimezone(session.zone).strftime("%d-%m-%Y %H:%M") if moment else ""

@@ -23,6 +23,7 @@ def run(tools: Toolbox, options: argparse.Namespace, out: TextIO, answers: TextI
     client = tools.client
     text = messages.message(options.subject, _read(options.body_file), options.to)
     recipients = list(messages.recipients(client, session, text))
+    _left_out(messages.unsubscribed(client, session, text), out)
     if options.dry_run:
         print(f"dry run, nothing sent: {len(recipients)} would get “{text.subject}”", file=out)
         if recipients:
@@ -37,6 +38,16 @@ def run(tools: Toolbox, options: argparse.Namespace, out: TextIO, answers: TextI
     messages.store(client, session, text, datetime.now(UTC))
     queued = messages.queue(client, text, recipients)
     print(f"queued {queued} mails; notify sends them within minutes (`signup sessions list` shows progress)", file=out)
+
+
+def _left_out(snapshots: list[Any], out: TextIO) -> None:
+    """Who asked for no more of the organiser's messages (the link in them): named, so the organiser knows."""
+    if not snapshots:
+        return
+    print(f"left out, unsubscribed from your messages ({len(snapshots)}):", file=out)
+    for snapshot in snapshots:
+        person = Recipient.from_document("", snapshot.id, snapshot.to_dict() or {})
+        print(f"  {person.name} <{person.email}>", file=out)
 
 
 def _read(path: Any) -> str:
