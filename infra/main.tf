@@ -42,6 +42,8 @@ locals {
     # Empty: no limit.
     SMTP_MAX_PER_SECOND = var.smtp_max_per_second == null ? "" : tostring(var.smtp_max_per_second)
     SWEEP_LIMIT         = tostring(var.sweep_limit)
+    # Empty: invitations name the organiser, and a decline in a calendar reaches the organiser's inbox only.
+    CALENDAR_REPLY_ADDRESS = var.calendar_reply_address
   }
 
   apis = [

@@ -101,6 +101,17 @@ variable "mail_from" {
   }
 }
 
+variable "calendar_reply_address" {
+  description = "CALENDAR_REPLY_ADDRESS: where calendars send a reply to an invitation (its ORGANIZER); the mail provider posts what arrives there to register's inbound URL (`signup calendar-replies` prints it), and a decline cancels. Empty: the organiser."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.calendar_reply_address == "" || can(regex("^[^@<> ]+@[^@<> ]+$", var.calendar_reply_address))
+    error_message = "calendar_reply_address must be a bare address, e.g. \"antwoord@example.nl\", or empty."
+  }
+}
+
 variable "smtp_url" {
   description = "SMTP_URL: smtp://user@host:587 (STARTTLS required) or smtps://user@host:465; an @ in the user is written %40. Leave the password out: it comes from smtp_password."
   type        = string

@@ -51,6 +51,7 @@ NOT_NEEDED = {
         "SMTP_MAX_CONNECTIONS",
         "SMTP_MAX_PER_SECOND",
         "SWEEP_LIMIT",
+        "CALENDAR_REPLY_ADDRESS",
     },
     # Only sign-ups are checked against Cloudflare Turnstile.
     "notify": {"TURNSTILE_SECRET_KEY"},

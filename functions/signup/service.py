@@ -127,10 +127,13 @@ def build_notifier(
 
 def build_composer(settings: Settings) -> Composer:
     """The mails as `notify` writes them (MAIL_FROM, cancel links signed with SIGNING_KEY)."""
+    from email.headerregistry import Address
+
     from signup.mail.mails import Composer, parse_sender
 
     if not settings.mail_from:
         raise MisconfiguredError("Missing required setting MAIL_FROM")
+    replies = settings.calendar_reply_address
     tokens = CancelTokens(settings.keys)
     confirms = ConfirmTokens(settings.keys)
     unsubscribes = UnsubscribeTokens(settings.keys)
@@ -141,6 +144,7 @@ def build_composer(settings: Settings) -> Composer:
         smtputf8=settings.smtp_utf8,
         confirm_url=lambda ref: f"{settings.public_base_url}/confirm/{confirms.make(ref)}",
         unsubscribe_url=lambda ref: f"{settings.public_base_url}/unsubscribe/{unsubscribes.make(ref)}",
+        calendar_replies=Address(addr_spec=replies) if replies else None,
     )
 
 

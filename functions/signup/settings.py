@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import urlsplit
 
+import email_validator
+
 from signup.errors import MisconfiguredError
 from signup.keys import KeyRing
 from signup.logs import LEVELS
@@ -44,6 +46,7 @@ class Settings:
     turnstile_secret_key: str | None = None
     turnstile_verify_url: str = TURNSTILE_VERIFY_URL
     log_level: str = "INFO"
+    calendar_reply_address: str | None = None
 
     def require_mail(self) -> tuple[str, str]:
         """MAIL_FROM and SMTP_URL, which only `notify` needs; a missing one names itself."""
@@ -90,6 +93,7 @@ class Settings:
             turnstile_secret_key=_secret(env, "TURNSTILE_SECRET_KEY"),
             turnstile_verify_url=verify_url,
             log_level=_log_level(env),
+            calendar_reply_address=_address(env, "CALENDAR_REPLY_ADDRESS"),
         )
 
 
@@ -104,6 +108,17 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     """An optional secret; `none` is none (what infra/ stores in Secret Manager for a secret not used)."""
     value = env.get(name, "")
     return None if value.strip().lower() in ("", NO_SECRET) else value
+
+
+def _address(env: Mapping[str, str], name: str) -> str | None:
+    """A bare address, normalised; None when not set."""
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return str(email_validator.validate_email(value, check_deliverability=False).normalized)
+    except email_validator.EmailNotValidError:
+        raise MisconfiguredError(f"{name} must be a bare address, such as antwoord@example.nl, not {value!r}") from None
 
 
 def _log_level(env: Mapping[str, str]) -> str:

@@ -78,6 +78,7 @@ ROUTES = Map(
         Rule("/cancel/<token:token>", endpoint="cancel", methods=["GET", "POST"]),
         Rule("/confirm/<token:token>", endpoint="confirm", methods=["GET", "POST"]),
         Rule("/unsubscribe/<token:token>", endpoint="unsubscribe", methods=["GET", "POST"]),
+        Rule("/inbound/<token:token>", endpoint="inbound", methods=["POST"]),
         Rule("/sessions/<session_id>", endpoint="session", methods=["GET"]),
         Rule("/sessions/<session_id>/form", endpoint="form", methods=["GET"]),
         Rule("/sessions/<session_id>/thanks", endpoint="thanks", methods=["GET"]),
@@ -238,6 +239,8 @@ def _route(exchange: _Exchange) -> flask.Response:
         return _asset(endpoint, _ASSETS[endpoint])
     if endpoint in _LINKS:
         return _LINKS[endpoint](exchange, arguments["token"], confirm=request.method == "POST")
+    if endpoint == "inbound":
+        return _inbound(exchange, arguments["token"])
     exchange.embedded = endpoint == "form"
     exchange.session = exchange.service.sessions.get(arguments[fields.SESSION_ID])
     if endpoint in ("session", "form"):
@@ -355,6 +358,42 @@ def _unsubscribe(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Res
         return _link_page(exchange, "unsubscribe", None, "unsubscribe.question", action=action)
     service.unsubscribes.unsubscribe(ref)
     return _link_page(exchange, "unsubscribe", UNSUBSCRIBED, "unsubscribe.done")
+
+
+def _inbound(exchange: _Exchange, token: str) -> flask.Response:
+    """A mail to CALENDAR_REPLY_ADDRESS, posted by the mail provider (http/inbound.py): each calendar's decline in
+    it cancels its registration as the cancel link would; anything else in it is ignored. The URL is the secret."""
+    from signup.http import inbound
+
+    service, request = exchange.service, exchange.request
+    if not inbound.is_ours(token, service.settings.keys):
+        raise PageNotFoundError(request.path)
+    raw = inbound.read_mail(request.stream, request.content_length, request.mimetype, dict(request.mimetype_params))
+    declined = inbound.declines(raw)
+    cancelled = sum(_decline(service, decline) for decline in declined)
+    log.info("calendar reply: %d declines, %d cancelled", len(declined), cancelled)
+    return flask.jsonify(declined=len(declined), cancelled=cancelled)
+
+
+def _decline(service: Service, decline: Any) -> bool:
+    """Cancel the registration a decline names, if it is that sign-up (its generation), of that address, still
+    holding a place, and the session has not ended; never anything else."""
+    try:
+        session = service.sessions.get(decline.session_id)
+    except NotFoundError:
+        return False
+    found = service.registrar.find(session, decline.registration_id)
+    if found is None or found.person is None or found.generation != decline.generation:
+        return False
+    if found.person.email.lower() != decline.attendee.lower() or found.status == Status.CANCELLED:
+        return False
+    if service.clock() >= session.ends_at:
+        return False
+    try:
+        service.registrar.cancel(session, decline.registration_id, generation=decline.generation)
+    except SupersededError:
+        return False
+    return True
 
 
 def _refuse_cross_site(exchange: _Exchange, refusal: type[CrossSiteRequestError] = CrossSiteRequestError) -> None:

@@ -136,6 +136,20 @@ def sweep(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
     )
 
 
+def calendar_replies(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
+    """Where the mail provider is to post what arrives at CALENDAR_REPLY_ADDRESS (docs/calendars.md)."""
+    from signup.http import inbound
+
+    settings = tools.settings.functions
+    print(f"{settings.public_base_url}/inbound/{inbound.url_secret(settings.keys)}", file=out)
+    if not settings.calendar_reply_address:
+        print(
+            "CALENDAR_REPLY_ADDRESS is not set: invitations name the organiser, and a decline in a calendar reaches "
+            "the organiser's inbox only",
+            file=sys.stderr,
+        )
+
+
 def check(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> int:
     return check_command.run(tools, options, out)
 
@@ -196,6 +210,11 @@ def parser() -> argparse.ArgumentParser:
     mailing.add_argument("--dry-run", action="store_true", help="send nothing; show who would get it, and what")
     mailing.add_argument("--yes", action="store_true", help="do not ask before sending")
     mailing.set_defaults(run=mail)
+    replies = commands.add_parser(
+        "calendar-replies",
+        help="the URL the mail provider posts mails to CALENDAR_REPLY_ADDRESS to (a decline in a calendar cancels)",
+    )
+    replies.set_defaults(run=calendar_replies)
     sweeping = commands.add_parser("sweep", help="run notify's sweep once now (needs MAIL_FROM and SMTP_URL)")
     sweeping.set_defaults(run=sweep)
     checking = commands.add_parser(

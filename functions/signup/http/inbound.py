@@ -1,0 +1,121 @@
+"""Calendar replies, delivered by the mail provider's inbound webhook: a decline cancels as the cancel link does.
+
+With CALENDAR_REPLY_ADDRESS set, our invitations name that address as their ORGANIZER, so that the "No" a person
+clicks in Gmail or Outlook (an iMIP REPLY, RFC 6047, sent to the ORGANIZER) comes back to us: the mail provider
+posts each mail to that address, as raw MIME, to `{PUBLIC_BASE_URL}/inbound/{secret}` (the secret is derived from
+SIGNING_KEY; `signup calendar-replies` prints the URL). A REPLY whose ATTENDEE declined is matched by its UID to
+the registration and its generation, and by the ATTENDEE to the registration's address; then it is cancelled.
+Everything else in the mail is ignored: an acceptance, another kind of mail, a UID of no registration of ours.
+
+Imported only when such a post comes: `register`'s cold start does without icalendar.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import hmac
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import icalendar
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser
+
+from signup.errors import MalformedBodyError, PayloadTooLargeError
+from signup.keys import INBOUND_MAIL, KeyRing, hkdf
+
+# A reply with its HTML and the invitation attached again; larger mails are no calendar reply.
+MAX_MAIL = 1024 * 1024
+# The form fields in which the providers that post multipart forms put the raw message (SendGrid's Inbound Parse
+# with "raw", Mailgun's routes to a URL ending in "mime").
+RAW_FIELDS = ("email", "body-mime")
+_UID = re.compile(r"(?P<registration>[^.@]+)\.(?P<generation>\d+)\.(?P<session>[^@]+)@.+")
+
+
+@dataclass(frozen=True)
+class Decline:
+    """One declined invitation: the registration its UID names, and the address that declined it."""
+
+    session_id: str
+    registration_id: str
+    generation: int
+    attendee: str
+
+
+def secret(key: bytes) -> str:
+    """The inbound URL's last part for one root key: unguessable, and nothing else can be derived from it."""
+    return base64.b32encode(hkdf(key, INBOUND_MAIL.encode(), length=20)).decode().lower()
+
+
+def url_secret(keys: KeyRing) -> str:
+    return secret(keys.current.root)
+
+
+def is_ours(token: str, keys: KeyRing) -> bool:
+    """The inbound URL of any live key (a rotation keeps the provider's setting working until it is changed)."""
+    return any(hmac.compare_digest(token, secret(key.root)) for key in keys.all)
+
+
+def read_mail(stream: Any, content_length: int | None, mimetype: str, options: dict[str, str]) -> bytes:
+    """The raw message a provider posted: the body itself, or the form field that carries it."""
+    if content_length is not None and content_length > MAX_MAIL:
+        raise PayloadTooLargeError(content_length)
+    body: bytes = stream.read(MAX_MAIL + 1)
+    if len(body) > MAX_MAIL:
+        raise PayloadTooLargeError(len(body))
+    if mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return body
+    parser = FormDataParser(max_form_memory_size=MAX_MAIL, max_form_parts=100)
+    try:
+        _, form, files = parser.parse(io.BytesIO(body), mimetype, len(body), options)
+    except RequestEntityTooLarge as error:
+        raise PayloadTooLargeError(len(body)) from error
+    except ValueError as error:
+        raise MalformedBodyError("the form cannot be read") from error
+    for name in RAW_FIELDS:
+        if name in form:
+            return str(form[name]).encode("utf-8", "surrogateescape")
+        if name in files:
+            raw: bytes = files[name].read()
+            return raw
+    raise MalformedBodyError(f"the form has none of the fields {', '.join(RAW_FIELDS)}")
+
+
+def declines(raw: bytes) -> list[Decline]:
+    """The invitations a mail declines: each iMIP REPLY in it whose ATTENDEE's PARTSTAT is DECLINED."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    found: dict[Decline, None] = {}  # the same REPLY comes as an alternative and as an attachment
+    for part in message.walk():
+        if part.get_content_type() not in ("text/calendar", "application/ics"):
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            found.update(dict.fromkeys(_declined(payload)))
+    return list(found)
+
+
+def _declined(ics: bytes) -> Iterator[Decline]:
+    try:
+        calendar = icalendar.Calendar.from_ical(ics)
+    except (ValueError, KeyError, TypeError, IndexError):
+        return
+    if str(calendar.get("METHOD", "")).upper() != "REPLY":
+        return
+    for event in calendar.walk("VEVENT"):
+        match = _UID.fullmatch(str(event.get("UID", "")))
+        attendees = event.get("ATTENDEE", [])
+        for attendee in attendees if isinstance(attendees, list) else [attendees]:
+            if match is None or str(attendee.params.get("PARTSTAT", "")).upper() != "DECLINED":
+                continue
+            address = str(attendee)
+            yield Decline(
+                session_id=match["session"],
+                registration_id=match["registration"],
+                generation=int(match["generation"]),
+                attendee=address[len("mailto:") :] if address.lower().startswith("mailto:") else address,
+            )

@@ -1,0 +1,315 @@
+"""A decline in a calendar is not lost: with CALENDAR_REPLY_ADDRESS, invitations name it as their ORGANIZER, the mail
+provider posts the REPLY that Gmail or Outlook sends there to `register`, and the registration is cancelled as its
+cancel link would cancel it. Replies are built here as Gmail and Outlook build them."""
+
+from __future__ import annotations
+
+import base64
+import io
+import textwrap
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from signup.http import inbound
+from signup.keys import KeyRing
+from signup.ledger.mailkeys import Template
+from signup.organisers import cli
+from signup.service import build_notifier
+from signup.settings import Settings
+
+from dev.mailbox import Mailbox
+from tests.conftest import SIGNING_KEY, current_generation
+from tests.mail_samples import compose
+from tests.support import SUMMER, calendar_of, sign_up
+from tests.test_calendar import read_with_icaljs
+
+REPLIES = "antwoord@example.nl"
+SECRET = inbound.url_secret(KeyRing.parse(SIGNING_KEY))
+
+
+def mime(*lines: str) -> bytes:
+    return "\r\n".join(lines).encode()
+
+
+def uid(session_id: str, registration_id: str) -> str:
+    return f"{registration_id}.{current_generation(session_id, registration_id)}.{session_id}@example.nl"
+
+
+def gmail_reply(event_uid: str, attendee: str = "jan@example.nl", partstat: str = "DECLINED") -> bytes:
+    """What Gmail sends when Jan clicks "No" under the invitation: the REPLY as the third alternative (7bit) and
+    again as invite.ics."""
+    ics = textwrap.dedent(f"""\
+        BEGIN:VCALENDAR
+        PRODID:-//Google Inc//Google Calendar 70.9054//EN
+        VERSION:2.0
+        CALSCALE:GREGORIAN
+        METHOD:REPLY
+        BEGIN:VEVENT
+        DTSTART:20360610T140000Z
+        DTEND:20360610T160000Z
+        DTSTAMP:20360601T090000Z
+        ORGANIZER;CN=Anna de Vries:mailto:{REPLIES}
+        UID:{event_uid}
+        ATTENDEE;CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT;PARTSTAT={partstat};CN=Jan van der Berg;X-NUM-GUESTS=0:
+         mailto:{attendee}
+        CREATED:20360601T080000Z
+        LAST-MODIFIED:20360601T090000Z
+        LOCATION:Grand Café Genieten
+        SEQUENCE:0
+        STATUS:CONFIRMED
+        SUMMARY:Strategiesessie
+        TRANSP:OPAQUE
+        END:VEVENT
+        END:VCALENDAR
+        """).replace("\n", "\r\n")
+    attached = base64.encodebytes(ics.encode()).decode()
+    return mime(
+        "MIME-Version: 1.0",
+        "Date: Sun, 1 Jun 2036 11:00:00 +0200",
+        "Message-ID: <CAF=abc123@mail.gmail.com>",
+        "Subject: Declined: Strategiesessie @ Tue Jun 10, 2036 4pm - 6pm (CEST) (Jan van der Berg)",
+        f"From: Jan van der Berg <{attendee}>",
+        f"To: {REPLIES}",
+        'Content-Type: multipart/mixed; boundary="000000000000a1b2"',
+        "",
+        "--000000000000a1b2",
+        'Content-Type: multipart/alternative; boundary="000000000000a1b1"',
+        "",
+        "--000000000000a1b1",
+        'Content-Type: text/plain; charset="UTF-8"; format=flowed; delsp=yes',
+        "",
+        "Jan van der Berg has declined this invitation.",
+        "",
+        "--000000000000a1b1",
+        'Content-Type: text/html; charset="UTF-8"',
+        "",
+        "<p>Jan van der Berg has declined this invitation.</p>",
+        "",
+        "--000000000000a1b1",
+        'Content-Type: text/calendar; charset="UTF-8"; method=REPLY',
+        "Content-Transfer-Encoding: 7bit",
+        "",
+        ics,
+        "--000000000000a1b1--",
+        "",
+        "--000000000000a1b2",
+        'Content-Type: application/ics; name="invite.ics"',
+        'Content-Disposition: attachment; filename="invite.ics"',
+        "Content-Transfer-Encoding: base64",
+        "",
+        attached,
+        "--000000000000a1b2--",
+    )
+
+
+def outlook_reply(event_uid: str, attendee: str = "jan@example.nl") -> bytes:
+    """What Outlook sends for "Decline" with "Send the response now": text, HTML and the REPLY (base64, in Windows'
+    own zone, MAILTO in capitals, a COMMENT, no ORGANIZER) as alternatives."""
+    ics = textwrap.dedent(f"""\
+        BEGIN:VCALENDAR
+        METHOD:REPLY
+        PRODID:Microsoft Exchange Server 2010
+        VERSION:2.0
+        BEGIN:VTIMEZONE
+        TZID:W. Europe Standard Time
+        BEGIN:STANDARD
+        DTSTART:16010101T030000
+        TZOFFSETFROM:+0200
+        TZOFFSETTO:+0100
+        RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10
+        END:STANDARD
+        BEGIN:DAYLIGHT
+        DTSTART:16010101T020000
+        TZOFFSETFROM:+0100
+        TZOFFSETTO:+0200
+        RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3
+        END:DAYLIGHT
+        END:VTIMEZONE
+        BEGIN:VEVENT
+        ATTENDEE;PARTSTAT=DECLINED;CN=Jan van der Berg:MAILTO:{attendee.upper()}
+        COMMENT;LANGUAGE=nl-NL:Ik kan helaas niet.\\n
+        SUMMARY;LANGUAGE=nl-NL:Geweigerd: Strategiesessie
+        DTSTART;TZID=W. Europe Standard Time:20360610T160000
+        DTEND;TZID=W. Europe Standard Time:20360610T180000
+        UID:{event_uid}
+        CLASS:PUBLIC
+        PRIORITY:5
+        DTSTAMP:20360601T090000Z
+        TRANSP:OPAQUE
+        STATUS:CONFIRMED
+        SEQUENCE:0
+        LOCATION;LANGUAGE=nl-NL:Grand Café Genieten
+        X-MICROSOFT-CDO-APPT-SEQUENCE:0
+        X-MICROSOFT-CDO-BUSYSTATUS:FREE
+        X-MICROSOFT-CDO-INTENDEDSTATUS:BUSY
+        X-MICROSOFT-CDO-ALLDAYEVENT:FALSE
+        X-MICROSOFT-DISALLOW-COUNTER:FALSE
+        END:VEVENT
+        END:VCALENDAR
+        """).replace("\n", "\r\n")
+    encoded = base64.encodebytes(ics.encode()).decode()
+    return mime(
+        f"From: Jan van der Berg <{attendee}>",
+        f"To: Anna de Vries <{REPLIES}>",
+        "Subject: Geweigerd: Strategiesessie",
+        "Thread-Topic: Strategiesessie",
+        "Date: Sun, 1 Jun 2036 09:00:00 +0000",
+        "Message-ID: <AM0PR01MB1234ABCD@AM0PR01MB1234.eurprd01.prod.exchangelabs.com>",
+        "Content-Language: nl-NL",
+        'Content-Type: multipart/alternative; boundary="_000_AM0PR01MB1234_"',
+        "MIME-Version: 1.0",
+        "",
+        "--_000_AM0PR01MB1234_",
+        'Content-Type: text/plain; charset="us-ascii"',
+        "Content-Transfer-Encoding: quoted-printable",
+        "",
+        "Ik kan helaas niet.",
+        "",
+        "--_000_AM0PR01MB1234_",
+        'Content-Type: text/html; charset="us-ascii"',
+        "Content-Transfer-Encoding: quoted-printable",
+        "",
+        "<html><body><p>Ik kan helaas niet.</p></body></html>",
+        "",
+        "--_000_AM0PR01MB1234_",
+        'Content-Type: text/calendar; charset="utf-8"; method=REPLY',
+        "Content-Transfer-Encoding: base64",
+        "",
+        encoded,
+        "--_000_AM0PR01MB1234_--",
+    )
+
+
+def deliver(client: Any, raw: bytes, secret: str = SECRET, **options: Any) -> Any:
+    """The mail provider's post of one mail that arrived at the reply address: raw MIME."""
+    return client.post(f"/inbound/{secret}", data=raw, content_type="message/rfc822", **options)
+
+
+def stored(db: Any, session_id: str, registration_id: str) -> dict[str, Any]:
+    data: dict[str, Any] = (
+        db.collection("sessions", session_id, "registrations").document(registration_id).get().to_dict()
+    )
+    return data
+
+
+@pytest.fixture
+def seated(client: Any, make_session: Callable[..., str]) -> dict[str, str]:
+    """Jan with the one seat, Piet waiting for it."""
+    session_id = make_session(capacity=1, starts_at=SUMMER, ends_at=SUMMER + timedelta(hours=2))
+    jan = sign_up(client, session_id)
+    piet = sign_up(client, session_id, first_name="Piet", infix="", last_name="Jansen", email="piet@example.nl")
+    return {"session": session_id, "jan": jan["id"], "piet": piet["id"]}
+
+
+class TestTheInvitation:
+    def test_names_our_reply_address_as_organizer_for_the_organiser_and_asks_for_a_reply(
+        self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str], tmp_path: Path
+    ) -> None:
+        settings = replace(Settings.from_env(), calendar_reply_address=REPLIES)
+        session_id = make_session()
+        jan = sign_up(client, session_id)
+
+        build_notifier(settings, client=db).registration_written(session_id, jan["id"])
+
+        [message] = [r.message for r in inbox.received]
+        [read] = read_with_icaljs(tmp_path, [calendar_of(message)])
+        assert (read["organizer"], read["organizer_cn"]) == (f"mailto:{REPLIES}", "Anna de Vries")
+        assert read["sent_by"] == "mailto:sessies@example.nl"
+        assert (read["partstat"], read["rsvp"]) == ("ACCEPTED", "TRUE")
+        assert str(message["Reply-To"]) == "Anna de Vries <anna@example.nl>"  # a written reply still reaches her
+
+    def test_without_a_reply_address_asks_for_no_reply_that_nobody_would_act_on(self, tmp_path: Path) -> None:
+        calendar = calendar_of(compose(Template.CONFIRMED, "nl"))
+
+        [read] = read_with_icaljs(tmp_path, [calendar])
+        assert (read["organizer"], read["rsvp"]) == ("mailto:anna@example.nl", "FALSE")
+
+
+class TestADecline:
+    @pytest.mark.parametrize("reply", [gmail_reply, outlook_reply], ids=["gmail", "outlook"])
+    def test_cancels_the_registration_as_its_cancel_link_would_and_frees_the_seat(
+        self, reply: Callable[[str], bytes], seated: dict[str, str], client: Any, db: Any
+    ) -> None:
+        session_id = seated["session"]
+
+        answer = deliver(client, reply(uid(session_id, seated["jan"])))
+        again = deliver(client, reply(uid(session_id, seated["jan"])))
+
+        assert answer.status_code == 200
+        assert answer.get_json() == {"declined": 1, "cancelled": 1}
+        assert again.get_json() == {"declined": 1, "cancelled": 0}
+        jan = stored(db, session_id, seated["jan"])
+        assert jan["status"] == "cancelled"
+        assert jan["emails"]["cancellation"]["state"] == "pending"  # the cancellation mail, with its CANCEL
+        assert stored(db, session_id, seated["piet"])["status"] == "confirmed"  # promoted to the freed seat
+
+    @pytest.mark.parametrize("field", ["email", "body-mime"], ids=["sendgrid", "mailgun"])
+    def test_arrives_as_well_in_the_form_field_where_a_provider_puts_the_raw_mail(
+        self, field: str, seated: dict[str, str], client: Any, db: Any
+    ) -> None:
+        raw = gmail_reply(uid(seated["session"], seated["jan"])).decode()
+
+        answer = client.post(f"/inbound/{SECRET}", data={field: raw, "to": REPLIES})
+
+        assert answer.get_json() == {"declined": 1, "cancelled": 1}
+        assert stored(db, seated["session"], seated["jan"])["status"] == "cancelled"
+
+    @pytest.mark.parametrize(
+        ("what", "reply"),
+        [
+            ("an acceptance", lambda u: gmail_reply(u, partstat="ACCEPTED")),
+            ("a tentative yes", lambda u: gmail_reply(u, partstat="TENTATIVE")),
+            ("another address's decline", lambda u: gmail_reply(u, attendee="piet@example.nl")),
+            ("a decline of an earlier sign-up", lambda u: gmail_reply(u.replace(".", ".1", 1))),
+            ("a decline of another session's invitation", lambda u: gmail_reply(u.replace("@", "x@", 1))),
+            ("a mail that is no calendar reply", lambda u: b"Subject: hallo\r\n\r\nGewoon een mail.\r\n"),
+            (
+                "a calendar that cannot be read",
+                lambda u: (
+                    gmail_reply(u).split(b"--000000000000a1b2\r\nContent-Type: app")[0].replace(b"END:VEVENT", b"")
+                ),
+            ),
+        ],
+    )
+    def test_nothing_else_cancels_anything(
+        self, what: str, reply: Callable[[str], bytes], seated: dict[str, str], client: Any, db: Any
+    ) -> None:
+        answer = deliver(client, reply(uid(seated["session"], seated["jan"])))
+
+        assert answer.status_code == 200, what
+        assert answer.get_json()["cancelled"] == 0
+        assert stored(db, seated["session"], seated["jan"])["status"] == "confirmed"
+
+    def test_a_post_to_any_other_url_is_not_found_and_cancels_nothing(
+        self, seated: dict[str, str], client: Any, db: Any
+    ) -> None:
+        answer = deliver(client, gmail_reply(uid(seated["session"], seated["jan"])), secret="a" * 32)
+
+        assert answer.status_code == 404
+        assert stored(db, seated["session"], seated["jan"])["status"] == "confirmed"
+
+    def test_after_the_session_has_ended_cancels_nothing(
+        self, client: Any, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        past = datetime.now(UTC) - timedelta(days=1)
+        session_id = make_session(starts_at=past - timedelta(hours=2), ends_at=past)
+        db.collection("sessions", session_id, "registrations").document("r-1").set(
+            {"first_name": "Jan", "last_name": "Berg", "email": "jan@example.nl", "status": "confirmed"}
+        )
+
+        answer = deliver(client, gmail_reply(f"r-1.0.{session_id}@example.nl"))
+
+        assert answer.get_json() == {"declined": 1, "cancelled": 0}
+        assert stored(db, session_id, "r-1")["status"] == "confirmed"
+
+
+def test_the_command_line_prints_the_url_to_give_the_mail_provider() -> None:
+    out = io.StringIO()
+
+    assert cli.main(["calendar-replies"], out) == 0
+
+    assert out.getvalue() == f"http://signup.test/inbound/{SECRET}\n"
