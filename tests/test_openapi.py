@@ -24,6 +24,8 @@ from signup.ledger.session import valid_session_id
 from tests.conftest import SIGNING_KEY, cancel_token, confirm_token, session_fields, unsubscribe_token
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
 @schemathesis.serializer("message/rfc822")
 def _raw_mail(ctx: Any, value: Any) -> bytes:
     """A mail as the inbound webhook's provider posts it: the message's bytes as they are."""
