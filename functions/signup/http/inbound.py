@@ -31,10 +31,8 @@ from signup.keys import INBOUND_MAIL, KeyRing, hkdf
 
 # A reply with its HTML and the invitation attached again; larger mails are no calendar reply.
 MAX_MAIL = 1024 * 1024
-# The form fields in which the providers that post multipart forms put the raw message (SendGrid's Inbound Parse
-# with "raw", Mailgun's routes to a URL ending in "mime").
-RAW_FIELDS = ("email", "body-mime")
-_UID = re.compile(r"(?P<registration>[^.@]+)\.(?P<generation>\d+)\.(?P<session>[^@]+)@.+")
+# Our UIDs: `{registration}.{generation}.{session}@{domain}` (mail/calendar.py).
+_UID = re.compile(r"(?P<who>[^.@]+)\.(?P<which>\d+)\.(?P<where>[^@]+)@.+")
 
 
 @dataclass(frozen=True)
@@ -61,15 +59,16 @@ def is_ours(token: str, keys: KeyRing) -> bool:
     return any(hmac.compare_digest(token, secret(key.root)) for key in keys.all)
 
 
-def read_mail(stream: Any, content_length: int | None, mimetype: str, options: dict[str, str]) -> bytes:
-    """The raw message a provider posted: the body itself, or the form field that carries it."""
+def read_mail(stream: Any, content_length: int | None, mimetype: str, options: dict[str, str]) -> list[bytes]:
+    """The raw message a provider posted: the body itself, or what its form's fields carry (SendGrid's Inbound Parse
+    puts it in `email`, Mailgun in `body-mime`; each field is read, so that the name matters to no one)."""
     if content_length is not None and content_length > MAX_MAIL:
         raise PayloadTooLargeError(content_length)
     body: bytes = stream.read(MAX_MAIL + 1)
     if len(body) > MAX_MAIL:
         raise PayloadTooLargeError(len(body))
     if mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        return body
+        return [body]
     parser = FormDataParser(max_form_memory_size=MAX_MAIL, max_form_parts=100)
     try:
         _, form, files = parser.parse(io.BytesIO(body), mimetype, len(body), options)
@@ -77,25 +76,20 @@ def read_mail(stream: Any, content_length: int | None, mimetype: str, options: d
         raise PayloadTooLargeError(len(body)) from error
     except ValueError as error:
         raise MalformedBodyError("the form cannot be read") from error
-    for name in RAW_FIELDS:
-        if name in form:
-            return str(form[name]).encode("utf-8", "surrogateescape")
-        if name in files:
-            raw: bytes = files[name].read()
-            return raw
-    raise MalformedBodyError(f"the form has none of the fields {', '.join(RAW_FIELDS)}")
+    values = [value.encode("utf-8", "surrogateescape") for value in form.values()]
+    return values + [file.read() for file in files.values()]
 
 
-def declines(raw: bytes) -> list[Decline]:
-    """The invitations a mail declines: each iMIP REPLY in it whose ATTENDEE's PARTSTAT is DECLINED."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+def declines(mails: list[bytes]) -> list[Decline]:
+    """The invitations the mails decline: each iMIP REPLY in them whose ATTENDEE's PARTSTAT is DECLINED."""
     found: dict[Decline, None] = {}  # the same REPLY comes as an alternative and as an attachment
-    for part in message.walk():
-        if part.get_content_type() not in ("text/calendar", "application/ics"):
-            continue
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes):
-            found.update(dict.fromkeys(_declined(payload)))
+    for raw in mails:
+        for part in email.message_from_bytes(raw, policy=email.policy.default).walk():
+            if part.get_content_type() not in ("text/calendar", "application/ics"):
+                continue
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                found.update(dict.fromkeys(_declined(payload)))
     return list(found)
 
 
@@ -114,8 +108,8 @@ def _declined(ics: bytes) -> Iterator[Decline]:
                 continue
             address = str(attendee)
             yield Decline(
-                session_id=match["session"],
-                registration_id=match["registration"],
-                generation=int(match["generation"]),
+                session_id=match["where"],
+                registration_id=match["who"],
+                generation=int(match["which"]),
                 attendee=address[len("mailto:") :] if address.lower().startswith("mailto:") else address,
             )

@@ -368,8 +368,8 @@ def _inbound(exchange: _Exchange, token: str) -> flask.Response:
     service, request = exchange.service, exchange.request
     if not inbound.is_ours(token, service.settings.keys):
         raise PageNotFoundError(request.path)
-    raw = inbound.read_mail(request.stream, request.content_length, request.mimetype, dict(request.mimetype_params))
-    declined = inbound.declines(raw)
+    mails = inbound.read_mail(request.stream, request.content_length, request.mimetype, dict(request.mimetype_params))
+    declined = inbound.declines(mails)
     cancelled = sum(_decline(service, decline) for decline in declined)
     log.info("calendar reply: %d declines, %d cancelled", len(declined), cancelled)
     return flask.jsonify(declined=len(declined), cancelled=cancelled)
