@@ -682,3 +682,32 @@ def test_a_change_mail_still_waiting_when_another_change_comes_keeps_what_its_re
     assert before_told(notice, {**person, "emails": waiting}) == first
     assert before_told(notice, {**person, "emails": sent}) == second
     assert before_told(changes._Notice(2, mailkeys.CHANGE, None, {}, revised), person) is None
+
+
+class _DiesBeforeTheFanOut(changes.Announcer):
+    """A revision whose function instance dies after bumping it, before anyone is told."""
+
+    def _fan_out(self, ref: Any, notice: Any) -> int:
+        raise SystemExit("instance stopped before the fan-out")
+
+
+def test_a_change_mail_after_an_untold_revision_names_every_change_since_what_its_reader_knew(
+    db: Any, notify_app: Any, notifier: Any, inbox: Mailbox, sent_confirmations: Callable[..., Any]
+) -> None:
+    first = datetime.now(UTC).replace(hour=14, minute=0, second=0, microsecond=0) + timedelta(days=10)
+    moved = first + timedelta(days=1)
+    session_id, _ = sent_confirmations(count=1, starts_at=first, ends_at=first + timedelta(hours=2))
+    edit(db, None, session_id, {"starts_at": moved, "ends_at": moved + timedelta(hours=2)})
+    with pytest.raises(SystemExit):
+        _DiesBeforeTheFanOut(db, lambda: datetime.now(UTC), cache_seconds=0).catch_up(session_id)
+    edit(db, None, session_id, {"location.name": "Zaal 2"})  # before the retry came
+
+    notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
+
+    [mail] = arrived(inbox, 1).values()
+    zone = ZoneInfo("Europe/Amsterdam")
+    when = [dates.span(at, at + timedelta(hours=2), zone, "nl") for at in (first, moved)]
+    assert f"Wanneer: {when[0]} → {when[1]}" in text_of(mail.message)
+    assert "Waar: Grand Café Genieten, Oranje-Vrijstaatplein 2, Amsterdam → Zaal 2" in text_of(mail.message)
+    [person] = registration_docs(db, session_id).values()
+    assert person["emails"]["change"]["before"]["starts_at"] == first

@@ -7,8 +7,9 @@ command line). Then every registration that is confirmed or waitlisted gets one 
 `emails.session_cancelled`, in batched writes; `told_revision` on each registration says which revision it was
 told of, so that a fan-out that died midway resumes where it stopped, and a second one queues nothing twice.
 `announced_revision` on the session says the fan-out of that revision is complete. With each revision the session
-keeps the facts it told (`revision_facts`) and those of the revision before (`revised_from`); each change mail
-carries the latter as `before`, so that it names what changed, old and new.
+keeps the facts it told (`revision_facts`) and those of the revision before (`revised_from`; of the one before
+that while it was not told to everyone); each change mail carries the latter as `before`, so that it names what
+changed, old and new.
 
 Every write here is itself an event; each of those finds its session settled (digest and announcement up to
 date) from the event alone, so the loop ends after one round without a read.
@@ -181,8 +182,7 @@ class Announcer:
             update: dict[str, Any] = {}
             facts = revisions.facts(data)
             if current != baseline:
-                told = data.get(REVISION_FACTS)
-                before = told if isinstance(told, Mapping) else revisions.facts(old) if stored is None and old else None
+                before = _known_before(data, old if stored is None else None)
                 update = {
                     REVISION: _number(data.get(REVISION)) + 1,
                     REVISION_FINGERPRINT: current,
@@ -254,6 +254,17 @@ class Announcer:
                 transaction.update(ref, {ANNOUNCED_REVISION: revision})
 
         mark(self._client.transaction())
+
+
+def _known_before(data: Mapping[str, Any], old: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """What the next revision's change mail compares with: the facts the current revision told; while that revision
+    is not told to everyone yet (its fan-out died, or another edit came first), those of the one before, which some
+    still know, so that no change goes unnamed; else what `old` (a session from before revisions) said, if given."""
+    untold = _number(data.get(ANNOUNCED_REVISION)) < _number(data.get(REVISION))
+    known = data.get(REVISED_FROM if untold else REVISION_FACTS)
+    if isinstance(known, Mapping):
+        return known
+    return revisions.facts(old) if old else None
 
 
 def people_to_tell(client: Any, session_id: str) -> int:
