@@ -307,6 +307,63 @@ class TestADecline:
         assert stored(db, session_id, "r-1")["status"] == "confirmed"
 
 
+def nested(depth: int) -> bytes:
+    """A mail of multiparts inside multiparts, `depth` deep."""
+    opening = "".join(f"Content-Type: multipart/mixed; boundary=b{n}\r\n\r\n--b{n}\r\n" for n in range(depth))
+    closing = "".join(f"--b{n}--\r\n" for n in reversed(range(depth)))
+    return (opening + "Content-Type: text/plain\r\n\r\nhallo\r\n" + closing).encode()
+
+
+def broken_timezone(event_uid: str) -> bytes:
+    """A REPLY whose VTIMEZONE lost a letter of its BEGIN line, as a mangled mail can have it."""
+    return (
+        gmail_reply(event_uid)
+        .replace(b"METHOD:REPLY\r\n", b"METHOD:REPLY\r\nBGIN:VTIMEZONE\r\nTZID:X\r\nEND:VTIMEZONE\r\n", 1)
+        .replace(b"DTSTART:20360610T140000Z", b"DTSTART;TZID=X:2036061UT160000")
+    )
+
+
+class TestWhatAStrangerMails:
+    """Anyone can mail the reply address: whatever the provider posts of it gets a 200 and cancels nothing."""
+
+    @pytest.mark.parametrize(
+        ("what", "reply"),
+        [
+            ("a generation of 5,000 digits", lambda s, r: gmail_reply(f"{r}.{'9' * 5000}.{s}@example.nl")),
+            ("a registration id with a slash", lambda s, r: gmail_reply(f"{r}/x.1.{s}@example.nl")),
+            ("a registration id Firestore reserves", lambda s, r: gmail_reply(f"__{r}__.1.{s}@example.nl")),
+            ("multiparts 1,200 deep", lambda s, r: nested(1200)),
+            ("a Content-Type of nested comments", lambda s, r: mime(f"Content-Type: text/plain {'(' * 2000}", "")),
+            ("a calendar icalendar trips over", lambda s, r: broken_timezone(f"{r}.1.{s}@example.nl")),
+        ],
+    )
+    def test_is_answered_and_changes_nothing(
+        self, what: str, reply: Callable[[str, str], bytes], seated: dict[str, str], client: Any, db: Any
+    ) -> None:
+        answer = deliver(client, reply(seated["session"], seated["jan"]))
+
+        assert answer.status_code == 200, what
+        assert answer.get_json()["cancelled"] == 0
+        assert stored(db, seated["session"], seated["jan"])["status"] == "confirmed"
+
+    def test_a_mail_of_many_guessed_uids_has_only_its_first_few_tried(
+        self, seated: dict[str, str], client: Any, db: Any
+    ) -> None:
+        session_id, jan = seated["session"], seated["jan"]
+        guesses = [f"{jan}.{generation}.{session_id}@example.nl" for generation in range(1000)]
+        real = uid(session_id, jan)
+        events = "".join(
+            f"BEGIN:VEVENT\r\nUID:{each}\r\nATTENDEE;PARTSTAT=DECLINED:mailto:jan@example.nl\r\nEND:VEVENT\r\n"
+            for each in [*guesses, real]
+        )
+        calendar = f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REPLY\r\n{events}END:VCALENDAR"
+
+        answer = deliver(client, mime("Content-Type: text/calendar; method=REPLY", "", calendar))
+
+        assert answer.get_json() == {"declined": inbound.MAX_DECLINES, "cancelled": 0}
+        assert stored(db, session_id, jan)["status"] == "confirmed"
+
+
 def test_the_command_line_prints_the_url_to_give_the_mail_provider() -> None:
     out = io.StringIO()
 

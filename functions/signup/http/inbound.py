@@ -17,6 +17,7 @@ import email
 import email.policy
 import hmac
 import io
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,10 +30,17 @@ from werkzeug.formparser import FormDataParser
 from signup.errors import MalformedBodyError, PayloadTooLargeError
 from signup.keys import INBOUND_MAIL, KeyRing, hkdf
 
+log = logging.getLogger(__name__)
+
 # A reply with its HTML and the invitation attached again; larger mails are no calendar reply.
 MAX_MAIL = 1024 * 1024
-# Our UIDs: `{registration}.{generation}.{session}@{domain}` (mail/calendar.py).
-_UID = re.compile(r"(?P<who>[^.@]+)\.(?P<which>\d+)\.(?P<where>[^@]+)@.+")
+# Gmail and Outlook decline one invitation a mail (twice over: as an alternative and as a file). A mail of more is no
+# calendar's reply but guesses, each of which would cost a read: only the first few are tried.
+MAX_DECLINES = 4
+# Our UIDs: `{registration}.{generation}.{session}@{domain}` (mail/calendar.py), ids as Firestore takes them (no `/`,
+# no `__…__`) and a generation that is a number of microseconds.
+_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
+_UID = re.compile(rf"(?P<who>{_ID})\.(?P<which>[0-9]{{1,20}})\.(?P<where>{_ID})@.+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -81,22 +89,37 @@ def read_mail(stream: Any, content_length: int | None, mimetype: str, options: d
 
 
 def declines(mails: list[bytes]) -> list[Decline]:
-    """The invitations the mails decline: each iMIP REPLY in them whose ATTENDEE's PARTSTAT is DECLINED."""
+    """The invitations the mails decline: each iMIP REPLY in them whose ATTENDEE's PARTSTAT is DECLINED, at most
+    MAX_DECLINES."""
     found: dict[Decline, None] = {}  # the same REPLY comes as an alternative and as an attachment
-    for raw in mails:
-        for part in email.message_from_bytes(raw, policy=email.policy.default).walk():
-            if part.get_content_type() not in ("text/calendar", "application/ics"):
-                continue
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                found.update(dict.fromkeys(_declined(payload)))
+    for ics in (calendar for raw in mails for calendar in _calendars(raw)):
+        for decline in _declined(ics):
+            found[decline] = None
+            if len(found) == MAX_DECLINES:
+                return list(found)
     return list(found)
+
+
+def _calendars(raw: bytes) -> list[bytes]:
+    """The calendar parts of one mail, whatever a stranger put in it.
+
+    compat32 reads only the headers it is asked for, and those simply: the default policy's header parser takes
+    quadratic time over a long Content-Type (minutes for a megabyte) and recurses into nested comments. A mail nested
+    deeper than the parser recurses is no calendar's reply."""
+    try:
+        parts = list(email.message_from_bytes(raw, policy=email.policy.compat32).walk())
+    except RecursionError:
+        log.info("calendar reply: a mail nested too deep to read")
+        return []
+    types = ("text/calendar", "application/ics")
+    payloads = (part.get_payload(decode=True) for part in parts if part.get_content_type() in types)
+    return [payload for payload in payloads if isinstance(payload, bytes)]
 
 
 def _declined(ics: bytes) -> Iterator[Decline]:
     try:
         calendar = icalendar.Calendar.from_ical(ics)
-    except (ValueError, KeyError, TypeError, IndexError):
+    except Exception:  # a stranger's calendar: icalendar's errors on junk are not listed
         return
     if str(calendar.get("METHOD", "")).upper() != "REPLY":
         return
