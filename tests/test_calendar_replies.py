@@ -364,6 +364,24 @@ class TestWhatAStrangerMails:
         assert stored(db, session_id, jan)["status"] == "confirmed"
 
 
+def test_a_decline_of_an_invitation_to_an_internationalised_domain_cancels(
+    client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
+) -> None:
+    settings = replace(Settings.from_env(), calendar_reply_address=REPLIES)
+    session_id = make_session(starts_at=SUMMER, ends_at=SUMMER + timedelta(hours=2))
+    jan = sign_up(client, session_id, email="jan@bücher.example")
+    build_notifier(settings, client=db).registration_written(session_id, jan["id"])
+    [message] = [r.message for r in inbox.received]
+    [event] = calendar_of(message).walk("VEVENT")
+    invited = str(event["ATTENDEE"]).removeprefix("mailto:")  # the domain in punycode, as the mail went
+
+    answer = deliver(client, gmail_reply(str(event["UID"]), attendee=invited))
+
+    assert invited == "jan@xn--bcher-kva.example"
+    assert answer.get_json() == {"declined": 1, "cancelled": 1}
+    assert stored(db, session_id, jan["id"])["status"] == "cancelled"
+
+
 def test_the_command_line_prints_the_url_to_give_the_mail_provider() -> None:
     out = io.StringIO()
 

@@ -29,6 +29,7 @@ from werkzeug.formparser import FormDataParser
 
 from signup.errors import MalformedBodyError, PayloadTooLargeError
 from signup.keys import INBOUND_MAIL, KeyRing, hkdf
+from signup.mail.mails import UnreachableAddressError, deliverable_address
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,15 @@ class Decline:
     registration_id: str
     generation: int
     attendee: str
+
+    def is_by(self, address: str) -> bool:
+        """Whether the ATTENDEE who declined is this address: as typed, or as our invitation wrote it (the domain in
+        ASCII, mail/mails.py), case aside."""
+        try:
+            sent = deliverable_address(address, smtputf8=True).addr_spec
+        except UnreachableAddressError:
+            sent = address
+        return self.attendee.lower() in (address.lower(), sent.lower())
 
 
 def secret(key: bytes) -> str:

@@ -385,7 +385,7 @@ def _decline(service: Service, decline: Any) -> bool:
     found = service.registrar.find(session, decline.registration_id)
     if found is None or found.person is None or found.generation != decline.generation:
         return False
-    if found.person.email.lower() != decline.attendee.lower() or found.status == Status.CANCELLED:
+    if not decline.is_by(found.person.email) or found.status == Status.CANCELLED:
         return False
     if service.clock() >= session.ends_at:
         return False
