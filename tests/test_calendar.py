@@ -8,16 +8,19 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
 from signup.errors import MisconfiguredError
 from signup.ledger.mailkeys import Template
 from signup.ledger.session import parse_session
+from signup.mail.calendar import ics
 from signup.mail.mails import Recipient
 from signup.organisers import cli
 
@@ -229,3 +232,62 @@ class TestWhatEachMailCarries:
         for kind in (Template.CHANGED, Template.SESSION_CANCELLED, Template.CANCELLED):
             mail = made.compose(kind, session("nl", VARIANTS[0], kind), waiting, message_id="<a.b@example.nl>", now=NOW)
             assert shape(mail) == PLAIN
+
+
+def invitation_in(zone: str, starts: datetime) -> icalendar.Calendar:
+    """The invitation to a two-hour session in `zone` starting at `starts`."""
+    fields = session_fields(timezone=zone, starts_at=starts, ends_at=starts + timedelta(hours=2))
+    made = ics(
+        parse_session("s-1", fields),
+        uid="r-1.7.s-1@example.nl",
+        attendee=Address("Jan van der Berg", "jan", "example.nl"),
+        sender=Address("Strategiesessies", "sessies", "example.nl"),
+        stamp=NOW,
+    )
+    return icalendar.Calendar.from_ical(made)
+
+
+def rule(observance: Any) -> str | None:
+    """An observance's yearly rule as written, if it has one."""
+    return bytes(observance["RRULE"].to_ical()).decode() if "RRULE" in observance else None
+
+
+class TestTheTimeZone:
+    def test_is_one_standard_and_one_daylight_rule_a_year_as_outlook_keeps_a_zone(self) -> None:
+        [zone] = invitation_in("Europe/Amsterdam", STARTS).walk("VTIMEZONE")
+
+        observances = {
+            part.name: (rule(part), part.decoded("TZOFFSETFROM"), part.decoded("TZOFFSETTO"))
+            for part in zone.subcomponents
+        }
+        assert len(zone.subcomponents) == 2
+        assert observances == {
+            "DAYLIGHT": ("FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3", timedelta(hours=1), timedelta(hours=2)),
+            "STANDARD": ("FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10", timedelta(hours=2), timedelta(hours=1)),
+        }
+        assert [part.get("RDATE") for part in zone.subcomponents] == [None, None]
+
+    @pytest.mark.parametrize(
+        ("zone", "rules"),
+        [
+            ("Asia/Tokyo", [None]),
+            ("America/New_York", ["FREQ=YEARLY;BYDAY=2SU;BYMONTH=3", "FREQ=YEARLY;BYDAY=1SU;BYMONTH=11"]),
+        ],
+    )
+    def test_follows_each_zones_own_rule_and_one_without_summer_time_has_none(
+        self, zone: str, rules: list[str | None]
+    ) -> None:
+        [found] = invitation_in(zone, STARTS).walk("VTIMEZONE")
+
+        assert [rule(part) for part in found.subcomponents] == rules
+
+    def test_ical_js_puts_each_session_at_its_moment_in_summer_and_winter_north_and_south(self, tmp_path: Path) -> None:
+        zones = ["Europe/Amsterdam", "America/New_York", "Australia/Sydney", "Asia/Tokyo", "Asia/Jerusalem"]
+        moments = [datetime(2036, month, day, 14, 0, tzinfo=UTC) for month, day in ((1, 15), (3, 31), (7, 1), (10, 27))]
+        cases = [(zone, moment) for zone in zones for moment in moments]
+
+        read = read_with_icaljs(tmp_path, [invitation_in(zone, moment) for zone, moment in cases])
+
+        for (zone, moment), seen in zip(cases, read, strict=True):
+            assert seen["start"] == moment.isoformat().replace("+00:00", ".000Z"), zone
+            assert seen["start_local"] == moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M:%S"), zone

@@ -15,15 +15,14 @@ A calendar keeps, per UID, the entry with the highest SEQUENCE and ignores what 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from email.headerregistry import Address
-from functools import cache
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import icalendar
 
 from signup.ledger.session import Session
+from signup.mail import timezones
 
 PRODUCT_ID = "-//signup//session registration//NL"
 
@@ -63,7 +62,7 @@ def ics(
     calendar.add("prodid", PRODUCT_ID)
     calendar.add("version", "2.0")
     calendar.add("method", "CANCEL" if cancel else "REQUEST")
-    calendar.add_component(_vtimezone(session.timezone, session.starts_at.year, session.ends_at.year))
+    calendar.add_component(timezones.vtimezone(session.timezone, session.starts_at.astimezone(session.zone).year))
     event = icalendar.Event()
     event.add("uid", uid)
     event.add("sequence", sequence(session.revision, cancel=cancel))
@@ -87,16 +86,6 @@ def ics(
     event.add("attendee", guest)
     calendar.add_component(event)
     return bytes(calendar.to_ical())
-
-
-@cache
-def _vtimezone(zone: str, first_year: int, last_year: int) -> icalendar.Timezone:
-    """The zone's rules around the session (a year either side), as RFC 5545 wants a VTIMEZONE for each TZID.
-
-    Made once per zone and year: the whole span icalendar offers by default runs to 2038 and costs milliseconds."""
-    return icalendar.Timezone.from_tzinfo(
-        ZoneInfo(zone), tzid=zone, first_date=date(first_year - 1, 1, 1), last_date=date(last_year + 1, 12, 31)
-    )
 
 
 def _organizer(session: Session, sender: Address, replies: Address | None) -> icalendar.vCalAddress:
