@@ -173,6 +173,19 @@ class TestTheLink:
         assert answer.get_json()["error"] == "link_superseded"
         assert "unsubscribed_at" not in stored(db, people["session"], people["jan"])
 
+    def test_a_link_of_an_earlier_sign_up_says_so_in_an_unsubscribe_pages_own_words(
+        self, people: dict[str, Any], client: Any
+    ) -> None:
+        old = unsubscribe_token(people["session"], people["jan"])
+        client.post(f"/cancel/{cancel_token(people['session'], people['jan'])}")
+        sign_up(client, people["session"])
+
+        page = client.get(f"/unsubscribe/{old}", headers={"Accept": "text/html"}).get_data(as_text=True)
+
+        assert "<title>Geen berichten meer</title>" in page
+        assert "annuleren" not in page.lower()  # not the cancel link's page
+        assert "bevestigingsmail" not in page
+
 
 class TestWhatFollows:
     def test_no_more_messages_but_changes_reminders_and_the_called_off_notice_still_come(

@@ -62,6 +62,10 @@ class SupersededError(SignupError):
     code = "link_superseded"
 
 
+class UnsubscribeSupersededError(SupersededError):
+    """The same, for an unsubscribe link: the same code, its own words."""
+
+
 class PayloadTooLargeError(SignupError):
     code = "payload_too_large"
 

@@ -109,6 +109,7 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "unsubscribe.button": "Ja, stuur me geen berichten meer",
         "unsubscribe.done": "Je krijgt geen berichten van de organisator over deze sessie meer. Je blijft aangemeld.",
         "unsubscribe.already": "Je had je al afgemeld voor berichten van de organisator over deze sessie.",
+        "unsubscribe.superseded": "Deze link hoort bij een eerdere aanmelding en geldt niet meer. Heb je je opnieuw aangemeld, gebruik dan de link in het nieuwste bericht van de organisator.",
         "unsubscribe.cross_site": "Afmelden voor berichten kan alleen via de link in je e-mail. Open die link en "
         "bevestig daar.",
     },
@@ -213,6 +214,7 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "unsubscribe.button": "Yes, send me no more messages",
         "unsubscribe.done": "You will get no more messages from the organiser about this session. You stay signed up.",
         "unsubscribe.already": "You had already unsubscribed from the organiser's messages about this session.",
+        "unsubscribe.superseded": "This link belongs to an earlier registration and no longer applies. If you signed up again, please use the link in the organiser's latest message.",
         "unsubscribe.cross_site": "You can only unsubscribe through the link in your email. Please open that link "
         "and confirm there.",
     },

@@ -38,6 +38,7 @@ from signup.errors import (
     SupersededError,
     TurnstileUnavailableError,
     UnavailableError,
+    UnsubscribeSupersededError,
     UnsupportedMediaTypeError,
     ValidationError,
 )
@@ -119,6 +120,7 @@ _ANSWERS: dict[type[SignupError], tuple[int, str, str]] = {
     CrossSiteConfirmError: (403, "confirm.title", "confirm.cross_site"),
     CrossSiteUnsubscribeError: (403, "unsubscribe.title", "unsubscribe.cross_site"),
     SupersededError: (410, "cancel.title", "cancel.superseded"),
+    UnsubscribeSupersededError: (410, "unsubscribe.title", "unsubscribe.superseded"),
     PayloadTooLargeError: (413, "page.error_title", "page.too_large"),
     UnsupportedMediaTypeError: (415, "page.error_title", "page.media_type"),
     MalformedBodyError: (400, "page.error_title", "page.malformed"),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from signup.errors import SupersededError
+from signup.errors import UnsubscribeSupersededError
 from signup.ledger import fields
 from signup.ledger.registration import generation_of
 from signup.ledger.writes import ATTEMPTS, CONFLICTS, KeptChangingError
@@ -22,7 +22,7 @@ class Unsubscribes:
         self._clock = clock
 
     def unsubscribed(self, ref: RegistrationRef) -> bool:
-        """Whether the sign-up a link names asked for no more messages; SupersededError when it is no more."""
+        """Whether the sign-up a link names asked for no more messages; UnsubscribeSupersededError if it is gone."""
         return fields.UNSUBSCRIBED_AT in self._read(ref)[1]
 
     def unsubscribe(self, ref: RegistrationRef) -> bool:
@@ -47,5 +47,5 @@ class Unsubscribes:
         snapshot = document.document(ref.registration_id).get(**ON_REQUEST)
         data = (snapshot.to_dict() or {}) if snapshot.exists else {}
         if not snapshot.exists or generation_of(data) != ref.generation or not data.get(fields.EMAIL):
-            raise SupersededError(ref.registration_id)
+            raise UnsubscribeSupersededError(ref.registration_id)
         return snapshot, data
