@@ -189,7 +189,7 @@ def test_a_check_session_is_never_counted_exported_or_reminded(
     from signup.ledger.session import parse_session
     from signup.mail.reminders import queue_due
     from signup.organisers.check.trial import check_session
-    from signup.organisers.organiser import session_counts
+    from signup.store.overview import session_counts
 
     make_session()
     with check_session(db) as session_id:

@@ -10,6 +10,9 @@ SESSIONS = "sessions"
 REGISTRATIONS = "registrations"
 SEATS = "seats"
 FORM_TOKENS = "formtokens"
+# The organisers' page: its sign-ins (`signins/{id}`), and each session's audit trail (`sessions/{id}/audit/{id}`).
+SIGNINS = "signins"
+AUDIT = "audit"
 
 # Every document with a Firestore TTL policy deletes itself at this time (infra/firestore.tf names it too).
 EXPIRES_AT = "expires_at"
@@ -42,6 +45,8 @@ MAILS_FAILED = "mails_failed"
 TOLD_REVISION = "told_revision"
 # ... when the person asked for no more of the organiser's messages (the unsubscribe link, RFC 8058).
 UNSUBSCRIBED_AT = "unsubscribed_at"
+# ... when an organiser checked them in at the door (absent: not, or not yet).
+CHECKED_IN_AT = "checked_in_at"
 
 # One mail, under `emails.<key>`.
 STATE = "state"
@@ -59,6 +64,17 @@ BEFORE = "before"
 REGISTRATION_ID = "registration_id"
 TAKEN_AT = "taken_at"
 SESSION_ID = "session_id"
+# A sign-in (`signins/{id}`): who asked for a link (`email`), in which language, until when the link works, when
+# it was used and when its holder signed out; `expires_at` is the link's end, then the signed-in session's.
+PAGE_LANGUAGE = "page_language"
+LINK_EXPIRES_AT = "link_expires_at"
+SIGNED_IN_AT = "signed_in_at"
+SIGNED_OUT_AT = "signed_out_at"
+# An entry of a session's audit trail: when (`at`), by whom, what was done, to which registration (if one), and
+# what changed (old and new values).
+DONE_BY = "done_by"
+DONE = "done"
+CHANGES = "changed"
 # The consent map.
 GIVEN = "given"
 AT = "at"

@@ -12,7 +12,6 @@ from typing import TextIO
 
 from signup import dates
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.ledger import fields
 from signup.ledger.status import Status
 from signup.mail import changes
 from signup.mail.messages import AUDIENCES
@@ -21,7 +20,7 @@ from signup.organisers.asking import agreed
 from signup.organisers.check import command as check_command
 from signup.service import Toolbox, toolbox
 from signup.settings import OrganiserSettings
-from signup.store import privacy
+from signup.store import overview, privacy
 
 
 def sessions_create(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
@@ -36,7 +35,7 @@ def sessions_list(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> N
         f"{'mail queued':>11} {'mail failed':>11} {'unconfirmed':>11} {'expired':>7}",
         file=out,
     )
-    for counts in organiser.session_counts(tools.client):
+    for counts in overview.session_counts(tools.client):
         session = counts.session
         when = dates.span(session.starts_at, session.ends_at, session.zone, session.language)
         # A session called off has no seats to give, whatever is left: it says so where the seats would be.
@@ -78,8 +77,7 @@ def export_registrations(tools: Toolbox, options: argparse.Namespace, out: TextI
     session = tools.sessions.get(options.session)
     if session.check_session:
         raise MisconfiguredError(f"{session.id} is a session of `signup check`, removed when the check ends")
-    registrations = tools.client.collection(fields.SESSIONS, session.id, fields.REGISTRATIONS)
-    rows = [snapshot.to_dict() for snapshot in registrations.stream()]
+    rows = [data for _, data in overview.registration_documents(tools.client, session.id)]
     if options.output:
         with open(options.output, "w", encoding="utf-8-sig", newline="") as file:
             count = export.write(file, session, rows, delimiter=options.delimiter)

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from google.cloud import firestore
+
 from signup.errors import NotFoundError
 from signup.ledger.fields import SESSIONS
 from signup.ledger.session import Session, parse_session, valid_session_id
@@ -57,3 +59,31 @@ class SessionStore:
         finally:
             with self._lock:
                 self._reading.discard(session_id)
+
+
+def save(
+    client: Any, session_id: str, values: dict[str, Any], remove: frozenset[str] = frozenset()
+) -> dict[str, Any] | None:
+    """Create the session, or merge `values` into it, taking off the fields in `remove`; the session as it was
+    (None: it is new).
+
+    A field left out keeps the value it has (one set in the console, one the functions keep). The session as it
+    will be is checked by the functions' own reading before anything is written, in one transaction with the
+    writing, so a change made meanwhile (in the console, on the organisers' page) is not overwritten unseen.
+    """
+    ref = client.collection(SESSIONS).document(session_id)
+
+    @firestore.transactional
+    def merge(transaction: Any) -> dict[str, Any] | None:
+        existing = ref.get(transaction=transaction)
+        current: dict[str, Any] = (existing.to_dict() or {}) if existing.exists else {}
+        merged = {name: value for name, value in {**current, **values}.items() if name not in remove}
+        parse_session(session_id, merged)  # what it refuses, the functions could not use
+        if existing.exists:
+            transaction.update(ref, {**values, **dict.fromkeys(remove, firestore.DELETE_FIELD)})
+            return current
+        transaction.create(ref, values)
+        return None
+
+    before: dict[str, Any] | None = merge(client.transaction())
+    return before
