@@ -33,9 +33,18 @@ def unrouted(error: NotFound) -> flask.Response:
 functions_framework.errorhandler(NotFound)(unrouted)
 
 
+@functions_framework.http
+def organise(request: flask.Request) -> flask.Response:
+    """The organisers' page: sign in by a mailed link, sessions, registrations, check-in (docs/organisers.md)."""
+    from signup.organise import web as organise_web  # the page's own modules: register's cold start goes without
+
+    return organise_web.handle(request, service.organise_from_environment)
+
+
 @functions_framework.cloud_event
 def notify(event: CloudEvent) -> None:
-    """Send a registration's due mails, announce a session's change, or on a scheduler tick sweep for everything."""
+    """Send a registration's due mails (or an organiser's sign-in link), announce a session's change, or on a
+    scheduler tick sweep for everything."""
     from signup.mail import events  # decoding Firestore's events is notify's alone: register's cold start goes without
 
     request = events.read(event)
@@ -45,5 +54,8 @@ def notify(event: CloudEvent) -> None:
         )
     elif isinstance(request, events.SessionWritten):
         service.notifier_from_environment().session_written(request.session_id, request.change)
+    elif isinstance(request, events.SignInWritten):
+        service.sign_in_mailer_from_environment().sign_in_written(request.sign_in_id, request.change)
     elif isinstance(request, events.Tick):
         service.notifier_from_environment().sweep(request.now)
+        service.sign_in_mailer_from_environment().sweep(request.now)

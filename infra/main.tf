@@ -44,6 +44,8 @@ locals {
     SWEEP_LIMIT         = tostring(var.sweep_limit)
     # Empty: invitations name the organiser, and a decline in a calendar reaches the organiser's inbox only.
     CALENDAR_REPLY_ADDRESS = var.calendar_reply_address
+    # The links of the organisers' sign-in mails point there.
+    ORGANISE_URL = local.organise_url
   }
 
   apis = [

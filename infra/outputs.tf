@@ -20,3 +20,8 @@ output "firestore_console_url" {
   description = "Where organisers create sessions and read registrations."
   value       = "https://console.cloud.google.com/firestore/databases/-default-/data/panel/sessions?project=${var.project}"
 }
+
+output "organise_url" {
+  description = "The organisers' page: sign in there with an address in `organisers`, or a session's organiser.email."
+  value       = local.organise_url
+}

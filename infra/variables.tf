@@ -263,6 +263,17 @@ variable "point_in_time_recovery" {
   default     = false
 }
 
+variable "organisers" {
+  description = "ORGANISERS: the addresses that may organise every session on the organisers' page (a session's organiser.email and co_organisers may organise that session)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for address in var.organisers : can(regex("^[^,@\\s]+@[^,@\\s]+$", address))])
+    error_message = "organisers must be bare addresses, like anna@example.nl."
+  }
+}
+
 # Capacity.
 
 variable "tick_schedule" {

@@ -37,6 +37,9 @@ os.environ.update(
     # Every test request comes from 127.0.0.1: the rate limits are tested on their own (test_ratelimit.py).
     RATE_LIMIT_PER_SESSION="100000",
     RATE_LIMIT_OVERALL="100000",
+    # The organisers' page, in-process: the test client's own origin. Beheer may organise every session.
+    ORGANISE_URL="http://localhost",
+    ORGANISERS="beheer@example.nl",
 )
 
 

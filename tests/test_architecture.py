@@ -146,3 +146,17 @@ def test_no_private_part_of_a_library_is_used_under_functions() -> None:
     ]
 
     assert used == []
+
+
+def test_the_organisers_page_reads_and_writes_only_through_the_ledger_and_the_store() -> None:
+    """Its reads of registrations are the store's, shared with the organisers' command: it names no collection."""
+    calls = [
+        f"{module_of(path)}:{node.lineno}"
+        for path in sorted((SIGNUP / "organise").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("collection", "collection_group", "document", "transaction", "batch")
+    ]
+
+    assert calls == []

@@ -100,6 +100,7 @@ SAMPLE_BY_NAME = {
     "starts_at": "2027-06-08T16:00:00+02:00",
     "ends_at": "2027-06-08T18:00:00+02:00",
     "email": '"anna@example.nl"',
+    "co_organisers": '["kees@example.nl"]',
 }
 # The least a session needs, to try a field's value on.
 MINIMAL_SESSION = {

@@ -39,6 +39,7 @@ def test_loading_the_entry_points_and_building_register_loads_no_mail_side() -> 
 
     assert "main" in loaded
     assert {module for module in MAIL_SIDE if module in loaded} == set()
+    assert {module for module in loaded if module.startswith("signup.organise")} == set()
 
 
 @pytest.mark.parametrize("module", ["icalendar", "signup.mail.notifier", "signup.mail.smtp"])

@@ -25,7 +25,7 @@ from typing import Any, TypeGuard
 import hcl2
 import pytest
 from signup.http.ratelimit import RATELIMITS
-from signup.ledger.fields import FORM_TOKENS, REGISTRATIONS, SEATS, SESSIONS
+from signup.ledger.fields import AUDIT, FORM_TOKENS, REGISTRATIONS, SEATS, SESSIONS, SIGNINS
 from signup.mail import events
 from signup.mail.digest import DIGESTS
 from signup.mail.mailcap import MAILCAPS
@@ -52,12 +52,26 @@ NOT_NEEDED = {
         "SMTP_MAX_PER_SECOND",
         "SWEEP_LIMIT",
         "CALENDAR_REPLY_ADDRESS",
+        "ORGANISE_URL",
+        "ORGANISERS",
     },
-    # Only sign-ups are checked against Cloudflare Turnstile.
-    "notify": {"TURNSTILE_SECRET_KEY"},
+    "notify-signin": {"TURNSTILE_SECRET_KEY", "ORGANISERS"},
+    # The organisers' page sends no mail (a sign-in link is queued for notify): it gets no mail server.
+    "organise": {
+        "SMTP_URL",
+        "SMTP_PASSWORD",
+        "SMTP_TIMEOUT_SECONDS",
+        "SMTP_MAX_CONNECTIONS",
+        "SMTP_MAX_PER_SECOND",
+        "SWEEP_LIMIT",
+        "TURNSTILE_SECRET_KEY",
+        "CALENDAR_REPLY_ADDRESS",
+    },
+    # Only sign-ups are checked against Cloudflare Turnstile; only the organisers' page reads who may organise.
+    "notify": {"TURNSTILE_SECRET_KEY", "ORGANISERS"},
     # A session's change is queued for everyone, and sent by `notify`: it never logs in to the mail server.
-    "notify-session": {"TURNSTILE_SECRET_KEY", "SMTP_PASSWORD"},
-    "notify-tick": {"TURNSTILE_SECRET_KEY"},
+    "notify-session": {"TURNSTILE_SECRET_KEY", "SMTP_PASSWORD", "ORGANISERS"},
+    "notify-tick": {"TURNSTILE_SECRET_KEY", "ORGANISERS"},
 }
 # Settings that are secrets: from Secret Manager, never as plain values in the configuration.
 SECRETS = {"SIGNING_KEY", "SMTP_PASSWORD", "TURNSTILE_SECRET_KEY"}
@@ -727,15 +741,16 @@ def test_public_base_url_is_registers_own_address_without_a_cycle_or_the_balance
         assert "${local.public_base_url}" in str(terraform().outputs[output]["value"]), output
 
 
-def test_register_is_open_to_anyone_and_nothing_else_is() -> None:
+def test_register_and_the_organisers_page_are_open_to_anyone_and_nothing_else_is() -> None:
     public = [(address, role, body) for address, role, body in iam_members() if PUBLIC & set(members_of(body))]
-    assert len(public) == 1, f"one public binding, not {[address for address, _, _ in public]}"
-    _, role, body = public[0]
-    assert role == "roles/run.invoker"
-    assert refers_to(body["service"], FUNCTION) == "register"
+    assert {role for _, role, _ in public} == {"roles/run.invoker"}
+    assert sorted(str(refers_to(body["service"], FUNCTION)) for _, _, body in public) == ["organise", "register"]
     assert only(functions()["register"]["service_config"])["ingress_settings"] == "${local.register_ingress}"
+    # The organisers' page is reached at its own address, never behind the balancer: it trusts no proxy hop.
+    assert only(functions()["organise"]["service_config"])["ingress_settings"] == "ALLOW_ALL"
+    assert plain_env("organise")["TRUSTED_PROXY_HOPS"] == "0"
     for name in function_names():
-        if name != "register":
+        if name not in ("register", "organise"):
             assert only(functions()[name]["service_config"])["ingress_settings"] == "ALLOW_INTERNAL_ONLY", name
 
 
@@ -815,6 +830,27 @@ def test_the_functions_may_use_their_own_database_only() -> None:
         assert _unescape(expression) == f'resource.name == "{database}"'
 
 
+def test_the_organisers_page_holds_no_mail_credentials_and_runs_as_its_own_account() -> None:
+    account = refers_to(
+        only(functions()["organise"]["service_config"])["service_account_email"], "google_service_account"
+    )
+    others = {
+        refers_to(only(functions()[name]["service_config"])["service_account_email"], "google_service_account")
+        for name in function_names()
+        if name != "organise"
+    }
+    assert account not in others
+    assert set(secret_env("organise")) == {"SIGNING_KEY"}
+    assert "SMTP_URL" not in plain_env("organise")
+    grants = [
+        body for _, _, body in iam_members() if refers_to(body.get("member"), "google_service_account") == account
+    ]
+    assert sorted(str(body["role"]) for body in grants) == [
+        "roles/datastore.user",
+        "roles/secretmanager.secretAccessor",
+    ]
+
+
 @pytest.mark.parametrize(("address", "role"), [(address, role) for address, role, _ in iam_members()])
 def test_no_binding_grants_owner_or_editor(address: str, role: str) -> None:
     assert role not in FORBIDDEN_ROLES, address
@@ -862,6 +898,7 @@ def test_notify_hears_of_every_write_of_a_registration_and_of_a_session_with_ret
     assert declared == {
         (events.WRITTEN, f"{SESSIONS}/{{session}}/{REGISTRATIONS}/{{registration}}", "notify"),
         (events.WRITTEN, f"{SESSIONS}/{{session}}", "notify"),
+        (events.WRITTEN, f"{SIGNINS}/{{signin}}", "notify"),
     }
     assert {found["retry_policy"] for found in firestore_triggers().values()} == {"RETRY_POLICY_RETRY"}
 
@@ -908,6 +945,8 @@ PATHS = [
     (f"{FORM_TOKENS}/n-1", None),
     (f"{MAILCAPS}/m-1", None),
     (f"{RATELIMITS}/l-1", None),
+    (f"{SIGNINS}/0123", events.SignInWritten),
+    (f"{SESSIONS}/s-1/{AUDIT}/a-1", None),
 ]
 
 

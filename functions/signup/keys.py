@@ -31,6 +31,12 @@ INBOUND_MAIL = "inbound-mail"
 FORMS = "forms"
 RATE_LIMITS = "rate-limits"
 MAIL_CAPS = "mail-caps"
+# The organisers' page: its mailed sign-in links, its cookie, its forms' CSRF tokens, and the check-in links of the
+# confirmation mail's QR code.
+SIGN_IN_LINKS = "organiser-sign-in-links"
+ORGANISER_COOKIES = "organiser-cookies"
+ORGANISER_FORMS = "organiser-forms"
+CHECK_IN_LINKS = "check-in-links"
 _KEY_ID = "key-id"
 
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")

@@ -33,7 +33,9 @@ from signup.tokens import CancelTokens, ConfirmTokens, RegistrationRef, Unsubscr
 if TYPE_CHECKING:
     from signup.mail.mails import Composer
     from signup.mail.notifier import Notifier
+    from signup.mail.signins import SignInMailer
     from signup.mail.smtp import SmtpTransport
+    from signup.organise.web import Service as OrganiseService
 
 T = TypeVar("T")
 
@@ -109,7 +111,7 @@ def build_notifier(
         # A claim holds for five minutes (longer with slow mail servers); what it does not cover is not sent.
         mailbox=Outbox(
             client,
-            lease=lease or timedelta(seconds=max(300.0, 10 * settings.smtp_timeout)),
+            lease=lease or _lease(settings),
             message_domain=sender.domain,
         ),
         composer=build_composer(settings),
@@ -123,6 +125,11 @@ def build_notifier(
         sweep_limit=settings.sweep_limit,
         announcer=Announcer(client, clock, cache_seconds=settings.session_cache_seconds),
     )
+
+
+def _lease(settings: Settings) -> timedelta:
+    """How long a claimed mail is its sender's: five minutes, longer with slow mail servers."""
+    return timedelta(seconds=max(300.0, 10 * settings.smtp_timeout))
 
 
 def build_composer(settings: Settings) -> Composer:
@@ -150,6 +157,74 @@ def build_composer(settings: Settings) -> Composer:
 
 def cancel_url(settings: Settings, tokens: CancelTokens, ref: RegistrationRef) -> str:
     return f"{settings.public_base_url}/cancel/{tokens.make(ref)}"
+
+
+# The organisers' page counts sign-in requests and link posts per visitor, and sign-in requests per address, in
+# windows of this many seconds; a flood of requests for links to one inbox is stopped by the second.
+SIGN_IN_WINDOW = 900
+SIGN_IN_PER_VISITOR = 20
+SIGN_IN_PER_ADDRESS = 5
+
+
+def build_organise(settings: Settings, client: Any = None, clock: Callable[[], datetime] = utc_now) -> OrganiseService:
+    """Wire `organise`: Firestore, the stores it shares with `register` and `signup`, its credentials and limits.
+    It sends no mail (a sign-in's link is queued for `notify`); with MAIL_FROM it previews a message as sent."""
+    from signup.organise.credentials import Credentials
+    from signup.organise.web import Service as OrganiseService
+    from signup.organise.web import check_url
+    from signup.store.signins import SignIns
+
+    check_url(settings)
+    client = client or firestore_client(settings)
+    key = settings.keys.subkey(RATE_LIMITS)
+    return OrganiseService(
+        settings=settings,
+        client=client,
+        sessions=SessionStore(client, ttl=0),  # an organiser sees the session as it is now
+        registrar=Registrar(client, settings.keys.subkeys(REGISTRATION_IDS)),
+        signins=SignIns(client),
+        credentials=Credentials(settings.keys),
+        visitors=RateLimiter(client, key, (Limit("organise-visitor", SIGN_IN_PER_VISITOR, SIGN_IN_WINDOW, False),)),
+        addresses=RateLimiter(client, key, (Limit("organise-address", SIGN_IN_PER_ADDRESS, SIGN_IN_WINDOW, False),)),
+        clock=clock,
+        composer=build_composer(settings) if settings.mail_from else None,
+    )
+
+
+def build_sign_in_mailer(
+    settings: Settings,
+    client: Any = None,
+    transport: SmtpTransport | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> SignInMailer:
+    """Wire the sender of the organisers' sign-in links: `notify`'s outbox and SMTP transport, ORGANISE_URL's links."""
+    from signup.mail.mails import parse_sender
+    from signup.mail.signins import SignInMailer
+    from signup.mail.smtp import SmtpServer, SmtpTransport
+    from signup.mail.smtppool import ConnectionPool, Pacer
+    from signup.organise.credentials import Credentials
+    from signup.store.outbox import Outbox
+
+    mail_from, smtp_url = settings.require_mail()
+    client = client or firestore_client(settings)
+    sender = parse_sender(mail_from)
+    credentials = Credentials(settings.keys)
+    organise_url = settings.require_organise_url()
+    return SignInMailer(
+        client=client,
+        outbox=Outbox(
+            client, lease=timedelta(seconds=max(300.0, 10 * settings.smtp_timeout)), message_domain=sender.domain
+        ),
+        transport=ConnectionPool(
+            transport or SmtpTransport(SmtpServer.from_url(smtp_url, settings.smtp_password), settings.smtp_timeout),
+            1,
+            Pacer(settings.smtp_max_per_second),
+        ),
+        sender=sender,
+        link=lambda sign_in_id: f"{organise_url}/sign-in/{credentials.sign_in_link(sign_in_id)}",
+        clock=clock,
+        smtputf8=settings.smtp_utf8,
+    )
 
 
 def once_per_instance(build: Callable[[], T]) -> Callable[[], T]:
@@ -185,6 +260,18 @@ def from_environment() -> Service:
 def notifier_from_environment() -> Notifier:
     """The instance's one `notify` service, from the process environment."""
     return build_notifier(_instance_settings())
+
+
+@once_per_instance
+def sign_in_mailer_from_environment() -> SignInMailer:
+    """The instance's one sender of sign-in links (`notify`), from the process environment."""
+    return build_sign_in_mailer(_instance_settings())
+
+
+@once_per_instance
+def organise_from_environment() -> OrganiseService:
+    """The instance's one `organise` service, from the process environment."""
+    return build_organise(_instance_settings())
 
 
 def _instance_settings() -> Settings:

@@ -47,6 +47,15 @@ class Settings:
     turnstile_verify_url: str = TURNSTILE_VERIFY_URL
     log_level: str = "INFO"
     calendar_reply_address: str | None = None
+    # The organisers' page (`organise`): its own public address, and who may organise every session.
+    organise_url: str | None = None
+    organisers: frozenset[str] = frozenset()
+
+    def require_organise_url(self) -> str:
+        """ORGANISE_URL, which `organise` needs for its links and `notify` for the links in its mails."""
+        if not self.organise_url:
+            raise MisconfiguredError("Missing required setting ORGANISE_URL")
+        return self.organise_url
 
     def require_mail(self) -> tuple[str, str]:
         """MAIL_FROM and SMTP_URL, which only `notify` needs; a missing one names itself."""
@@ -94,6 +103,8 @@ class Settings:
             turnstile_verify_url=verify_url,
             log_level=_log_level(env),
             calendar_reply_address=_address(env, "CALENDAR_REPLY_ADDRESS"),
+            organise_url=_url(env, "ORGANISE_URL"),
+            organisers=_addresses(env, "ORGANISERS"),
         )
 
 
@@ -119,6 +130,33 @@ def _address(env: Mapping[str, str], name: str) -> str | None:
         return str(email_validator.validate_email(value, check_deliverability=False).normalized)
     except email_validator.EmailNotValidError:
         raise MisconfiguredError(f"{name} must be a bare address, such as antwoord@example.nl, not {value!r}") from None
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    """An absolute http(s) address without a trailing slash; None when not set."""
+    value = env.get(name, "").strip().rstrip("/")
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise MisconfiguredError(f"{name} must be an absolute http(s) URL")
+    return value
+
+
+def _addresses(env: Mapping[str, str], name: str) -> frozenset[str]:
+    """Comma-separated bare addresses, each checked and compared without regard to case."""
+    found = set()
+    for part in env.get(name, "").split(","):
+        if not part.strip():
+            continue
+        try:
+            address = email_validator.validate_email(part.strip(), check_deliverability=False).normalized
+        except email_validator.EmailNotValidError:
+            raise MisconfiguredError(
+                f"{name} must be bare addresses separated by commas, not {part.strip()!r}"
+            ) from None
+        found.add(address.casefold())
+    return frozenset(found)
 
 
 def _log_level(env: Mapping[str, str]) -> str:

@@ -70,6 +70,8 @@ SESSION_CANCELLED = "session_cancelled"
 ORGANISER_CREATED = "organiser_created"
 ORGANISER_CANCELLED = "organiser_cancelled"
 ORGANISER_DIGEST = "organiser_digest"
+# The organisers' page's sign-in link, on a sign-in document (`signins/{id}`), sent by notify's sign-in mailer.
+ORGANISER_SIGN_IN = "organiser_sign_in"
 REMINDER_PREFIX = "reminder_"
 MESSAGE_PREFIX = "message_"
 

@@ -68,6 +68,7 @@ class Registration:
     emails: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     mail_due_at: datetime | None = None
     told_revision: int = 0
+    checked_in_at: datetime | None = None
     repeat: bool = False
 
     @classmethod
@@ -106,6 +107,7 @@ class Registration:
             emails=data.get(fields.EMAILS) or {},
             mail_due_at=data.get(fields.MAIL_DUE_AT),
             told_revision=_whole(data.get(fields.TOLD_REVISION)),
+            checked_in_at=data.get(fields.CHECKED_IN_AT),
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -135,6 +137,7 @@ class Registration:
             (fields.EXPIRES_AT, self.expires_at),
             (fields.MAIL_DUE_AT, self.mail_due_at),
             (fields.TOLD_REVISION, self.told_revision or None),
+            (fields.CHECKED_IN_AT, self.checked_in_at),
         ):
             if value is not None:
                 document[name] = value

@@ -18,7 +18,10 @@ from signup.errors import MisconfiguredError
 from signup.texts import DEFAULT_LANGUAGE, LANGUAGES
 
 # The fields that the functions query or write (the others are read in `parse_session`).
+TITLE = "title"
 STARTS_AT = "starts_at"
+ENDS_AT = "ends_at"
+LOCATION = "location"
 CAPACITY = "capacity"
 STATUS = "status"
 CANCELLATION_MESSAGE = "cancellation_message"
@@ -118,6 +121,14 @@ class Session:
     confirm_email: bool = False
     confirm_within_hours: float = DEFAULT_CONFIRM_WITHIN_HOURS
     check_session: bool = False
+    # Who else may organise this session on the organisers' page, besides `organiser.email` (bare addresses).
+    co_organisers: frozenset[str] = frozenset()
+
+    def organised_by(self, address: str) -> bool:
+        """Whether this address (case aside) is the session's organiser or one of its co-organisers."""
+        folded = address.casefold()
+        own = self.organiser.email.casefold() if self.organiser and self.organiser.email else None
+        return folded == own or folded in self.co_organisers
 
     @property
     def confirm_within(self) -> timedelta:
@@ -215,7 +226,19 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         confirm_email=data.get("confirm_email") is True,
         confirm_within_hours=_confirm_within_hours(session_id, data.get("confirm_within_hours")),
         check_session=data.get(CHECK_SESSION) is True,
+        co_organisers=_co_organisers(session_id, data),
     )
+
+
+def _co_organisers(session_id: str, data: Mapping[str, Any]) -> frozenset[str]:
+    found = set()
+    for value in _list(session_id, data, "co_organisers"):
+        try:
+            address = email_validator.validate_email(str(value).strip(), check_deliverability=False).normalized
+        except email_validator.EmailNotValidError:
+            raise MisconfiguredError(f"session {session_id}: co_organisers must be bare addresses") from None
+        found.add(address.casefold())
+    return frozenset(found)
 
 
 def _confirm_within_hours(session_id: str, value: object) -> float:

@@ -25,6 +25,7 @@ WRITTEN = FIRESTORE + "written"
 TICK = "google.cloud.pubsub.topic.v1.messagePublished"
 REGISTRATION_PATH = re.compile(r"(?:documents/)?sessions/(?P<session>[^/]+)/registrations/(?P<registration>[^/]+)")
 SESSION_PATH = re.compile(r"(?:documents/)?sessions/(?P<session>[^/]+)")
+SIGN_IN_PATH = re.compile(r"(?:documents/)?signins/(?P<sign_in>[^/]+)")
 
 Fields = dict[str, Any]
 
@@ -52,11 +53,19 @@ class SessionWritten:
 
 
 @dataclass(frozen=True)
+class SignInWritten:
+    """An organiser asked for a sign-in link (or its sign-in changed)."""
+
+    sign_in_id: str
+    change: Change
+
+
+@dataclass(frozen=True)
 class Tick:
     now: datetime
 
 
-def read(event: Any) -> RegistrationWritten | SessionWritten | Tick | None:
+def read(event: Any) -> RegistrationWritten | SessionWritten | SignInWritten | Tick | None:
     """What an event asks for; None for events that are not ours (logged, not retried)."""
     kind = str(event.get("type") or "")
     if kind in (CREATED, UPDATED, WRITTEN):
@@ -67,6 +76,8 @@ def read(event: Any) -> RegistrationWritten | SessionWritten | Tick | None:
                 return RegistrationWritten(match["session"], match["registration"], change(body))
             if match := SESSION_PATH.fullmatch(path or ""):
                 return SessionWritten(match["session"], change(body))
+            if match := SIGN_IN_PATH.fullmatch(path or ""):
+                return SignInWritten(match["sign_in"], change(body))
         log.warning("document event for a document that is not ours: %s", event.get("subject"))
         return None
     if kind == TICK:

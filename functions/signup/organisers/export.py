@@ -70,6 +70,8 @@ _HEADERS = {
     ),
 }
 _MAIL = {"nl": "Mail", "en": "Mail"}
+# Whether an organiser checked the person in at the door (the organisers' page).
+_PRESENT = {"nl": ("Aanwezig", "ja"), "en": ("Present", "yes")}
 # A formula sign where some reader starts a cell: at the start, or after a separator, past spaces and quotes.
 _FORMULA_AT_A_CELL_START = re.compile(r"""((?:^|[,;|\s])[\s"]*)(?=[=+\-@])""")
 
@@ -110,7 +112,8 @@ def write(
     mail_keys = sorted({key for row in rows for key in (row.get(fields.EMAILS) or {})}, key=mailkeys.order)
     language = session.language if session.language in _HEADERS else "nl"
     writer = csv.writer(out, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow([*_HEADERS[language], *(f"{_MAIL[language]}: {key}" for key in mail_keys)])
+    present, yes = _PRESENT[language]
+    writer.writerow([*_HEADERS[language], present, *(f"{_MAIL[language]}: {key}" for key in mail_keys)])
     for row in rows:
         # An unconfirmed or lapsed sign-up has no `created_at` (it never took effect): its time is when it was sent.
         signed_up = row.get(fields.CREATED_AT) or row.get(fields.REQUESTED_AT)
@@ -121,6 +124,7 @@ def write(
             _local(signed_up, session),
             # Who asked for no more of the organiser's messages (the link in them), and when.
             _local(row.get(fields.UNSUBSCRIBED_AT), session),
+            yes if row.get(fields.CHECKED_IN_AT) else "",
         ]
         cells += [str(((row.get(fields.EMAILS) or {}).get(key) or {}).get(fields.STATE, "")) for key in mail_keys]
         writer.writerow([defuse(str(cell)) for cell in cells])

@@ -40,6 +40,13 @@ class Counts:
     # Sessions with `confirm_email`: sign-ups waiting for their address to be confirmed, and those that lapsed.
     unconfirmed: int = 0
     expired: int = 0
+    # Confirmed registrations an organiser checked in at the door.
+    present: int = 0
+
+    @property
+    def absent(self) -> int:
+        """Confirmed, and not checked in."""
+        return max(self.confirmed - self.present, 0)
 
 
 def sessions_by_date(client: Any) -> Iterator[Session]:
@@ -62,6 +69,11 @@ def counts(client: Any, session: Session) -> Counts:
         status: _count(registrations.where(filter=FieldFilter(fields.STATUS, "==", status.value))) for status in Status
     }
     taken = _count(client.collection(fields.SESSIONS, session.id, fields.SEATS))
+    present = (
+        registrations.where(filter=FieldFilter(fields.STATUS, "==", Status.CONFIRMED.value))
+        .where(filter=FieldFilter(fields.CHECKED_IN_AT, ">", EPOCH))
+        .count()
+    )
     queued, failed = mail_counts(client, session.id)
     return Counts(
         session,
@@ -73,6 +85,7 @@ def counts(client: Any, session: Session) -> Counts:
         failed,
         unconfirmed=by_status[Status.UNCONFIRMED],
         expired=by_status[Status.EXPIRED],
+        present=int(present.get()[0][0].value),
     )
 
 

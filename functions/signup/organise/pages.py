@@ -1,0 +1,44 @@
+"""The organisers' pages through Jinja2, autoescaped, in Dutch or English."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from signup import dates
+from signup.http.pages import TEMPLATES
+from signup.ledger.session import Session
+from signup.organise.texts import catalogue
+
+# The files the page serves beside its pages: the form's own stylesheet (the design language it shares) and its
+# own additions, and the script that enhances what works without it.
+ASSETS = {
+    "signup.css": (TEMPLATES / "signup.css", "text/css"),
+    "organise.css": (TEMPLATES / "organise" / "organise.css", "text/css"),
+    "organise.js": (TEMPLATES / "organise" / "organise.js", "text/javascript"),
+}
+
+
+class Pages:
+    def __init__(self, directory: Path = TEMPLATES) -> None:
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(directory),
+            autoescape=jinja2.select_autoescape(["html"]),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def render(self, name: str, *, language: str, **context: Any) -> str:
+        def when(session: Session) -> str:
+            return dates.span(session.starts_at, session.ends_at, session.zone, language)
+
+        def moment(at: datetime | None, session: Session) -> str:
+            return dates.moment(at, session.zone, language) if isinstance(at, datetime) else ""
+
+        return self._env.get_template(name).render(
+            t=catalogue(language), language=language, when=when, moment=moment, **context
+        )
