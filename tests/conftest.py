@@ -239,13 +239,14 @@ def emulator_client(emulator: firestore_emulator.Emulator) -> Any:
 @dataclass
 class Stack:
     """The whole thing, as `make dev` runs it: its own emulator delivering the events of the triggers infra/
-    declares to `notify` (through the forwarder that stands in for Eventarc), `register` and `notify` served by
-    functions-framework, the shared SMTP server, and demo websites."""
+    declares to `notify` (through the forwarder that stands in for Eventarc), `register`, `notify` and `organise`
+    served by functions-framework, the shared SMTP server, and demo websites."""
 
     firestore: firestore_emulator.Emulator
     db: Any
     register_url: str
     notify_url: str
+    organise_url: str
     site_url: str
     foreign_site_url: str
     mailbox: mailbox.Mailbox
@@ -277,15 +278,18 @@ STACK_SESSION = "strategiesessie"
 def stack(smtp_server: mailbox.Mailbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("stack")
     notify_port, register_port, events_port = processes.free_port(), processes.free_port(), processes.free_port()
+    organise_port = processes.free_port()
     firestore = firestore_emulator.start(
         STACK_PROJECT, functions_emulator=f"127.0.0.1:{events_port}", log=logs / "firestore.log"
     )
     register_url, notify_url = f"http://127.0.0.1:{register_port}", f"http://127.0.0.1:{notify_port}"
+    organise_url = f"http://127.0.0.1:{organise_port}"
     env = {
         **os.environ,
         "GOOGLE_CLOUD_PROJECT": STACK_PROJECT,
         "FIRESTORE_EMULATOR_HOST": firestore.host,
         "PUBLIC_BASE_URL": register_url,
+        "ORGANISE_URL": organise_url,
     }
     started = [firestore.process]
     sites = []
@@ -294,7 +298,9 @@ def stack(smtp_server: mailbox.Mailbox, tmp_path_factory: pytest.TempPathFactory
         started.append(processes.serve_function("notify", notify_port, env, cloudevent=True, log=logs / "notify.log"))
         started.append(processes.serve_function("register", register_port, env, log=logs / "register.log"))
         processes.wait_until(processes.answers(f"{register_url}/healthz"), started[-1], "register")
-        processes.wait_until(lambda: _ticks(notify_url), started[-2], "notify")
+        started.append(processes.serve_function("organise", organise_port, env, log=logs / "organise.log"))
+        processes.wait_until(processes.answers(f"{organise_url}/healthz"), started[-1], "organise")
+        processes.wait_until(lambda: _ticks(notify_url), started[1], "notify")
         triggers.register_declared(firestore.host, STACK_PROJECT)
         # The demo site on "localhost" is another origin than the functions on 127.0.0.1; the foreign one is
         # a site that the session does not allow.
@@ -308,6 +314,7 @@ def stack(smtp_server: mailbox.Mailbox, tmp_path_factory: pytest.TempPathFactory
             emulator_client(firestore),
             register_url,
             notify_url,
+            organise_url,
             sites[0][1],
             sites[1][1],
             smtp_server,
