@@ -69,10 +69,16 @@ def registrations(stack: Stack, session_id: str) -> dict[str, dict[str, Any]]:
     return {doc.id: doc.to_dict() for doc in docs}
 
 
+def plain_text(mail: Any) -> str:
+    body = mail.message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
 def link_in_mail(inbox: Mailbox, stack: Stack, address: str) -> str:
     """The sign-in link of the latest mail to `address`."""
     mails = [mail for mail in inbox.wait_for(1, timeout=15) if address in mail.recipients]
-    text = mails[-1].message.get_body(("plain",)).get_content()
+    text = plain_text(mails[-1])
     match = re.search(rf"{re.escape(stack.organise_url)}/sign-in/\S+", text)
     assert match is not None, text
     return match.group(0)
@@ -148,7 +154,7 @@ def test_an_organiser_signs_in_from_the_mail_and_runs_their_session_to_the_door(
     expect(page.get_by_text("De wijziging is opgeslagen.")).to_be_visible()
     changed = inbox.wait_for(3, timeout=20)
     assert sorted(address for mail in changed for address in mail.recipients) == sorted(p["email"] for p in PEOPLE)
-    assert all("15:30" in mail.message.get_body(("plain",)).get_content() for mail in changed)
+    assert all("15:30" in plain_text(mail) for mail in changed)
 
     # Checks two people in on a phone-sized screen, by tapping.
     phone = browser.new_context(
