@@ -7,6 +7,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 DEMO_SESSION_ID = "strategiesessie"
+# Who may organise the demo session on the organisers' page (make dev prints it).
+DEMO_ORGANISER = "organisator@example.nl"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
 
@@ -32,7 +34,7 @@ def demo_session(today: date, demo_site: str) -> dict[str, Any]:
         "allowed_origins": [demo_site],
         "language": "nl",
         "reminder_hours": [24],
-        "organiser": {"name": "Demo Organisator", "email": "organisator@example.nl"},
+        "organiser": {"name": "Demo Organisator", "email": DEMO_ORGANISER},
     }
 
 

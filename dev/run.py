@@ -1,8 +1,9 @@
 """`make dev`: the whole thing locally, until Ctrl-C.
 
 The Firestore emulator (delivering its own trigger events for the triggers infra/ declares to `notify`, through
-a forwarder that does what Eventarc does), a demo session, `register`, `notify` with a tick every minute, a local
-mailbox (SMTP, and its pages to read the mail), and a demo website on another origin with the form embedded.
+a forwarder that does what Eventarc does), a demo session, `register`, `notify` with a tick every minute, the
+organisers' page `organise`, a local mailbox (SMTP, and its pages to read the mail), and a demo website on another
+origin with the form embedded.
 
 Every port can be moved with an environment variable (`DEV_REGISTER_PORT=9080 make dev`); `python -m dev.run
 --help` lists them. Before anything starts, each port is checked, and one in use is named with the variable that
@@ -43,6 +44,7 @@ class Ports:
     register: int = field(default=8080, metadata={"what": "register: the form and the sign-ups"})
     notify: int = field(default=8081, metadata={"what": "notify: the mail"})
     events: int = field(default=8082, metadata={"what": "the trigger events' forwarder (what Eventarc does)"})
+    organise: int = field(default=8083, metadata={"what": "organise: the organisers' page"})
     firestore: int = field(default=8085, metadata={"what": "the Firestore emulator"})
     smtp: int = field(default=1025, metadata={"what": "the mailbox's SMTP server"})
     mailbox: int = field(default=8025, metadata={"what": "the mailbox's pages"})
@@ -110,6 +112,9 @@ def environment(ports: Ports) -> dict[str, str]:
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{ports.firestore}",
         "PUBLIC_BASE_URL": f"http://localhost:{ports.register}",
+        "ORGANISE_URL": f"http://localhost:{ports.organise}",
+        # The demo session's organiser may organise it anyway; these may organise every session.
+        "ORGANISERS": os.environ.get("ORGANISERS", "beheer@example.nl"),
         # base64 of "signup dev: a key that is no secret at all": 32 bytes and more, as a real key must be
         "SIGNING_KEY": os.environ.get("SIGNING_KEY", "c2lnbnVwIGRldjogYSBrZXkgdGhhdCBpcyBubyBzZWNyZXQgYXQgYWxs"),
         "EMAIL_CHECK_DELIVERABILITY": "false",
@@ -205,14 +210,21 @@ def main(argv: list[str] | None = None) -> int:
         started.append(processes.serve_function("notify", ports.notify, env, cloudevent=True))
         register = processes.serve_function("register", ports.register, env)
         started.append(register)
+        organise = processes.serve_function("organise", ports.organise, env)
+        started.append(organise)
         processes.wait_until(
             processes.answers(f"http://127.0.0.1:{ports.register}/healthz"), register, "The register function"
+        )
+        processes.wait_until(
+            processes.answers(f"http://127.0.0.1:{ports.organise}/healthz"), organise, "The organise function"
         )
         processes.wait_until(processes.answers(f"http://127.0.0.1:{ports.mailbox}/"), mail, "The mailbox")
         processes.wait_until(processes.answers(f"http://127.0.0.1:{ports.site}/"), site, "The demo website")
         print()
         print(f"  Demo site:   {demo_site}  (an invitation page with the form embedded: start here)")
         print(f"  Demo form:   http://localhost:{ports.register}/sessions/{session_id}")
+        who = f"{demo.DEMO_ORGANISER} or {env['ORGANISERS']}"
+        print(f"  Organisers:  http://localhost:{ports.organise}  (sign in as {who}; the link lands in the mailbox)")
         print(f"  Mailbox:     http://localhost:{ports.mailbox}  (SMTP on 127.0.0.1:{ports.smtp})")
         print(f"  notify:      http://127.0.0.1:{ports.notify}  (a tick every {TICK_SECONDS} s, and the triggers:)")
         for trigger in declared:

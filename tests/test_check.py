@@ -47,6 +47,7 @@ def deployment(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", STACK_PROJECT)
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", stack.firestore.host)
     monkeypatch.setenv("PUBLIC_BASE_URL", stack.register_url)
+    monkeypatch.setenv("ORGANISE_URL", stack.organise_url)
     return stack
 
 
@@ -94,6 +95,9 @@ def test_a_working_deployment_passes_end_to_end_and_the_check_leaves_nothing_beh
         "sign_up.stored": "pass",
         "sign_up.mail": "pass",
         "live.timing": "pass",
+        "organise.health": "pass",
+        "organise.sign_in": "pass",
+        "organise.cross_site": "pass",
     }
     [mail] = [r for r in inbox.received if r.recipients == ["check@example.nl"]]
     assert mail.message["Message-ID"] == found["sign_up.mail"]["details"]["message-id"]
@@ -261,3 +265,34 @@ def test_turnstile_is_off_with_the_secret_infra_stores_when_none_is_used(
     assert settings.turnstile_secret_key is None
     assert "Cloudflare Turnstile" in " ".join(protections.details["off"])
     assert "Cloudflare Turnstile" not in " ".join(protections.details["on"])
+
+
+def test_the_organisers_page_is_checked_and_one_that_does_not_answer_fails(
+    deployment: Stack, good_dns: NameServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nameserver = ("--nameserver", f"127.0.0.1:{good_dns.port}", "--json")
+    monkeypatch.setenv("ORGANISE_URL", f"http://127.0.0.1:{processes.free_port()}")
+    code, output = check(*nameserver)
+    failed = results(output)["organise.health"]
+    monkeypatch.delenv("ORGANISE_URL")
+    unset_code, unset = check(*nameserver)
+
+    assert code == 1
+    assert (failed["result"], failed["fix"]) == (
+        "fail",
+        "Check the address (`terraform output organise_url`) and that `organise` is deployed.",
+    )
+    assert unset_code == 0
+    assert results(unset)["organise.url"]["result"] == "warn"
+    assert "organise.health" not in results(unset)
+
+
+def test_an_organise_url_in_clear_text_elsewhere_than_this_machine_fails_the_settings(
+    deployment: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORGANISE_URL", "http://organise.example.nl")
+
+    code, output = check("--json", "--url", "http://127.0.0.1:9")
+
+    assert code == 1
+    assert "ORGANISE_URL must be an https address" in results(output)["configuration.settings"]["summary"]

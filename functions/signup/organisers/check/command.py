@@ -17,6 +17,7 @@ from signup.mail.mailcap import MailCap
 from signup.organisers.check.configuration import check_configuration
 from signup.organisers.check.live import Http, check_live, timing
 from signup.organisers.check.mail_domain import check_mail_domain
+from signup.organisers.check.organise import check_organise, not_configured
 from signup.organisers.check.report import Report, Result, Status, printable
 from signup.organisers.check.smtp import check_smtp
 from signup.organisers.check.trial import check_session, check_sign_up
@@ -28,6 +29,7 @@ LIVE = "live.address"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="register's address (default: PUBLIC_BASE_URL)")
+    parser.add_argument("--organise-url", help="the organisers' page's address (default: ORGANISE_URL)")
     parser.add_argument(
         "--session", help="check this session's form and CORS (default: a session of the check's own, removed after)"
     )
@@ -112,6 +114,12 @@ def run(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> int:
             report.add(Result(LIVE, Status.FAIL, f"live: no http(s) address of register to check ({url})", fix))
         else:
             report.extend(_live(tools, settings, session, Http(url.rstrip("/")), options, say))
+        organise_url = options.organise_url or (settings.organise_url if settings else None)
+        if organise_url and urlsplit(organise_url).scheme in ("http", "https"):
+            say(f"asking {organise_url}")
+            report.extend(check_organise(Http(organise_url.rstrip("/"))))
+        else:
+            report.add(not_configured())
     report.expect_failures(options.expect_failure)
     print(report.to_json() if options.json else "\n".join(report.lines()), file=out)
     return report.exit_code()

@@ -19,6 +19,8 @@ def check_configuration(settings: OrganiserSettings, client: Any) -> tuple[list[
         functions = settings.functions
         service.build(functions, client=client)
         service.build_notifier(functions, client=client)
+        if functions.organise_url:
+            service.build_organise(functions, client=client)
     except MisconfiguredError as error:
         fix = "Set it as infra/ does (the Terraform variable of the same name, in lower case), then deploy again."
         return [Result(SETTINGS, Status.FAIL, f"settings: {error}", fix)], None
