@@ -665,3 +665,103 @@ def test_the_sweep_sends_a_link_whose_event_went_missing_in_the_language_of_the_
     [mail] = inbox.wait_for(1)
     assert mail.message["Subject"] == "Your sign-in link for Organise sessions"
     assert mail.message["Content-Language"] == "en"
+
+
+# --- The QR code at the door --------------------------------------------------------------------------------------
+
+
+def read_qr(png: bytes) -> str:
+    """What a phone's camera reads from the code: the PNG (1-bit grey, as segno writes it) decoded, then read by
+    ZXing."""
+    import struct
+    import zlib
+
+    import zxingcpp
+
+    pos, compressed = 8, b""
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind, body = png[pos + 4 : pos + 8], png[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, colour, _, _, interlaced = struct.unpack(">IIBBBBB", body)
+            assert (depth, colour, interlaced) == (1, 0, 0)
+        elif kind == b"IDAT":
+            compressed += body
+        pos += 12 + length
+    raw, row = zlib.decompress(compressed), (width + 7) // 8
+    pixels, previous = bytearray(), bytes(row)
+    for y in range(height):
+        kind, line = raw[y * (row + 1)], bytearray(raw[y * (row + 1) + 1 : (y + 1) * (row + 1)])
+        for x in range(row):  # PNG's filters, for one byte per pixel group (RFC 2083, 6)
+            left, up, corner = line[x - 1] if x else 0, previous[x], previous[x - 1] if x else 0
+            guess = left + up - corner
+            paeth = min((abs(guess - left), 0, left), (abs(guess - up), 1, up), (abs(guess - corner), 2, corner))[2]
+            line[x] = (line[x] + (0, left, up, (left + up) // 2, paeth)[kind]) % 256
+        previous = bytes(line)
+        pixels += bytes(255 if line[x // 8] >> (7 - x % 8) & 1 else 0 for x in range(width))
+    [found] = zxingcpp.read_barcodes(memoryview(bytes(pixels)).cast("B", (height, width)))
+    return str(found.text)
+
+
+def check_in_code(mail: Any) -> tuple[str, str]:
+    """The check-in link in a mail's QR code, and the Content-ID the HTML shows it by."""
+    [image] = [part for part in mail.message.walk() if part.get_content_type() == "image/png"]
+    html = mail.message.get_body(("html",)).get_content()
+    cid = image["Content-ID"].strip("<>")
+    assert f'src="cid:{cid}"' in html
+    return read_qr(image.get_payload(decode=True)), cid
+
+
+def test_the_confirmation_has_a_qr_code_that_opens_that_persons_check_in_for_an_organiser(
+    db: Any, client: Any, page: Any, notifier: Any, inbox: Any, make_session: Callable[..., str]
+) -> None:
+    session_id = make_session()
+    jan = sign_up(client, session_id)["id"]
+    notifier.sweep(datetime.now(UTC))
+    [mail] = inbox.wait_for(1)
+
+    link, _ = check_in_code(mail)
+
+    assert link.startswith("http://localhost/check-in/")
+    token = link.removeprefix("http://localhost/check-in/")
+    assert not re.search(r"jan|berg|example|amsterdam", link, re.I)
+    assert page.get(f"/check-in/{token}").status_code == 303  # signed out: to the sign-in page
+    sign_in(page, db, ANNA)
+    shown = page.get(f"/check-in/{token}")
+    assert shown.status_code == 200
+    assert "Jan van der Berg" in shown.text
+    checked = post(page, f"/sessions/{session_id}/registrations/{jan}/check-in", {"back": "registration"})
+    assert checked.status_code == 303
+    assert registrations_of(db, session_id)[jan]["checked_in_at"] is not None
+    assert page.get("/check-in/" + token[:-2] + "xx").status_code == 404  # altered: not ours
+
+
+def test_a_code_for_an_earlier_sign_up_or_another_organisers_session_opens_nothing(
+    db: Any, client: Any, page: Any, notifier: Any, inbox: Any, make_session: Callable[..., str]
+) -> None:
+    session_id = make_session(co_organisers=["kees@example.nl"])
+    theirs = make_session(organiser={"name": "Piet", "email": STRANGER})
+    jan = sign_up(client, session_id)["id"]
+    sign_up(client, theirs, email="zoe@example.nl")
+    notifier.sweep(datetime.now(UTC))
+    codes = {tuple(mail.recipients): check_in_code(mail)[0] for mail in inbox.wait_for(2)}
+    sign_in(page, db, "kees@example.nl")
+    own, others = codes[("jan@example.nl",)], codes[("zoe@example.nl",)]
+
+    assert page.get(own.removeprefix("http://localhost")).status_code == 200
+    assert page.get(others.removeprefix("http://localhost")).status_code == 404
+    post(page, f"/sessions/{session_id}/registrations/{jan}/cancel")
+    sign_up(client, session_id)  # Jan again: a new sign-up, with a code of its own
+    assert page.get(own.removeprefix("http://localhost")).status_code == 404
+
+
+def test_who_is_on_the_waiting_list_gets_no_code(
+    db: Any, client: Any, notifier: Any, inbox: Any, make_session: Callable[..., str]
+) -> None:
+    session_id = make_session(capacity=0)
+    sign_up(client, session_id)
+    notifier.sweep(datetime.now(UTC))
+    [mail] = inbox.wait_for(1)
+
+    assert [part for part in mail.message.walk() if part.get_content_type() == "image/png"] == []
+    assert "cid:" not in mail.message.get_body(("html",)).get_content()

@@ -28,7 +28,7 @@ from signup.store.ids import RegistrationIds
 from signup.store.registrations import Registrar
 from signup.store.sessions import SessionStore
 from signup.store.unsubscribes import Unsubscribes
-from signup.tokens import CancelTokens, ConfirmTokens, RegistrationRef, UnsubscribeTokens
+from signup.tokens import CancelTokens, CheckInTokens, ConfirmTokens, RegistrationRef, UnsubscribeTokens
 
 if TYPE_CHECKING:
     from signup.mail.mails import Composer
@@ -144,6 +144,8 @@ def build_composer(settings: Settings) -> Composer:
     tokens = CancelTokens(settings.keys)
     confirms = ConfirmTokens(settings.keys)
     unsubscribes = UnsubscribeTokens(settings.keys)
+    check_ins = CheckInTokens(settings.keys)
+    organise_url = settings.organise_url
     return Composer(
         parse_sender(settings.mail_from),
         lambda ref: cancel_url(settings, tokens, ref),
@@ -152,6 +154,8 @@ def build_composer(settings: Settings) -> Composer:
         confirm_url=lambda ref: f"{settings.public_base_url}/confirm/{confirms.make(ref)}",
         unsubscribe_url=lambda ref: f"{settings.public_base_url}/unsubscribe/{unsubscribes.make(ref)}",
         calendar_replies=Address(addr_spec=replies) if replies else None,
+        # Without the organisers' page, nobody could scan the code: then there is none.
+        check_in_url=(lambda ref: f"{organise_url}/check-in/{check_ins.make(ref)}") if organise_url else None,
     )
 
 

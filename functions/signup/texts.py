@@ -112,6 +112,8 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "unsubscribe.superseded": "Deze link hoort bij een eerdere aanmelding en geldt niet meer. Heb je je opnieuw aangemeld, gebruik dan de link in het nieuwste bericht van de organisator.",
         "unsubscribe.cross_site": "Afmelden voor berichten kan alleen via de link in je e-mail. Open die link en "
         "bevestig daar.",
+        "mail.check_in": "Bij de ingang: laat deze code scannen, dan ben je meteen ingecheckt.",
+        "mail.check_in_alt": "QR-code om in te checken bij de ingang",
     },
     "en": {
         "label.organisation": "Organisation",
@@ -217,6 +219,8 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "unsubscribe.superseded": "This link belongs to an earlier registration and no longer applies. If you signed up again, please use the link in the organiser's latest message.",
         "unsubscribe.cross_site": "You can only unsubscribe through the link in your email. Please open that link "
         "and confirm there.",
+        "mail.check_in": "At the door: show this code to be checked in at once.",
+        "mail.check_in_alt": "QR code to check in at the door",
     },
 }
 

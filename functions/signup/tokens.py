@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import itsdangerous
 
 from signup.errors import NotFoundError
-from signup.keys import CANCEL_LINKS, CONFIRM_LINKS, UNSUBSCRIBE_LINKS, KeyRing, SigningKey
+from signup.keys import CANCEL_LINKS, CHECK_IN_LINKS, CONFIRM_LINKS, UNSUBSCRIBE_LINKS, KeyRing, SigningKey
 
 
 @dataclass(frozen=True)
@@ -79,3 +79,10 @@ class UnsubscribeTokens(SignedLinks):
 
     purpose = UNSUBSCRIBE_LINKS
     salt = "signup.unsubscribe.v1"
+
+
+class CheckInTokens(SignedLinks):
+    """Check-in links, in the QR code of a confirmation: opened by an organiser at the door, on the organisers' page."""
+
+    purpose = CHECK_IN_LINKS
+    salt = "signup.check-in.v1"

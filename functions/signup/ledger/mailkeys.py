@@ -41,14 +41,15 @@ class Look:
     calendar_links: bool = False  # "add to your calendar"
     cancel_link: bool = True
     unsubscribe: bool = False  # the organiser's messages, which people may stop (RFC 8058 one-click)
+    check_in_code: bool = False  # the QR code an organiser scans at the door (with the organisers' page)
 
 
 LOOKS: Mapping[Template, Look] = MappingProxyType(
     {
-        Template.CONFIRMED: Look("REQUEST", calendar_links=True),
+        Template.CONFIRMED: Look("REQUEST", calendar_links=True, check_in_code=True),
         Template.WAITLISTED: Look(),
-        Template.PROMOTED: Look("REQUEST", calendar_links=True),
-        Template.REMINDER: Look(calendar_links=True),
+        Template.PROMOTED: Look("REQUEST", calendar_links=True, check_in_code=True),
+        Template.REMINDER: Look(calendar_links=True, check_in_code=True),
         Template.CANCELLED: Look("CANCEL", cancel_link=False),
         Template.CHANGED: Look("REQUEST", calendar_links=True),
         Template.SESSION_CANCELLED: Look("CANCEL", cancel_link=False),

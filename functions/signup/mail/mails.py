@@ -10,9 +10,10 @@ from email import encoders
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.mime.base import MIMEBase
+from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import parseaddr
+from email.utils import make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from signup.ledger import fields
 from signup.ledger.mailkeys import LOOKS, Template
 from signup.ledger.registration import ERASED, Registration
 from signup.ledger.session import Session
-from signup.mail import calendar, paragraphs, revisions
+from signup.mail import calendar, paragraphs, qr, revisions
 from signup.names import full_name
 from signup.tokens import RegistrationRef
 
@@ -112,6 +113,7 @@ class Composer:
         confirm_url: Any = None,
         unsubscribe_url: Any = None,
         calendar_replies: Address | None = None,
+        check_in_url: Callable[[RegistrationRef], str] | None = None,
     ) -> None:
         loader = jinja2.FileSystemLoader(directory)
         common: dict[str, Any] = {
@@ -131,6 +133,7 @@ class Composer:
         self._confirm_url = confirm_url
         self._unsubscribe_url = unsubscribe_url
         self._calendar_replies = calendar_replies
+        self._check_in_url = check_in_url
         self._smtputf8 = smtputf8
         self._session_url = session_url
 
@@ -157,11 +160,14 @@ class Composer:
         look = LOOKS[kind]
         ref = RegistrationRef(recipient.session_id, recipient.registration_id, recipient.generation)
         extra = extra or {}
+        check_in = look.check_in_code and recipient.had_seat and self._check_in_url is not None
+        code_id = make_msgid("check-in", self._sender.domain)[1:-1] if check_in else None
         context = {
             **self._context(session, recipient, hours),
             "show_calendar": look.calendar_links and recipient.had_seat,
             "show_cancel": look.cancel_link,
             "unsubscribe_url": self._unsubscribe_url(ref) if look.unsubscribe and self._unsubscribe_url else None,
+            "check_in_cid": code_id,
             **(self._confirming(session, recipient) if kind == Template.CONFIRM_ADDRESS else {}),
             **({"changes": revisions.changes(extra.get(fields.BEFORE), session)} if kind == Template.CHANGED else {}),
             **extra,
@@ -190,7 +196,14 @@ class Composer:
             message["List-Unsubscribe"] = self._header("List-Unsubscribe", _angle_bracketed(context["unsubscribe_url"]))
             message["List-Unsubscribe-Post"] = self._header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
         message["MIME-Version"] = self._header("MIME-Version", "1.0")
-        body: list[Message] = [MIMEText(str(text_module), "plain", "utf-8"), MIMEText(html, "html", "utf-8")]
+        html_part: Message = MIMEText(html, "html", "utf-8")
+        if code_id is not None and self._check_in_url is not None:
+            # The code travels with the mail, shown inline by its Content-ID: no client fetches anything from us.
+            image = MIMEImage(qr.png(self._check_in_url(ref)), "png")
+            image.add_header("Content-ID", f"<{code_id}>")
+            image.add_header("Content-Disposition", "inline", filename="check-in.png")
+            html_part = MIMEMultipart("related", _subparts=[html_part, image])
+        body: list[Message] = [MIMEText(str(text_module), "plain", "utf-8"), html_part]
         parts: list[Message] = body
         content_type = "multipart/alternative"
         method = look.calendar_method

@@ -55,6 +55,7 @@ from signup.store import overview
 from signup.store.registrations import Registrar
 from signup.store.sessions import SessionStore
 from signup.store.signins import SignIns
+from signup.tokens import CheckInTokens
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ ROUTES = Map(
         Rule("/sign-in", endpoint="request_link", methods=["POST"]),
         Rule("/sign-in/<token>", endpoint="link", methods=["GET", "POST"]),
         Rule("/sign-out", endpoint="sign_out", methods=["POST"]),
+        Rule("/check-in/<token>", endpoint="check_in", methods=["GET"]),
         Rule("/sessions/<session>", endpoint="session", methods=["GET", "POST"]),
         Rule("/sessions/<session>/export.csv", endpoint="export", methods=["GET"]),
         Rule("/sessions/<session>/attendance", endpoint="attendance", methods=["GET"]),
@@ -271,6 +273,8 @@ def _route(exchange: Exchange) -> flask.Response:
         raise CsrfError()
     if endpoint == "sign_out":
         return _sign_out(exchange)
+    if endpoint == "check_in":
+        return _check_in_code(exchange, arguments["token"])
     session = _session(exchange, arguments["session"])
     if endpoint == "session":
         return listing.session_page(exchange, session)
@@ -328,6 +332,17 @@ def _session(exchange: Exchange, session_id: str) -> Session:
     if session.check_session or not exchange.service.may_organise(exchange.organiser, session):
         raise NotFoundError(session_id)
     return session
+
+
+def _check_in_code(exchange: Exchange, token: str) -> flask.Response:
+    """The QR code of a confirmation, scanned at the door: that person's check-in, for who may organise the session.
+    The code names a registration and its generation, nothing personal; one for an earlier sign-up is not found."""
+    ref = CheckInTokens(exchange.service.credentials.keys).read(token)
+    session = _session(exchange, ref.session_id)
+    found = exchange.service.registrar.find(session, ref.registration_id)
+    if found is None or found.generation != ref.generation:
+        raise NotFoundError(ref.registration_id)
+    return listing.registration_page(exchange, session, ref.registration_id)
 
 
 def _request_link(exchange: Exchange) -> flask.Response:
