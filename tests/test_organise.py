@@ -765,3 +765,24 @@ def test_who_is_on_the_waiting_list_gets_no_code(
 
     assert [part for part in mail.message.walk() if part.get_content_type() == "image/png"] == []
     assert "cid:" not in mail.message.get_body(("html",)).get_content()
+
+
+def test_after_the_session_the_page_writes_to_who_came_or_to_who_did_not(
+    db: Any, client: Any, page: Any, make_session: Callable[..., str]
+) -> None:
+    session_id = make_session()
+    jan = sign_up(client, session_id)["id"]
+    kees = sign_up(client, session_id, first_name="Kees", email="kees@example.nl")["id"]
+    sign_in(page, db, ANNA)
+    post(page, f"/sessions/{session_id}/registrations/{jan}/check-in", {"back": "session"})
+    text = {"subject": "Jammer dat je er niet was", "body": "Hierbij de slides."}
+
+    previewed = post(page, f"/sessions/{session_id}/message", {**text, "to": "not-present", "step": "preview"})
+    sent = post(page, f"/sessions/{session_id}/message", {**text, "to": "not-present", "step": "send"})
+
+    assert "Dit bericht gaat naar 1 mensen." in previewed.text
+    assert 'value="not-present" selected' in previewed.text
+    assert sent.status_code == 303
+    stored = registrations_of(db, session_id)
+    assert [key for key in stored[kees]["emails"] if key.startswith("message_")] != []
+    assert [key for key in stored[jan]["emails"] if key.startswith("message_")] == []

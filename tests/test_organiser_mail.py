@@ -366,3 +366,23 @@ def test_sessions_list_shows_the_mail_still_queued_and_the_mail_that_failed_per_
     assert while_queued.splitlines()[0].split()[-6:-2] == ["mail", "queued", "mail", "failed"]
     assert while_queued.splitlines()[1].split()[-4:-2] == ["1", "1"]
     assert once_sent.splitlines()[1].split()[-4:-2] == ["0", "1"]
+
+
+@pytest.mark.parametrize(
+    ("to", "expected"),
+    [("present", ["jan@example.nl"]), ("not-present", ["piet@example.nl"]), ("confirmed", ["jan@", "piet@"])],
+)
+def test_after_the_session_a_follow_up_goes_to_who_came_or_to_who_did_not(
+    session: dict[str, Any], body: Path, notifier: Any, inbox: Mailbox, db: Any, to: str, expected: list[str]
+) -> None:
+    jan = session["people"]["jan@example.nl"]["id"]
+    db.collection("sessions", session["id"], "registrations").document(jan).update({"checked_in_at": SUMMER})
+
+    code, said = mail(session["id"], body, "--yes", to=to)
+    received = sweep(notifier, inbox)
+
+    assert code == 0
+    assert said.startswith(f"queued {len(expected)} mail")
+    assert sorted(r.recipients[0] for r in received) == sorted(
+        address if address.endswith(".nl") else f"{address}example.nl" for address in expected
+    )

@@ -34,7 +34,11 @@ AUDIENCES = {
     "confirmed": (Status.CONFIRMED,),
     "waitlisted": (Status.WAITLISTED,),
     "all": (Status.CONFIRMED, Status.WAITLISTED),
+    # After the session, a follow-up: the slides to who came, a word to who did not (checked in at the door or not).
+    "present": (Status.CONFIRMED,),
+    "not-present": (Status.CONFIRMED,),
 }
+PRESENCE = {"present": True, "not-present": False}
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
 _BLANK_LINES = re.compile(r"\n\s*\n")
@@ -136,6 +140,7 @@ def _lacks(snapshot: Any, text: Message) -> bool:
 def _wants(data: dict[str, Any], text: Message) -> bool:
     return (
         data.get(fields.STATUS) in AUDIENCES[text.to]
+        and _came_as_asked(data, text.to)
         and bool(data.get(fields.EMAIL))
         and not _unsubscribed(data)
         and text.key not in (data.get(fields.EMAILS) or {})
@@ -144,6 +149,12 @@ def _wants(data: dict[str, Any], text: Message) -> bool:
 
 def _unsubscribed(data: dict[str, Any]) -> bool:
     return data.get(fields.UNSUBSCRIBED_AT) is not None
+
+
+def _came_as_asked(data: dict[str, Any], to: str) -> bool:
+    """Whether the person was checked in at the door, as an audience of those present (or not) asks."""
+    wanted = PRESENCE.get(to)
+    return wanted is None or (data.get(fields.CHECKED_IN_AT) is not None) == wanted
 
 
 def queue(client: Any, text: Message, snapshots: Iterable[Any], batch_size: int = BATCH) -> int:
