@@ -786,3 +786,16 @@ def test_after_the_session_the_page_writes_to_who_came_or_to_who_did_not(
     stored = registrations_of(db, session_id)
     assert [key for key in stored[kees]["emails"] if key.startswith("message_")] != []
     assert [key for key in stored[jan]["emails"] if key.startswith("message_")] == []
+
+
+@pytest.mark.parametrize("registration", ["__nope__", "..", "x" * 65, "Jan", "a.b"])
+def test_a_registration_id_that_cannot_be_ours_is_not_found_and_never_a_500(
+    db: Any, page: Any, make_session: Callable[..., str], registration: str
+) -> None:
+    session_id = make_session()
+    sign_in(page, db, ANNA)
+
+    shown = page.get(f"/sessions/{session_id}/registrations/{registration}")
+    acted = post(page, f"/sessions/{session_id}/registrations/{registration}/check-in")
+
+    assert (shown.status_code, acted.status_code) == (404, 404)

@@ -206,17 +206,20 @@ def _preview(exchange: Exchange, session: Session, snapshot: Any, written: messa
     from email.utils import make_msgid
 
     from signup.ledger.mailkeys import Template
-    from signup.mail.mails import Recipient
+    from signup.mail.mails import Recipient, UnreachableAddressError
 
     recipient = Recipient.from_document(session.id, snapshot.id, snapshot.to_dict() or {})
-    mail = composer.compose(
-        Template.MESSAGE,
-        session,
-        recipient,
-        message_id=make_msgid(domain=composer.sender.domain),
-        now=exchange.service.clock(),
-        extra=written.context(),
-    )
+    try:
+        mail = composer.compose(
+            Template.MESSAGE,
+            session,
+            recipient,
+            message_id=make_msgid(domain=composer.sender.domain),
+            now=exchange.service.clock(),
+            extra=written.context(),
+        )
+    except (UnreachableAddressError, ValueError):
+        return written.body  # the first person's address cannot be written to: the text as it is
     part = next(part for part in mail.walk() if part.get_content_type() == "text/plain")
     payload = part.get_payload(decode=True)
     return payload.decode("utf-8") if isinstance(payload, bytes) else ""

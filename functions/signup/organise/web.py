@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import io
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -63,7 +64,8 @@ log = logging.getLogger(__name__)
 # made and stored, so that its time does not tell which addresses may organise.
 SIGN_IN_ANSWER_SECONDS = 0.3
 LANGUAGE_COOKIE = "signup-organise-language"
-_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+# What a registration's id can be: a keyed hash in base32 (store/ids.py), or an erased one's `erased-` and hex.
+_REGISTRATION_ID = re.compile(r"[a-z0-9-]{1,64}")
 
 ROUTES = Map(
     [
@@ -217,8 +219,14 @@ def handle(request: flask.Request, service: Callable[[], Service]) -> flask.Resp
     except SignupError as error:
         response = _error(exchange, error)
     if exchange.chosen_language:
+        secure = exchange.service.secure if hasattr(exchange, "service") else True
         response.set_cookie(
-            LANGUAGE_COOKIE, exchange.chosen_language, max_age=365 * 86400, httponly=True, samesite="Lax"
+            LANGUAGE_COOKIE,
+            exchange.chosen_language,
+            max_age=365 * 86400,
+            httponly=True,
+            secure=secure,
+            samesite="Lax",
         )
     _secure_headers(response)
     return response
@@ -276,6 +284,8 @@ def _route(exchange: Exchange) -> flask.Response:
     if endpoint == "check_in":
         return _check_in_code(exchange, arguments["token"])
     session = _session(exchange, arguments["session"])
+    if not _REGISTRATION_ID.fullmatch(arguments.get("registration", "-")):
+        raise NotFoundError("registration")  # no id of ours: Firestore need not be asked (nor refuse it)
     if endpoint == "session":
         return listing.session_page(exchange, session)
     if endpoint == "export":
