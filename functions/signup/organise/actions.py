@@ -15,6 +15,7 @@ from signup.ledger.session import CAPACITY, ENDS_AT, LOCATION, STARTS_AT, TITLE,
 from signup.ledger.status import Status
 from signup.mail import changes, messages
 from signup.organise import listing
+from signup.organise.errors import NotConfirmedError
 from signup.organise.texts import text
 from signup.store import attendance, audit, sessions
 
@@ -37,7 +38,10 @@ def act(exchange: Exchange, session: Session, registration_id: str, what: str) -
         raise NotFoundError(registration_id)
     done = what
     if what in ("check-in", "check-out"):
-        changed = attendance.check_in(client, session, registration_id, now, present=what == "check-in")
+        checked = attendance.check_in(client, session, registration_id, now, present=what == "check-in")
+        if checked is attendance.CheckedIn.NOT_CONFIRMED:
+            raise NotConfirmedError(registration_id)
+        changed = checked is attendance.CheckedIn.CHANGED
     elif what == "cancel":
         changed = service.registrar.cancel(session, registration_id) != Status.CANCELLED
     elif what == "promote":

@@ -28,13 +28,10 @@ from werkzeug.routing import Map, Rule
 
 from signup.errors import (
     CrossSiteRequestError,
-    CsrfError,
     MalformedBodyError,
     MethodNotAllowedError,
     MisconfiguredError,
-    NotConfirmedError,
     NotFoundError,
-    NotSignedInError,
     PageNotFoundError,
     PayloadTooLargeError,
     RateLimitedError,
@@ -49,6 +46,7 @@ from signup.ledger import fields
 from signup.ledger.session import Session, normalise_origin
 from signup.ledger.signin import SignIn
 from signup.organise import actions, credentials, listing
+from signup.organise.errors import CsrfError, NotConfirmedError, NotSignedInError
 from signup.organise.pages import ASSETS, Pages
 from signup.organise.texts import LANGUAGES, text
 from signup.settings import Settings

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum, auto
 from typing import Any
 
 from google.cloud import firestore
 
-from signup.errors import NotConfirmedError, NotFoundError
+from signup.errors import NotFoundError
 from signup.ledger import fields
 from signup.ledger.registration import Registration
 from signup.ledger.session import Session
@@ -16,10 +17,15 @@ from signup.ledger.writes import ATTEMPTS, CONFLICTS, GONE, KeptChangingError
 from signup.store.deadlines import ON_REQUEST
 
 
-def check_in(client: Any, session: Session, registration_id: str, now: datetime, *, present: bool = True) -> bool:
-    """Mark a confirmed registration present (or not); whether anything changed. Twice is harmless: the first
-    check-in's time stays. Only who holds a seat can be checked in (NotConfirmedError); taking a check-in back
-    works whatever became of the registration since."""
+class CheckedIn(Enum):
+    CHANGED = auto()
+    UNCHANGED = auto()  # it was so already
+    NOT_CONFIRMED = auto()  # only who holds a seat can be checked in
+
+
+def check_in(client: Any, session: Session, registration_id: str, now: datetime, *, present: bool = True) -> CheckedIn:
+    """Mark a confirmed registration present (or not). Twice is harmless: the first check-in's time stays. Taking a
+    check-in back works whatever became of the registration since."""
     ref = client.collection(fields.SESSIONS, session.id, fields.REGISTRATIONS).document(registration_id)
     for _ in range(ATTEMPTS):
         snapshot = ref.get(**ON_REQUEST)
@@ -27,9 +33,9 @@ def check_in(client: Any, session: Session, registration_id: str, now: datetime,
             raise NotFoundError(registration_id)
         found = Registration.from_snapshot(snapshot)
         if (found.checked_in_at is not None) == present:
-            return False
+            return CheckedIn.UNCHANGED
         if present and found.status != Status.CONFIRMED:
-            raise NotConfirmedError(registration_id)
+            return CheckedIn.NOT_CONFIRMED
         update = {fields.CHECKED_IN_AT: now if present else firestore.DELETE_FIELD}
         try:
             ref.update(update, option=client.write_option(last_update_time=snapshot.update_time), **ON_REQUEST)
@@ -37,5 +43,5 @@ def check_in(client: Any, session: Session, registration_id: str, now: datetime,
             continue  # changed meanwhile (a mail recorded, a second tap): judged again as it is now
         except GONE:
             raise NotFoundError(registration_id) from None
-        return True
+        return CheckedIn.CHANGED
     raise KeptChangingError("the registration")
