@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -799,3 +800,23 @@ def test_a_registration_id_that_cannot_be_ours_is_not_found_and_never_a_500(
     acted = post(page, f"/sessions/{session_id}/registrations/{registration}/check-in")
 
     assert (shown.status_code, acted.status_code) == (404, 404)
+
+
+def test_without_organise_url_the_page_answers_503_and_names_the_setting_in_the_log(
+    db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import flask
+    from signup.organise import web
+    from signup.service import build_organise
+    from signup.settings import Settings
+
+    app = flask.Flask("misconfigured")
+    settings = Settings.from_env({**os.environ, "ORGANISE_URL": ""})
+    app.add_url_rule("/", "root", lambda: web.handle(flask.request, lambda: build_organise(settings, client=db)))
+
+    with caplog.at_level(logging.ERROR, logger="signup"):
+        answer = app.test_client().get("/")
+
+    assert (answer.status_code, answer.headers["Retry-After"]) == (503, "30")
+    assert "Deze pagina is niet goed ingesteld." in answer.text
+    assert "Missing required setting ORGANISE_URL" in caplog.text

@@ -178,8 +178,10 @@ def session_page(
     )
 
 
-def registration_page(exchange: Exchange, session: Session, registration_id: str) -> flask.Response:
-    found = exchange.service.registrar.find(session, registration_id)
+def registration_page(
+    exchange: Exchange, session: Session, registration_id: str, found: Registration | None = None
+) -> flask.Response:
+    found = found or exchange.service.registrar.find(session, registration_id)
     if found is None:
         raise NotFoundError(registration_id)
     [row] = rows_of([found])
@@ -194,14 +196,16 @@ def registration_page(exchange: Exchange, session: Session, registration_id: str
 
 def export(exchange: Exchange, session: Session) -> flask.Response:
     """The registrations as CSV for Dutch Excel (the same file as `signup export`); who downloaded it is recorded."""
-    from signup.organise.web import csv_response
-
     service = exchange.service
     out = io.StringIO()
+    out.write("\ufeff")  # UTF-8 with a byte-order mark: what Dutch Excel needs to read it right
     rows = [data for _, data in overview.registration_documents(service.client, session.id)]
     csv_export.write(out, session, rows)
     audit.record(service.client, session, exchange.organiser, "export")
-    return csv_response(out.getvalue(), f"aanmeldingen-{session.id}.csv")
+    response = flask.Response(out.getvalue().encode("utf-8"), mimetype="text/csv")
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="aanmeldingen-{session.id}.csv"'
+    return response
 
 
 def attendance(exchange: Exchange, session: Session) -> flask.Response:

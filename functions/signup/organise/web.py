@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -350,7 +349,7 @@ def _check_in_code(exchange: Exchange, token: str) -> flask.Response:
     found = exchange.service.registrar.find(session, ref.registration_id)
     if found is None or found.generation != ref.generation:
         raise NotFoundError(ref.registration_id)
-    return listing.registration_page(exchange, session, ref.registration_id)
+    return listing.registration_page(exchange, session, ref.registration_id, found)
 
 
 def _request_link(exchange: Exchange) -> flask.Response:
@@ -434,7 +433,7 @@ def _error(exchange: Exchange, error: SignupError) -> flask.Response:
     html = pages().render(
         "organise/error.html",
         language=language,
-        base=(getattr(exchange, "service", None) and exchange.service.settings.organise_url) or "",
+        base=exchange.service.settings.organise_url or "" if hasattr(exchange, "service") else "",
         organiser=None,
         csrf="",
         csrf_field=credentials.CSRF_FIELD,
@@ -465,19 +464,3 @@ def _asset_text(name: str) -> str:
 @cache
 def pages() -> Pages:
     return Pages()
-
-
-def csv_response(body: str, filename: str) -> flask.Response:
-    """A CSV file to download, UTF-8 with a byte-order mark (what Dutch Excel needs to read it right)."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    out.write(body)
-    response = flask.Response(out.getvalue().encode("utf-8"), mimetype="text/csv")
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def form_values(exchange: Exchange, names: Mapping[str, str]) -> dict[str, str]:
-    """The posted values of a form's fields (`names`: field to default), as typed."""
-    return {name: exchange.first(name) if exchange.fields else default for name, default in names.items()}
