@@ -820,3 +820,21 @@ def test_without_organise_url_the_page_answers_503_and_names_the_setting_in_the_
     assert (answer.status_code, answer.headers["Retry-After"]) == (503, "30")
     assert "Deze pagina is niet goed ingesteld." in answer.text
     assert "Missing required setting ORGANISE_URL" in caplog.text
+
+
+def test_the_answer_to_a_link_request_comes_at_the_same_moment_whether_a_link_was_made_or_not(
+    db: Any, make_session: Callable[..., str]
+) -> None:
+    make_session()
+    built = build(db)
+    slept: list[float] = []
+    built.sleep = slept.append
+    page = serve(built)
+    moments = iter([10.0, 10.04, 20.0, 20.13, 30.0, 30.31])  # start and end of each request's work
+    built.monotonic = lambda: next(moments)
+
+    for address in (STRANGER, ANNA, BEHEER):
+        page.post("/sign-in", data={"email": address}, headers=SAME_SITE)
+
+    answered = [round(work + wait, 6) for work, wait in zip((0.04, 0.13, 0.31), slept, strict=True)]
+    assert answered == [0.3, 0.3, 0.6]

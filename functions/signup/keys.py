@@ -36,6 +36,7 @@ MAIL_CAPS = "mail-caps"
 SIGN_IN_LINKS = "organiser-sign-in-links"
 ORGANISER_COOKIES = "organiser-cookies"
 ORGANISER_FORMS = "organiser-forms"
+SIGN_IN_ADDRESSES = "organiser-sign-in-addresses"  # who counts as one address for the sign-in rate limit
 CHECK_IN_LINKS = "check-in-links"
 _KEY_ID = "key-id"
 

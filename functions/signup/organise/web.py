@@ -41,6 +41,7 @@ from signup.errors import (
 from signup.http import bodies
 from signup.http.ratelimit import RateLimiter
 from signup.http.web import visitor_address
+from signup.keys import SIGN_IN_ADDRESSES
 from signup.ledger import fields
 from signup.ledger.session import Session, normalise_origin
 from signup.ledger.signin import SignIn
@@ -57,8 +58,9 @@ from signup.tokens import CheckInTokens
 
 log = logging.getLogger(__name__)
 
-# A request for a sign-in link is answered no sooner than this: the answer takes as long whether or not a link is
-# made and stored, so that its time does not tell which addresses may organise.
+# A request for a sign-in link is answered at a whole multiple of this from its start (at the earliest after one):
+# the answer takes as long whether or not a link is made and stored, so that its time does not tell which addresses
+# may organise.
 SIGN_IN_ANSWER_SECONDS = 0.3
 LANGUAGE_COOKIE = "signup-organise-language"
 # What a registration's id can be: a keyed hash in base32 (store/ids.py), or an erased one's `erased-` and hex.
@@ -133,6 +135,7 @@ class Service:
     clock: Callable[[], datetime]
     composer: Any = None  # the mails as notify writes them, for a message's preview (None without MAIL_FROM)
     sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
 
     @property
     def url(self) -> str:
@@ -355,7 +358,7 @@ def _check_in_code(exchange: Exchange, token: str) -> flask.Response:
 def _request_link(exchange: Exchange) -> flask.Response:
     """Mail a sign-in link to an address that may organise; answer everyone the same, in the same time."""
     service, request = exchange.service, exchange.request
-    started = time.monotonic()
+    started = service.monotonic()
     service.visitors.hit(visitor_address(request, service.settings.trusted_proxy_hops), "*")
     typed = exchange.first(fields.EMAIL).strip()
     try:
@@ -369,19 +372,20 @@ def _request_link(exchange: Exchange) -> flask.Response:
         log.info("sign-in link asked for sign_in=%s", sign_in_id)
     else:
         log.info("sign-in link asked for an address that may organise nothing: none sent")
-    service.sleep(max(0.0, SIGN_IN_ANSWER_SECONDS - (time.monotonic() - started)))
+    taken = service.monotonic() - started
+    service.sleep(SIGN_IN_ANSWER_SECONDS - taken % SIGN_IN_ANSWER_SECONDS)
     return exchange.render("organise/sign_in_sent.html")
 
 
 def _may_sign_in(service: Service, address: str) -> bool:
-    if address.casefold() in service.settings.organisers:
-        return True
-    return any(session.organised_by(address) for session in overview.sessions_by_date(service.client))
+    """Whether the address may organise anything; the sessions are read for every address alike."""
+    organises = [session for session in overview.sessions_by_date(service.client) if session.organised_by(address)]
+    return address.casefold() in service.settings.organisers or bool(organises)
 
 
 def _address_key(service: Service, address: str) -> str:
     """Who counts as one address for the rate limit: case aside, and never the address itself."""
-    key = service.credentials.keys.subkey("organiser-sign-in-addresses")
+    key = service.credentials.keys.subkey(SIGN_IN_ADDRESSES)
     return hmac.new(key, address.casefold().encode(), hashlib.sha256).hexdigest()
 
 
