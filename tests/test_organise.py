@@ -838,3 +838,27 @@ def test_the_answer_to_a_link_request_comes_at_the_same_moment_whether_a_link_wa
 
     answered = [round(work + wait, 6) for work, wait in zip((0.04, 0.13, 0.31), slept, strict=True)]
     assert answered == [0.3, 0.3, 0.6]
+
+
+@pytest.mark.parametrize("scanned", [True, False], ids=["a code scanned", "another site's next"])
+def test_a_code_scanned_before_signing_in_is_where_the_sign_in_goes_on_to_and_nowhere_else(
+    db: Any, client: Any, page: Any, notifier: Any, inbox: Any, make_session: Callable[..., str], scanned: bool
+) -> None:
+    session_id = make_session()
+    sign_up(client, session_id)
+    notifier.sweep(datetime.now(UTC))
+    code = check_in_code(inbox.wait_for(1)[0])[0].removeprefix("http://localhost")
+    if scanned:
+        sent_on = page.get(code)
+        assert (sent_on.status_code, sent_on.headers["Location"]) == (303, f"http://localhost/?next={code}")
+    asked = code if scanned else "https://evil.example/check-in/x"
+    form = page.get(f"/?next={asked}").text
+    assert (f'name="next" value="{asked}"' in form) == scanned
+
+    page.post("/sign-in", data={"email": ANNA, "next": asked}, headers=SAME_SITE)
+    [sign_in_id] = sign_in_ids(db, ANNA)
+    used = page.post(f"/sign-in/{link_token(sign_in_id)}", headers=SAME_SITE)
+
+    assert used.headers["Location"] == (f"http://localhost{code}" if scanned else "http://localhost/")
+    if scanned:
+        assert "Jan van der Berg" in page.get(code).text

@@ -70,6 +70,8 @@ PAGE_LANGUAGE = "page_language"
 LINK_EXPIRES_AT = "link_expires_at"
 SIGNED_IN_AT = "signed_in_at"
 SIGNED_OUT_AT = "signed_out_at"
+# ... and the page it was asked from (a scanned check-in code), to go on to once signed in: a path, nothing personal.
+NEXT_PATH = "next_path"
 # An entry of a session's audit trail: when (`at`), by whom, what was done, to which registration (if one), and
 # what changed (old and new values).
 DONE_BY = "done_by"

@@ -31,6 +31,7 @@ class SignIn:
     expires_at: datetime
     signed_in_at: datetime | None = None
     signed_out_at: datetime | None = None
+    next_path: str | None = None
 
     @classmethod
     def from_document(cls, sign_in_id: str, data: Mapping[str, Any]) -> SignIn:
@@ -42,6 +43,7 @@ class SignIn:
             expires_at=data[fields.EXPIRES_AT],
             signed_in_at=data.get(fields.SIGNED_IN_AT),
             signed_out_at=data.get(fields.SIGNED_OUT_AT),
+            next_path=data.get(fields.NEXT_PATH),
         )
 
     def link_usable(self, now: datetime) -> bool:
@@ -53,9 +55,10 @@ class SignIn:
         return self.signed_in_at is not None and self.signed_out_at is None and now < self.expires_at
 
 
-def requested(email: str, language: str, now: datetime) -> dict[str, Any]:
+def requested(email: str, language: str, now: datetime, next_path: str | None = None) -> dict[str, Any]:
     """A new sign-in's document, with the mail of its link queued."""
     return {
+        **({fields.NEXT_PATH: next_path} if next_path else {}),
         fields.EMAIL: email,
         fields.PAGE_LANGUAGE: language,
         fields.REQUESTED_AT: now,

@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 # may organise.
 SIGN_IN_ANSWER_SECONDS = 0.3
 LANGUAGE_COOKIE = "signup-organise-language"
+# Where a sign-in may go on to (`?next=`): a scanned check-in code's page.
+NEXT = "next"
+_NEXT_PATH = re.compile(r"/check-in/[A-Za-z0-9_.-]{1,512}")
 # What a registration's id can be: a keyed hash in base32 (store/ids.py), or an erased one's `erased-` and hex.
 _REGISTRATION_ID = re.compile(r"[a-z0-9-]{1,64}")
 
@@ -268,14 +271,17 @@ def _route(exchange: Exchange) -> flask.Response:
         exchange.fields = bodies.parse(body, request.mimetype, request.mimetype_params) if body else {}
     exchange.sign_in = _signed_in(exchange)
     if endpoint == "home":
-        return listing.sessions_page(exchange) if exchange.sign_in else exchange.render("organise/sign_in.html")
+        if exchange.sign_in:
+            return listing.sessions_page(exchange)
+        return exchange.render("organise/sign_in.html", next_path=_next_path(request.args.get(NEXT)))
     if endpoint == "request_link":
         return _request_link(exchange)
     if endpoint == "link":
         return _link(exchange, arguments["token"], use=posted)
     if exchange.sign_in is None:
         if not posted:
-            return exchange.redirect("/")
+            # A check-in code scanned before signing in: the sign-in goes on to it (a path, nothing personal).
+            return exchange.redirect(f"/?{NEXT}={request.path}" if endpoint == "check_in" else "/")
         raise NotSignedInError()
     if posted and not service.credentials.csrf_holds(exchange.sign_in.id, exchange.first(credentials.CSRF_FIELD)):
         raise CsrfError()
@@ -365,16 +371,24 @@ def _request_link(exchange: Exchange) -> flask.Response:
         address = email_validator.validate_email(typed, check_deliverability=False).normalized
     except email_validator.EmailNotValidError:
         error = text(exchange.language, "sign_in.invalid")
-        return exchange.render("organise/sign_in.html", status=422, error=error, typed=typed)
+        next_path = _next_path(exchange.first(NEXT))
+        return exchange.render("organise/sign_in.html", status=422, error=error, typed=typed, next_path=next_path)
     service.addresses.hit(_address_key(service, address), "*")
     if _may_sign_in(service, address):
-        sign_in_id = service.signins.request(address, exchange.language, service.clock())
+        sign_in_id = service.signins.request(
+            address, exchange.language, service.clock(), _next_path(exchange.first(NEXT))
+        )
         log.info("sign-in link asked for sign_in=%s", sign_in_id)
     else:
         log.info("sign-in link asked for an address that may organise nothing: none sent")
     taken = service.monotonic() - started
     service.sleep(SIGN_IN_ANSWER_SECONDS - taken % SIGN_IN_ANSWER_SECONDS)
     return exchange.render("organise/sign_in_sent.html")
+
+
+def _next_path(asked: str | None) -> str | None:
+    """Where to go on to after signing in: a check-in code's page of ours, or nowhere (never another site)."""
+    return asked if asked and _NEXT_PATH.fullmatch(asked) else None
 
 
 def _may_sign_in(service: Service, address: str) -> bool:
@@ -404,7 +418,7 @@ def _link(exchange: Exchange, token: str, *, use: bool) -> flask.Response:
     if signed is None:
         return exchange.render("organise/link.html", status=410, usable=False)
     log.info("signed in sign_in=%s", signed.id)
-    response = exchange.redirect("/")
+    response = exchange.redirect(_next_path(signed.next_path) or "/")
     response.set_cookie(
         service.cookie_name,
         service.credentials.cookie(signed.id),

@@ -20,10 +20,10 @@ class SignIns:
     def _ref(self, sign_in_id: str) -> Any:
         return self._client.collection(fields.SIGNINS).document(sign_in_id)
 
-    def request(self, email: str, language: str, now: datetime) -> str:
+    def request(self, email: str, language: str, now: datetime, next_path: str | None = None) -> str:
         """Store a new sign-in for `email`, its link's mail queued for `notify`; its id."""
         sign_in_id = secrets.token_hex(16)
-        self._ref(sign_in_id).create(requested(email, language, now), **ON_REQUEST)
+        self._ref(sign_in_id).create(requested(email, language, now, next_path), **ON_REQUEST)
         return sign_in_id
 
     def get(self, sign_in_id: str) -> SignIn | None:
