@@ -12,6 +12,7 @@ import email_validator
 
 from signup.errors import MisconfiguredError
 from signup.keys import KeyRing
+from signup.ledger.session import mailbox
 from signup.logs import LEVELS
 
 TURNSTILE_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
@@ -144,7 +145,7 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
 
 
 def _addresses(env: Mapping[str, str], name: str) -> frozenset[str]:
-    """Comma-separated bare addresses, each checked and compared without regard to case."""
+    """Comma-separated bare addresses, each checked, and kept as `mailbox` compares them (ASCII case aside)."""
     found = set()
     for part in env.get(name, "").split(","):
         if not part.strip():
@@ -155,7 +156,7 @@ def _addresses(env: Mapping[str, str], name: str) -> frozenset[str]:
             raise MisconfiguredError(
                 f"{name} must be bare addresses separated by commas, not {part.strip()!r}"
             ) from None
-        found.add(address.casefold())
+        found.add(mailbox(address))
     return frozenset(found)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -72,6 +73,16 @@ MAX_HOURS = 24 * 365
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def mailbox(address: str) -> str:
+    """Who an address (as email-validator normalises it) is, for who may organise: its ASCII letters in lower case,
+    and nothing else folded. casefold() made `kees@straße.de` (xn--strae-oqa.de, anyone's to register) the same as
+    `kees@strasse.de`, and `ﬁnance@` the same as `finance@`: other mailboxes, which then organised their sessions.
+    The domain is already as IDNA writes it (lower case, one spelling); a local part differing in a capital outside
+    ASCII is another address (refused rather than guessed)."""
+    return address.translate(_ASCII_LOWER)
 
 
 @dataclass(frozen=True)
@@ -125,10 +136,10 @@ class Session:
     co_organisers: frozenset[str] = frozenset()
 
     def organised_by(self, address: str) -> bool:
-        """Whether this address (case aside) is the session's organiser or one of its co-organisers."""
-        folded = address.casefold()
-        own = self.organiser.email.casefold() if self.organiser and self.organiser.email else None
-        return folded == own or folded in self.co_organisers
+        """Whether this address (ASCII case aside, see mailbox()) is the session's organiser or a co-organiser."""
+        who = mailbox(address)
+        own = mailbox(self.organiser.email) if self.organiser and self.organiser.email else None
+        return who == own or who in self.co_organisers
 
     @property
     def confirm_within(self) -> timedelta:
@@ -237,7 +248,7 @@ def _co_organisers(session_id: str, data: Mapping[str, Any]) -> frozenset[str]:
             address = email_validator.validate_email(str(value).strip(), check_deliverability=False).normalized
         except email_validator.EmailNotValidError:
             raise MisconfiguredError(f"session {session_id}: co_organisers must be bare addresses") from None
-        found.add(address.casefold())
+        found.add(mailbox(address))
     return frozenset(found)
 
 

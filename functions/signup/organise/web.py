@@ -43,7 +43,7 @@ from signup.http.ratelimit import RateLimiter
 from signup.http.web import visitor_address
 from signup.keys import SIGN_IN_ADDRESSES
 from signup.ledger import fields
-from signup.ledger.session import Session, normalise_origin
+from signup.ledger.session import Session, mailbox, normalise_origin
 from signup.ledger.signin import SignIn
 from signup.organise import actions, credentials, listing
 from signup.organise.errors import CsrfError, NotConfirmedError, NotSignedInError
@@ -154,7 +154,7 @@ class Service:
         return credentials.SECURE_COOKIE if self.secure else credentials.COOKIE
 
     def may_organise(self, address: str, session: Session) -> bool:
-        return address.casefold() in self.settings.organisers or session.organised_by(address)
+        return mailbox(address) in self.settings.organisers or session.organised_by(address)
 
 
 def check_url(settings: Settings) -> None:
@@ -394,13 +394,14 @@ def _next_path(asked: str | None) -> str | None:
 def _may_sign_in(service: Service, address: str) -> bool:
     """Whether the address may organise anything; the sessions are read for every address alike."""
     organises = [session for session in overview.sessions_by_date(service.client) if session.organised_by(address)]
-    return address.casefold() in service.settings.organisers or bool(organises)
+    return mailbox(address) in service.settings.organisers or bool(organises)
 
 
 def _address_key(service: Service, address: str) -> str:
-    """Who counts as one address for the rate limit: case aside, and never the address itself."""
+    """Who counts as one address for the rate limit: as may organise it (a lookalike uses up none of the
+    organiser's requests), and never the address itself."""
     key = service.credentials.keys.subkey(SIGN_IN_ADDRESSES)
-    return hmac.new(key, address.casefold().encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, mailbox(address).encode(), hashlib.sha256).hexdigest()
 
 
 def _link(exchange: Exchange, token: str, *, use: bool) -> flask.Response:

@@ -1,0 +1,105 @@
+"""A second reading of the organisers' page's security: who an address is, what a stranger can send the sign-in, and
+what a log or database reader can do with what they see."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.organising import build, link_token, serve
+from tests.support import Clock, sign_up
+
+SAME_SITE = {"Sec-Fetch-Site": "same-origin"}
+
+
+@pytest.fixture
+def page(db: Any, make_session: Callable[..., str]) -> Any:
+    """The organisers' page on an empty database (make_session wipes it)."""
+    return serve(build(db, Clock()))
+
+
+def signins_of(db: Any) -> list[dict[str, Any]]:
+    return [doc.to_dict() for doc in db.collection("signins").stream()]
+
+
+# Addresses that casefold() or NFKC makes equal to an organiser's, but that reach another mailbox: `straße.de` is
+# xn--strae-oqa.de, a domain of its own that anyone may register; `ﬁ` and `ß` in a local part are other mailboxes.
+LOOKALIKES = {
+    "an IDN domain with ß for ss": ("kees@strasse.de", "kees@straße.de"),
+    "the same, written in punycode": ("kees@strasse.de", "kees@xn--strae-oqa.de"),
+    "a local part with ß for ss": ("strasse@example.nl", "straße@example.nl"),
+    "a local part with the ﬁ ligature": ("finance@example.nl", "ﬁnance@example.nl"),
+    "a Greek final sigma": ("kees@οδοσ.gr", "kees@οδος.gr"),
+}
+
+
+@pytest.mark.parametrize(("organiser", "typed"), LOOKALIKES.values(), ids=LOOKALIKES.keys())
+def test_an_address_that_only_folds_to_an_organisers_gets_no_link_and_organises_nothing(
+    db: Any, page: Any, make_session: Callable[..., str], organiser: str, typed: str
+) -> None:
+    make_session(organiser={"name": "Kees", "email": organiser})
+
+    asked = page.post("/sign-in", data={"email": typed}, headers=SAME_SITE)
+
+    assert asked.status_code == 200
+    assert signins_of(db) == []  # nothing to mail, so nothing goes to the lookalike's inbox
+    beheer = serve(build(db, Clock(), ORGANISERS=organiser))
+    beheer.post("/sign-in", data={"email": typed}, headers=SAME_SITE)
+    assert signins_of(db) == []
+
+
+@pytest.mark.parametrize("given_by", ["organiser.email", "ORGANISERS"])
+@pytest.mark.parametrize(("organiser", "typed"), LOOKALIKES.values(), ids=LOOKALIKES.keys())
+def test_a_sign_in_of_a_lookalike_address_opens_none_of_the_organisers_sessions(
+    db: Any, client: Any, make_session: Callable[..., str], organiser: str, typed: str, given_by: str
+) -> None:
+    owner = organiser if given_by == "organiser.email" else "kees@example.nl"
+    session_id = make_session(organiser={"name": "Kees", "email": owner})
+    sign_up(client, session_id, first_name="Geheime", last_name="Naam", email="geheim@example.nl")
+    built = build(db, Clock(), **({"ORGANISERS": organiser} if given_by == "ORGANISERS" else {}))
+    page = serve(built)
+    # A sign-in of the lookalike, as if its link had been mailed (before this check, or by a change of who organises).
+    sign_in_id = built.signins.request(typed, "nl", built.clock())
+    assert page.post(f"/sign-in/{link_token(sign_in_id)}", headers=SAME_SITE).status_code == 303
+
+    listed = page.get("/")
+    answer = page.get(f"/sessions/{session_id}")
+
+    assert session_id not in listed.text
+    assert answer.status_code == 404
+    assert b"Geheime" not in answer.data
+
+
+SAME_MAILBOX = {
+    "the case of the domain": ("kees@example.nl", "kees@EXAMPLE.NL"),
+    "the case of the local part": ("kees@example.nl", "Kees@example.nl"),
+    "an IDN domain written in punycode": ("kees@straße.de", "kees@xn--strae-oqa.de"),
+    "an IDN domain in capitals": ("kees@straße.de", "kees@STRAßE.DE"),
+}
+
+
+@pytest.mark.parametrize(("organiser", "typed"), SAME_MAILBOX.values(), ids=SAME_MAILBOX.keys())
+def test_the_organisers_own_address_however_written_gets_a_link(
+    db: Any, page: Any, make_session: Callable[..., str], organiser: str, typed: str
+) -> None:
+    make_session(organiser={"name": "Kees", "email": organiser})
+
+    page.post("/sign-in", data={"email": typed}, headers=SAME_SITE)
+
+    assert len(signins_of(db)) == 1
+
+
+def test_a_lookalike_address_does_not_use_up_the_organisers_sign_in_requests(
+    db: Any, page: Any, make_session: Callable[..., str]
+) -> None:
+    make_session(organiser={"name": "Kees", "email": "kees@strasse.de"})
+    for visitor in range(5):
+        headers = {**SAME_SITE, "X-Forwarded-For": f"192.0.2.{visitor}"}
+        page.post("/sign-in", data={"email": "kees@straße.de"}, headers=headers)
+
+    own = page.post("/sign-in", data={"email": "kees@strasse.de"}, headers=SAME_SITE)
+
+    assert own.status_code == 200
+    assert len(signins_of(db)) == 1
