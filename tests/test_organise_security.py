@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.organising import build, link_token, serve
+from tests.organising import ANNA, build, link_token, post, serve, sign_in
 from tests.support import Clock, sign_up
 
 SAME_SITE = {"Sec-Fetch-Site": "same-origin"}
@@ -103,3 +103,36 @@ def test_a_lookalike_address_does_not_use_up_the_organisers_sign_in_requests(
 
     assert own.status_code == 200
     assert len(signins_of(db)) == 1
+
+
+# --- Nothing anyone can send is a 500 ---------------------------------------------------------------------------
+
+TOKENS = {
+    "a MAC with a letter outside ASCII": "0123456789abcdef0123456789abcdef.%C3%A9",
+    "a MAC of ASCII and more": "0123456789abcdef0123456789abcdef.abc%E2%80%A8",
+}
+
+
+@pytest.mark.parametrize("token", TOKENS.values(), ids=TOKENS.keys())
+def test_a_link_with_any_letters_in_its_mac_is_unusable_and_never_a_500(
+    page: Any, make_session: Callable[..., str], token: str
+) -> None:
+    shown = page.get(f"/sign-in/{token}")
+    used = page.post(f"/sign-in/{token}", headers=SAME_SITE)
+
+    assert (shown.status_code, used.status_code) == (410, 410)
+    assert "Set-Cookie" not in used.headers
+
+
+@pytest.mark.parametrize("token", ["é", "x\u2028", "🙂" * 40], ids=["an accent", "a line separator", "emoji"])
+def test_a_form_token_with_any_letters_is_refused_and_never_a_500(
+    db: Any, client: Any, page: Any, make_session: Callable[..., str], token: str
+) -> None:
+    session_id = make_session()
+    jan = sign_up(client, session_id)["id"]
+    sign_in(page, db, ANNA)
+
+    answer = post(page, f"/sessions/{session_id}/registrations/{jan}/check-in", csrf=token)
+
+    assert answer.status_code == 403
+    assert "checked_in_at" not in db.collection("sessions", session_id, "registrations").document(jan).get().to_dict()

@@ -34,6 +34,12 @@ def _mac(key: bytes, text: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
+def _matches(given: str, made: str) -> bool:
+    """Whether what a request carries is the MAC we made; compare_digest refuses (TypeError) a str outside ASCII,
+    which no MAC of ours is."""
+    return given.isascii() and hmac.compare_digest(given, made)
+
+
 @dataclass(frozen=True)
 class Credentials:
     keys: KeyRing
@@ -48,7 +54,7 @@ class Credentials:
         if not valid_id(sign_in_id):
             return None
         made = (_mac(key, sign_in_id) for key in self.keys.subkeys(SIGN_IN_LINKS))
-        return sign_in_id if any(hmac.compare_digest(mac, expected) for expected in made) else None
+        return sign_in_id if any(_matches(mac, expected) for expected in made) else None
 
     def cookie(self, sign_in_id: str) -> str:
         return str(self._cookies.dumps(sign_in_id))
@@ -65,7 +71,7 @@ class Credentials:
         return _mac(self.keys.subkey(ORGANISER_FORMS), sign_in_id)
 
     def csrf_holds(self, sign_in_id: str, token: str) -> bool:
-        return any(hmac.compare_digest(token, _mac(key, sign_in_id)) for key in self.keys.subkeys(ORGANISER_FORMS))
+        return any(_matches(token, _mac(key, sign_in_id)) for key in self.keys.subkeys(ORGANISER_FORMS))
 
     @property
     def _cookies(self) -> itsdangerous.URLSafeTimedSerializer:
