@@ -136,3 +136,29 @@ def test_a_form_token_with_any_letters_is_refused_and_never_a_500(
 
     assert answer.status_code == 403
     assert "checked_in_at" not in db.collection("sessions", session_id, "registrations").document(jan).get().to_dict()
+
+
+# --- A change meets the session as it is now ----------------------------------------------------------------------
+
+
+def test_an_edit_of_a_session_deleted_meanwhile_does_not_bring_it_back(
+    db: Any, make_session: Callable[..., str]
+) -> None:
+    import re
+
+    from signup.store.sessions import SessionStore
+
+    session_id = make_session()
+    built = build(db, Clock())
+    built.sessions = SessionStore(db, ttl=3600)  # the page read the session before it was deleted
+    page = serve(built)
+    sign_in(page, db, ANNA)
+    form = page.get(f"/sessions/{session_id}/edit").text
+    values = dict(re.findall(r'name="(\w+)" type="(?:text|date|time|number)" value="([^"]*)"', form))
+    db.collection("sessions").document(session_id).delete()
+
+    answer = post(page, f"/sessions/{session_id}/edit", {**values, "title": "Strategiesessie (verzet)"})
+
+    assert answer.status_code == 404
+    assert not db.collection("sessions").document(session_id).get().exists  # nobody can sign up for it again
+    assert list(db.collection("sessions", session_id, "audit").stream()) == []

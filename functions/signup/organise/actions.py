@@ -83,7 +83,7 @@ def edit(exchange: Exchange, session: Session) -> flask.Response:
     errors, update, remove = _read_session_form(exchange.language, session, values)
     if not errors:
         try:
-            before = sessions.save(exchange.service.client, session.id, update, remove) or {}
+            before = sessions.save(exchange.service.client, session.id, update, remove, create=False) or {}
         except MisconfiguredError as error:
             errors["form"] = text(exchange.language, "edit.refused", reason=str(error))
         else:

@@ -62,10 +62,16 @@ class SessionStore:
 
 
 def save(
-    client: Any, session_id: str, values: dict[str, Any], remove: frozenset[str] = frozenset()
+    client: Any,
+    session_id: str,
+    values: dict[str, Any],
+    remove: frozenset[str] = frozenset(),
+    *,
+    create: bool = True,
 ) -> dict[str, Any] | None:
     """Create the session, or merge `values` into it, taking off the fields in `remove`; the session as it was
-    (None: it is new).
+    (None: it is new). Without `create`, a session that is gone is not found rather than made anew from `values`
+    (an edit on the organisers' page of a session deleted since the page read it).
 
     A field left out keeps the value it has (one set in the console, one the functions keep). The session as it
     will be is checked by the functions' own reading before anything is written, in one transaction with the
@@ -76,6 +82,8 @@ def save(
     @firestore.transactional
     def merge(transaction: Any) -> dict[str, Any] | None:
         existing = ref.get(transaction=transaction)
+        if not existing.exists and not create:
+            raise NotFoundError(session_id)
         current: dict[str, Any] = (existing.to_dict() or {}) if existing.exists else {}
         merged = {name: value for name, value in {**current, **values}.items() if name not in remove}
         parse_session(session_id, merged)  # what it refuses, the functions could not use
