@@ -8,7 +8,10 @@
 locals {
   organise_name      = "organise"
   notify_signin_name = "notify-signin"
-  organise_url       = "https://${var.region}-${var.project}.cloudfunctions.net/${local.organise_name}"
+  # A host of its own: https://{region}-{project}.cloudfunctions.net serves every function of the project, so there
+  # the cookie (`__Host-`, Path=/) went to `register` too, and each of register's pages was same-origin with the page
+  # (its posts passed the cross-site check). Cloud Run's deterministic address is known before the function exists.
+  organise_url = "https://${local.organise_name}-${data.google_project.this.number}.${var.region}.run.app"
   organise_env = {
     ORGANISE_URL = local.organise_url
     ORGANISERS   = join(",", var.organisers)
@@ -244,3 +247,4 @@ resource "google_firestore_index" "registrations_present" {
 
   depends_on = [google_firestore_field.audit_expire]
 }
+

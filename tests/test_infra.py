@@ -830,6 +830,20 @@ def test_the_functions_may_use_their_own_database_only() -> None:
         assert _unescape(expression) == f'resource.name == "{database}"'
 
 
+def test_the_organisers_page_is_at_a_host_of_its_own_not_at_registers() -> None:
+    """Every function of the project answers at https://{region}-{project}.cloudfunctions.net/{name}: there the
+    page's cookie (`__Host-`, Path=/) went with every request to `register`, and register's pages were same-origin
+    with the page, their posts let through by its cross-site check."""
+    organise = str(terraform().locals["organise_url"])
+    register = str(terraform().locals["function_url"])
+
+    assert "cloudfunctions.net" in register
+    assert "cloudfunctions.net" not in organise
+    assert organise == "https://${local.organise_name}-${data.google_project.this.number}.${var.region}.run.app"
+    assert plain_env("organise")["ORGANISE_URL"] == "${local.organise_url}"
+    assert "${local.organise_url}" in str(terraform().outputs["organise_url"]["value"])
+
+
 def test_the_organisers_page_holds_no_mail_credentials_and_runs_as_its_own_account() -> None:
     account = refers_to(
         only(functions()["organise"]["service_config"])["service_account_email"], "google_service_account"
