@@ -248,3 +248,19 @@ resource "google_firestore_index" "registrations_present" {
   depends_on = [google_firestore_field.audit_expire]
 }
 
+# A sign-in link's token is in its URL, and Cloud Run logs every request's URL: a mail scanner's GET of a link put it
+# in the log, where whoever reads the project's logs could use it before the organiser did. The request log of
+# `/sign-in/{token}` is not kept (asking for a link, a POST to `/sign-in`, still is; the page's own log names
+# sign-ins by id). Only the _Default sink: a sink of the organisation's own is for its owner to filter.
+resource "google_logging_project_exclusion" "organise_sign_in_links" {
+  name        = "signup-organise-sign-in-links"
+  description = "signup: the request log of organise's sign-in links (their tokens are in the URL)"
+  filter = join(" AND ", [
+    "resource.type=\"cloud_run_revision\"",
+    "resource.labels.service_name=\"${local.organise_name}\"",
+    "logName=\"projects/${var.project}/logs/run.googleapis.com%2Frequests\"",
+    "httpRequest.requestUrl:\"/sign-in/\"",
+  ])
+
+  depends_on = [google_project_service.apis]
+}

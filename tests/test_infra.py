@@ -844,6 +844,26 @@ def test_the_organisers_page_is_at_a_host_of_its_own_not_at_registers() -> None:
     assert "${local.organise_url}" in str(terraform().outputs["organise_url"]["value"])
 
 
+def test_the_request_log_keeps_no_sign_in_links_token() -> None:
+    """Cloud Run logs every request's URL, and a sign-in link's token is in its URL: a mail scanner's GET of a link
+    put a usable link in the log. Its requests are left out of the log; asking for a link is not."""
+    from signup.organise import web
+
+    [link] = [rule.rule for rule in web.ROUTES.iter_rules() if rule.endpoint == "link"]
+    [exclusion] = terraform().of_type("google_logging_project_exclusion").values()
+    kept = str(exclusion["filter"])
+
+    assert link.startswith("/sign-in/")
+    for clause in (
+        r"resource.type=\"cloud_run_revision\"",
+        r"resource.labels.service_name=\"${local.organise_name}\"",
+        r"logName=\"projects/${var.project}/logs/run.googleapis.com%2Frequests\"",
+        r"httpRequest.requestUrl:\"/sign-in/\"",
+    ):
+        assert clause in kept
+    assert exclusion.get("disabled") in (None, False)
+
+
 def test_the_organisers_page_holds_no_mail_credentials_and_runs_as_its_own_account() -> None:
     account = refers_to(
         only(functions()["organise"]["service_config"])["service_account_email"], "google_service_account"
