@@ -162,3 +162,65 @@ def test_an_edit_of_a_session_deleted_meanwhile_does_not_bring_it_back(
     assert answer.status_code == 404
     assert not db.collection("sessions").document(session_id).get().exists  # nobody can sign up for it again
     assert list(db.collection("sessions", session_id, "audit").stream()) == []
+
+
+# --- Asking for a link takes the same work whoever asks -----------------------------------------------------------
+
+
+class Recorded:
+    """The Firestore client, recording each single-document write (collection, verb, field names) as it passes."""
+
+    def __init__(self, client: Any, writes: list[tuple[str, str, tuple[str, ...]]]) -> None:
+        self._client, self._writes = client, writes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def collection(self, *path: str) -> Any:
+        return _RecordedCollection(self._client.collection(*path), self._writes)
+
+
+class _RecordedCollection:
+    def __init__(self, collection: Any, writes: list[tuple[str, str, tuple[str, ...]]]) -> None:
+        self._collection, self._writes = collection, writes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+    def document(self, *path: str) -> Any:
+        document, writes, collection = self._collection.document(*path), self._writes, self._collection.id
+
+        class Document:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(document, name)
+
+            def create(self, data: dict[str, Any], **options: Any) -> Any:
+                writes.append((collection, "write", tuple(sorted(data))))
+                return document.create(data, **options)
+
+            def update(self, data: dict[str, Any], **options: Any) -> Any:
+                writes.append((collection, "write", tuple(sorted(data))))
+                return document.update(data, **options)
+
+        return Document()
+
+
+def test_a_request_for_an_address_that_may_organise_nothing_makes_the_same_write_and_stores_nothing(
+    db: Any, make_session: Callable[..., str]
+) -> None:
+    make_session()
+    built = build(db, Clock())
+    writes: list[tuple[str, str, tuple[str, ...]]] = []
+    built.signins = type(built.signins)(Recorded(db, writes))
+    page = serve(built)
+    seen = []
+
+    for address in (ANNA, "piet@example.nl"):
+        writes.clear()
+        assert page.post("/sign-in", data={"email": address}, headers=SAME_SITE).status_code == 200
+        seen.append(list(writes))
+
+    allowed, refused = seen
+    assert allowed == refused  # the same round trip: one write of a sign-in's fields (the second one refused)
+    assert [write[0] for write in allowed] == ["signins"]
+    assert [doc.to_dict()["email"] for doc in db.collection("signins").stream()] == [ANNA]

@@ -380,6 +380,7 @@ def _request_link(exchange: Exchange) -> flask.Response:
         )
         log.info("sign-in link asked for sign_in=%s", sign_in_id)
     else:
+        service.signins.request_refused(address, exchange.language, service.clock(), _next_path(exchange.first(NEXT)))
         log.info("sign-in link asked for an address that may organise nothing: none sent")
     taken = service.monotonic() - started
     service.sleep(SIGN_IN_ANSWER_SECONDS - taken % SIGN_IN_ANSWER_SECONDS)

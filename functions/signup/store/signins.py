@@ -26,6 +26,14 @@ class SignIns:
         self._ref(sign_in_id).create(requested(email, language, now, next_path), **ON_REQUEST)
         return sign_in_id
 
+    def request_refused(self, email: str, language: str, now: datetime, next_path: str | None = None) -> None:
+        """The write of `request`, of the same size, which Firestore refuses (an update of a document that is not
+        there): a request for an address that may organise nothing takes the time of one that may, and nothing is
+        stored, nothing triggered, and no address sent."""
+        document = requested("x" * len(email.encode()), language, now, next_path)
+        with contextlib.suppress(*GONE):
+            self._ref(secrets.token_hex(16)).update(document, **ON_REQUEST)
+
     def get(self, sign_in_id: str) -> SignIn | None:
         if not valid_id(sign_in_id):
             return None
