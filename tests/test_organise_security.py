@@ -224,3 +224,48 @@ def test_a_request_for_an_address_that_may_organise_nothing_makes_the_same_write
     assert allowed == refused  # the same round trip: one write of a sign-in's fields (the second one refused)
     assert [write[0] for write in allowed] == ["signins"]
     assert [doc.to_dict()["email"] for doc in db.collection("signins").stream()] == [ANNA]
+
+
+# --- What held on a second reading, kept so --------------------------------------------------------------------
+
+
+def test_of_six_posts_of_one_link_at_the_same_moment_one_signs_in(db: Any, make_session: Callable[..., str]) -> None:
+    import threading
+
+    make_session()
+    asking = serve(build(db, Clock()))
+    asking.post("/sign-in", data={"email": ANNA}, headers=SAME_SITE)
+    [sign_in_id] = [doc.id for doc in db.collection("signins").stream()]
+    browsers = [serve(build(db, Clock())) for _ in range(6)]
+    start = threading.Barrier(len(browsers))
+    answers: list[int] = []
+
+    def click(browser: Any) -> None:
+        start.wait()
+        answers.append(browser.post(f"/sign-in/{link_token(sign_in_id)}", headers=SAME_SITE).status_code)
+
+    clicks = [threading.Thread(target=click, args=(browser,)) for browser in browsers]
+    for thread in clicks:
+        thread.start()
+    for thread in clicks:
+        thread.join()
+
+    assert sorted(answers) == [303, 410, 410, 410, 410, 410]
+    assert sum('name="email"' not in browser.get("/").text for browser in browsers) == 1
+
+
+def test_a_co_organiser_taken_off_a_session_while_signed_in_sees_it_no_more(
+    db: Any, client: Any, page: Any, make_session: Callable[..., str]
+) -> None:
+    session_id = make_session(co_organisers=["kees@example.nl"])
+    sign_up(client, session_id, first_name="Geheime", last_name="Naam", email="geheim@example.nl")
+    sign_in(page, db, "kees@example.nl")
+    assert page.get(f"/sessions/{session_id}").status_code == 200
+
+    db.collection("sessions").document(session_id).update({"co_organisers": []})
+
+    for rest in ("", "/export.csv", "/attendance", "/audit"):
+        answer = page.get(f"/sessions/{session_id}{rest}")
+        assert answer.status_code == 404
+        assert b"Geheime" not in answer.data
+    assert session_id not in page.get("/").text
