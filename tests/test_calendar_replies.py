@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from signup.http import inbound
 from signup.keys import KeyRing
 from signup.ledger.mailkeys import Template
+from signup.mail import calendar
 from signup.organisers import cli
 from signup.service import build_notifier
 from signup.settings import Settings
+from signup.tokens import RegistrationRef
 
 from dev.mailbox import Mailbox
 from tests.conftest import SIGNING_KEY, current_generation
@@ -380,6 +384,32 @@ def test_a_decline_of_an_invitation_to_an_internationalised_domain_cancels(
     assert invited == "jan@xn--bcher-kva.example"
     assert answer.get_json() == {"declined": 1, "cancelled": 1}
     assert stored(db, session_id, jan["id"])["status"] == "cancelled"
+
+
+FIRESTORE_ID = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", fullmatch=True)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(
+    session_id=FIRESTORE_ID,
+    registration_id=FIRESTORE_ID,
+    generation=st.integers(min_value=0, max_value=10**20 - 1),
+    domain=st.sampled_from(["example.nl", "bücher.example", "mail.example.co.uk"]),
+)
+def test_a_uid_of_ours_is_read_back_as_the_registration_generation_it_was_made_for(
+    session_id: str, registration_id: str, generation: int, domain: str
+) -> None:
+    made = calendar.uid(session_id, registration_id, generation, domain)
+
+    assert calendar.registration_of(made) == RegistrationRef(session_id, registration_id, generation)
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    ["", "040000008200E00074C5B7101A82E008@outlook.com", "r-1.7.s-1", "r/1.7.s-1@example.nl", "r-1.x.s-1@example.nl"],
+)
+def test_a_uid_that_is_not_ours_names_no_registration(foreign: str) -> None:
+    assert calendar.registration_of(foreign) is None
 
 
 def test_the_command_line_prints_the_url_to_give_the_mail_provider() -> None:

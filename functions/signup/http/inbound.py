@@ -18,7 +18,6 @@ import email.policy
 import hmac
 import io
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from werkzeug.formparser import FormDataParser
 
 from signup.errors import MalformedBodyError, PayloadTooLargeError
 from signup.keys import INBOUND_MAIL, KeyRing, hkdf
+from signup.mail import calendar
 from signup.mail.mails import UnreachableAddressError, deliverable_address
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,6 @@ MAX_MAIL = 1024 * 1024
 # Gmail and Outlook decline one invitation a mail (twice over: as an alternative and as a file). A mail of more is no
 # calendar's reply but guesses, each of which would cost a read: only the first few are tried.
 MAX_DECLINES = 4
-# Our UIDs: `{registration}.{generation}.{session}@{domain}` (mail/calendar.py), ids as Firestore takes them (no `/`,
-# no `__…__`) and a generation that is a number of microseconds.
-_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
-_UID = re.compile(rf"(?P<who>{_ID})\.(?P<which>[0-9]{{1,20}})\.(?P<where>{_ID})@.+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -102,7 +98,7 @@ def declines(mails: list[bytes]) -> list[Decline]:
     """The invitations the mails decline: each iMIP REPLY in them whose ATTENDEE's PARTSTAT is DECLINED, at most
     MAX_DECLINES."""
     found: dict[Decline, None] = {}  # the same REPLY comes as an alternative and as an attachment
-    for ics in (calendar for raw in mails for calendar in _calendars(raw)):
+    for ics in (part for raw in mails for part in _calendars(raw)):
         for decline in _declined(ics):
             found[decline] = None
             if len(found) == MAX_DECLINES:
@@ -128,21 +124,21 @@ def _calendars(raw: bytes) -> list[bytes]:
 
 def _declined(ics: bytes) -> Iterator[Decline]:
     try:
-        calendar = icalendar.Calendar.from_ical(ics)
+        reply = icalendar.Calendar.from_ical(ics)
     except Exception:  # a stranger's calendar: icalendar's errors on junk are not listed
         return
-    if str(calendar.get("METHOD", "")).upper() != "REPLY":
+    if str(reply.get("METHOD", "")).upper() != "REPLY":
         return
-    for event in calendar.walk("VEVENT"):
-        match = _UID.fullmatch(str(event.get("UID", "")))
+    for event in reply.walk("VEVENT"):
+        ref = calendar.registration_of(str(event.get("UID", "")))
         attendees = event.get("ATTENDEE", [])
         for attendee in attendees if isinstance(attendees, list) else [attendees]:
-            if match is None or str(attendee.params.get("PARTSTAT", "")).upper() != "DECLINED":
+            if ref is None or str(attendee.params.get("PARTSTAT", "")).upper() != "DECLINED":
                 continue
             address = str(attendee)
             yield Decline(
-                session_id=match["where"],
-                registration_id=match["who"],
-                generation=int(match["which"]),
+                session_id=ref.session_id,
+                registration_id=ref.registration_id,
+                generation=ref.generation,
                 attendee=address[len("mailto:") :] if address.lower().startswith("mailto:") else address,
             )

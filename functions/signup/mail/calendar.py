@@ -15,6 +15,7 @@ A calendar keeps, per UID, the entry with the highest SEQUENCE and ignores what 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from email.headerregistry import Address
 from urllib.parse import urlencode
@@ -23,13 +24,27 @@ import icalendar
 
 from signup.ledger.session import Session
 from signup.mail import timezones
+from signup.tokens import RegistrationRef
 
 PRODUCT_ID = "-//signup//session registration//NL"
+# A UID of ours, as a calendar's reply echoes it: ids as Firestore takes them (no `/`, no `__…__`) and a
+# generation that is a number of microseconds, whatever the domain.
+_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
+_UID = re.compile(rf"({_ID})\.([0-9]{{1,20}})\.({_ID})@.+", re.ASCII)
 
 
 def uid(session_id: str, registration_id: str, generation: int, domain: str) -> str:
     """One UID per registration generation, in our own mail domain (RFC 5545 suggests a domain one controls)."""
     return f"{registration_id}.{generation}.{session_id}@{domain.encode('idna').decode('ascii')}"
+
+
+def registration_of(event_uid: str) -> RegistrationRef | None:
+    """The registration generation a UID of ours names (`uid` read back); None for any other UID."""
+    match = _UID.fullmatch(event_uid)
+    if match is None:
+        return None
+    registration_id, generation, session_id = match.groups()
+    return RegistrationRef(session_id, registration_id, int(generation))
 
 
 def sequence(revision: int, *, cancel: bool) -> int:
