@@ -19,7 +19,6 @@ import hmac
 import io
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import icalendar
@@ -27,9 +26,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
 from signup.errors import MalformedBodyError, PayloadTooLargeError
+from signup.http.declines import Decline
 from signup.keys import INBOUND_MAIL, KeyRing, hkdf
 from signup.mail import calendar
-from signup.mail.mails import UnreachableAddressError, deliverable_address
 
 log = logging.getLogger(__name__)
 
@@ -38,25 +37,6 @@ MAX_MAIL = 1024 * 1024
 # Gmail and Outlook decline one invitation a mail (twice over: as an alternative and as a file). A mail of more is no
 # calendar's reply but guesses, each of which would cost a read: only the first few are tried.
 MAX_DECLINES = 4
-
-
-@dataclass(frozen=True)
-class Decline:
-    """One declined invitation: the registration its UID names, and the address that declined it."""
-
-    session_id: str
-    registration_id: str
-    generation: int
-    attendee: str
-
-    def is_by(self, address: str) -> bool:
-        """Whether the ATTENDEE who declined is this address: as typed, or as our invitation wrote it (the domain in
-        ASCII, mail/mails.py), case aside."""
-        try:
-            sent = deliverable_address(address, smtputf8=True).addr_spec
-        except UnreachableAddressError:
-            sent = address
-        return self.attendee.lower() in (address.lower(), sent.lower())
 
 
 def secret(key: bytes) -> str:
@@ -136,9 +116,4 @@ def _declined(ics: bytes) -> Iterator[Decline]:
             if ref is None or str(attendee.params.get("PARTSTAT", "")).upper() != "DECLINED":
                 continue
             address = str(attendee)
-            yield Decline(
-                session_id=ref.session_id,
-                registration_id=ref.registration_id,
-                generation=ref.generation,
-                attendee=address[len("mailto:") :] if address.lower().startswith("mailto:") else address,
-            )
+            yield Decline(ref, address[len("mailto:") :] if address.lower().startswith("mailto:") else address)

@@ -365,37 +365,16 @@ def _unsubscribe(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Res
 def _inbound(exchange: _Exchange, token: str) -> flask.Response:
     """A mail to CALENDAR_REPLY_ADDRESS, posted by the mail provider (http/inbound.py): each calendar's decline in
     it cancels its registration as the cancel link would; anything else in it is ignored. The URL is the secret."""
-    from signup.http import inbound
+    from signup.http import declines, inbound
 
     service, request = exchange.service, exchange.request
     if not inbound.is_ours(token, service.settings.keys):
         raise PageNotFoundError(request.path)
     mails = inbound.read_mail(request.stream, request.content_length, request.mimetype, dict(request.mimetype_params))
     declined = inbound.declines(mails)
-    cancelled = sum(_decline(service, decline) for decline in declined)
+    cancelled = sum(declines.cancel(each, service.sessions, service.registrar, service.clock()) for each in declined)
     log.info("calendar reply: %d declines, %d cancelled", len(declined), cancelled)
     return flask.jsonify(declined=len(declined), cancelled=cancelled)
-
-
-def _decline(service: Service, decline: Any) -> bool:
-    """Cancel the registration a decline names, if it is that sign-up (its generation), of that address, still
-    holding a place, and the session has not ended; never anything else."""
-    try:
-        session = service.sessions.get(decline.session_id)
-    except NotFoundError:
-        return False
-    found = service.registrar.find(session, decline.registration_id)
-    if found is None or found.person is None or found.generation != decline.generation:
-        return False
-    if not decline.is_by(found.person.email) or found.status == Status.CANCELLED:
-        return False
-    if service.clock() >= session.ends_at:
-        return False
-    try:
-        service.registrar.cancel(session, decline.registration_id, generation=decline.generation)
-    except SupersededError:
-        return False
-    return True
 
 
 def _refuse_cross_site(exchange: _Exchange, refusal: type[CrossSiteRequestError] = CrossSiteRequestError) -> None:
