@@ -1,13 +1,16 @@
 """A decline in a calendar is not lost: with CALENDAR_REPLY_ADDRESS, invitations name it as their ORGANIZER, the mail
-provider posts the REPLY that Gmail or Outlook sends there to `register`, and the registration is cancelled as its
-cancel link would cancel it. Replies are built here as Gmail and Outlook build them."""
+provider posts the REPLY that Gmail or Outlook sends there to `register`, and the person is asked by mail, at their
+own address, whether to cancel (the cancel link); a decline cancels nothing by itself, whoever sent it. Replies are
+built here as Gmail and Outlook build them."""
 
 from __future__ import annotations
 
 import base64
 import io
 import textwrap
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,13 +29,15 @@ from signup.settings import Settings
 from signup.tokens import RegistrationRef
 
 from dev.mailbox import Mailbox
-from tests.conftest import SIGNING_KEY, current_generation
+from tests.conftest import PUBLIC_BASE_URL, SIGNING_KEY, current_generation
 from tests.mail_samples import compose
-from tests.support import SUMMER, calendar_of, sign_up
+from tests.support import JAN, SUMMER, calendar_of, cancel, parts, sign_up, token_in
 from tests.test_calendar import read_with_icaljs
 
 REPLIES = "antwoord@example.nl"
 SECRET = inbound.url_secret(KeyRing.parse(SIGNING_KEY))
+# Posts of one decline that arrive together (a provider that retries while the first post is still running).
+AT_ONCE = 6
 
 
 def mime(*lines: str) -> bytes:
@@ -233,23 +238,100 @@ class TestTheInvitation:
         assert (read["organizer"], read["rsvp"]) == ("mailto:anna@example.nl", "FALSE")
 
 
+def asked(db: Any, session_id: str, registration_id: str) -> dict[str, Any] | None:
+    """The mail that asks whether to cancel, as queued on the registration (None: none)."""
+    mail: dict[str, Any] | None = (stored(db, session_id, registration_id).get("emails") or {}).get("decline")
+    return mail
+
+
+def unchanged(answer: Any, db: Any, seated: dict[str, str], what: str = "") -> None:
+    """The post was answered, and Jan was neither cancelled nor asked anything."""
+    assert answer.status_code == 200, what
+    assert answer.get_json()["asked"] == 0, what
+    assert stored(db, seated["session"], seated["jan"])["status"] == "confirmed", what
+    assert asked(db, seated["session"], seated["jan"]) is None, what
+
+
+def invited(notifier: Any, inbox: Mailbox, seated: dict[str, str]) -> None:
+    """Jan's confirmation, with its invitation, goes out (and leaves the inbox empty for what follows)."""
+    notifier.registration_written(seated["session"], seated["jan"])
+    assert [r.recipients for r in inbox.received] == [["jan@example.nl"]]
+    inbox.clear()
+
+
 class TestADecline:
     @pytest.mark.parametrize("reply", [gmail_reply, outlook_reply], ids=["gmail", "outlook"])
-    def test_cancels_the_registration_as_its_cancel_link_would_and_frees_the_seat(
-        self, reply: Callable[[str], bytes], seated: dict[str, str], client: Any, db: Any
+    def test_asks_the_person_at_their_own_address_whether_to_cancel_and_their_answer_cancels(
+        self,
+        reply: Callable[[str], bytes],
+        seated: dict[str, str],
+        client: Any,
+        db: Any,
+        notifier: Any,
+        inbox: Mailbox,
     ) -> None:
-        session_id = seated["session"]
+        session_id, jan = seated["session"], seated["jan"]
+        invited(notifier, inbox, seated)
 
-        answer = deliver(client, reply(uid(session_id, seated["jan"])))
-        again = deliver(client, reply(uid(session_id, seated["jan"])))
+        answer = deliver(client, reply(uid(session_id, jan)))
+        notifier.registration_written(session_id, jan)
 
         assert answer.status_code == 200
-        assert answer.get_json() == {"declined": 1, "cancelled": 1}
-        assert again.get_json() == {"declined": 1, "cancelled": 0}
-        jan = stored(db, session_id, seated["jan"])
-        assert jan["status"] == "cancelled"
-        assert jan["emails"]["cancellation"]["state"] == "pending"  # the cancellation mail, with its CANCEL
+        assert answer.get_json() == {"declined": 1, "asked": 1}
+        assert stored(db, session_id, jan)["status"] == "confirmed"  # the decline itself cancels nothing
+        [mail] = inbox.received
+        assert mail.recipients == ["jan@example.nl"]
+        assert mail.message["Subject"] == "Afgewezen in je agenda: Strategiesessie"
+        text, html = parts(mail.message)
+        assert "Je hebt de uitnodiging voor “Strategiesessie” in je agenda afgewezen." in text
+        assert "Wil je je aanmelding annuleren?" in text
+        link = f"/cancel/{token_in(inbox, 'jan@example.nl')}"
+        assert f"Annuleer mijn aanmelding:\n{PUBLIC_BASE_URL}{link}" in text
+        assert f'href="{PUBLIC_BASE_URL}{link}"' in html
+        page = client.get(link)  # the link's page asks; its button posts
+        assert page.status_code == 200
+        assert "Ja, annuleer mijn aanmelding" in page.get_data(as_text=True)
+        assert stored(db, session_id, jan)["status"] == "confirmed"
+        assert client.post(link).status_code == 200
+        assert stored(db, session_id, jan)["status"] == "cancelled"
         assert stored(db, session_id, seated["piet"])["status"] == "confirmed"  # promoted to the freed seat
+
+    def test_asks_once_for_a_sign_up_however_often_it_is_declined(
+        self, seated: dict[str, str], client: Any, db: Any, notifier: Any, inbox: Mailbox
+    ) -> None:
+        session_id, jan = seated["session"], seated["jan"]
+        invited(notifier, inbox, seated)
+        first = deliver(client, gmail_reply(uid(session_id, jan)))
+        notifier.registration_written(session_id, jan)
+
+        again = [deliver(client, reply(uid(session_id, jan))) for reply in (gmail_reply, outlook_reply, gmail_reply)]
+        notifier.registration_written(session_id, jan)
+
+        assert first.get_json() == {"declined": 1, "asked": 1}
+        assert [answer.get_json() for answer in again] == [{"declined": 1, "asked": 0}] * 3
+        assert [r.recipients for r in inbox.received] == [["jan@example.nl"]]
+        mail = asked(db, session_id, jan) or {}
+        assert (mail["state"], mail["attempts"]) == ("sent", 1)
+
+    def test_declines_at_the_same_moment_ask_once(
+        self, seated: dict[str, str], app: Any, db: Any, notifier: Any, inbox: Mailbox
+    ) -> None:
+        session_id, jan = seated["session"], seated["jan"]
+        raw = gmail_reply(uid(session_id, jan))
+        together = threading.Barrier(AT_ONCE)
+
+        def one(_: int) -> int:
+            poster = app.test_client()
+            together.wait()
+            answer: int = deliver(poster, raw).get_json()["asked"]
+            return answer
+
+        with ThreadPoolExecutor(AT_ONCE) as pool:
+            answers = list(pool.map(one, range(AT_ONCE)))
+        notifier.registration_written(session_id, jan)
+
+        assert sum(answers) == 1
+        assert [r.message["Subject"] for r in inbox.received].count("Afgewezen in je agenda: Strategiesessie") == 1
 
     @pytest.mark.parametrize("field", ["email", "body-mime"], ids=["sendgrid", "mailgun"])
     def test_arrives_as_well_in_the_form_field_where_a_provider_puts_the_raw_mail(
@@ -259,8 +341,9 @@ class TestADecline:
 
         answer = client.post(f"/inbound/{SECRET}", data={field: raw, "to": REPLIES})
 
-        assert answer.get_json() == {"declined": 1, "cancelled": 1}
-        assert stored(db, seated["session"], seated["jan"])["status"] == "cancelled"
+        assert answer.get_json() == {"declined": 1, "asked": 1}
+        assert (asked(db, seated["session"], seated["jan"]) or {}).get("state") == "pending"
+        assert stored(db, seated["session"], seated["jan"])["status"] == "confirmed"
 
     @pytest.mark.parametrize(
         ("what", "reply"),
@@ -279,24 +362,43 @@ class TestADecline:
             ),
         ],
     )
-    def test_nothing_else_cancels_anything(
+    def test_nothing_else_asks_anything(
         self, what: str, reply: Callable[[str], bytes], seated: dict[str, str], client: Any, db: Any
     ) -> None:
         answer = deliver(client, reply(uid(seated["session"], seated["jan"])))
 
-        assert answer.status_code == 200, what
-        assert answer.get_json()["cancelled"] == 0
-        assert stored(db, seated["session"], seated["jan"])["status"] == "confirmed"
+        unchanged(answer, db, seated, what)
 
-    def test_a_post_to_any_other_url_is_not_found_and_cancels_nothing(
+    def test_a_post_to_any_other_url_is_not_found_and_asks_nothing(
         self, seated: dict[str, str], client: Any, db: Any
     ) -> None:
         answer = deliver(client, gmail_reply(uid(seated["session"], seated["jan"])), secret="a" * 32)
 
         assert answer.status_code == 404
-        assert stored(db, seated["session"], seated["jan"])["status"] == "confirmed"
+        assert asked(db, seated["session"], seated["jan"]) is None
 
-    def test_after_the_session_has_ended_cancels_nothing(
+    def test_of_a_registration_cancelled_already_asks_nothing(
+        self, seated: dict[str, str], client: Any, db: Any
+    ) -> None:
+        session_id, jan = seated["session"], seated["jan"]
+        event_uid = uid(session_id, jan)
+        cancel(client, session_id, jan)
+
+        answer = deliver(client, gmail_reply(event_uid))
+
+        assert answer.get_json() == {"declined": 1, "asked": 0}
+        assert asked(db, session_id, jan) is None
+
+    def test_of_a_session_called_off_asks_nothing(self, seated: dict[str, str], client: Any, db: Any) -> None:
+        session_id, jan = seated["session"], seated["jan"]
+        db.collection("sessions").document(session_id).update({"status": "cancelled", "cancellation_message": ""})
+
+        answer = deliver(client, gmail_reply(uid(session_id, jan)))
+
+        assert answer.get_json() == {"declined": 1, "asked": 0}
+        assert asked(db, session_id, jan) is None
+
+    def test_after_the_session_has_ended_asks_nothing(
         self, client: Any, db: Any, make_session: Callable[..., str]
     ) -> None:
         past = datetime.now(UTC) - timedelta(days=1)
@@ -307,8 +409,39 @@ class TestADecline:
 
         answer = deliver(client, gmail_reply(f"r-1.0.{session_id}@example.nl"))
 
-        assert answer.get_json() == {"declined": 1, "cancelled": 0}
+        assert answer.get_json() == {"declined": 1, "asked": 0}
         assert stored(db, session_id, "r-1")["status"] == "confirmed"
+        assert asked(db, session_id, "r-1") is None
+
+
+class TestAForgedDecline:
+    """Anyone can write any From, and a UID is no secret: the registration part is in the JSON API's answer for the
+    person's address, and calendar entries are shared and forwarded. A forged decline cancels nobody."""
+
+    def test_from_a_strangers_own_address_with_the_id_the_json_api_hands_out_cancels_nobody(
+        self, seated: dict[str, str], client: Any, db: Any, notifier: Any, inbox: Mailbox
+    ) -> None:
+        session_id = seated["session"]
+        invited(notifier, inbox, seated)
+        # Anyone who types Jan's address into the JSON API is told the id his invitation's UID starts with.
+        learned = client.post(f"/sessions/{session_id}/registrations", json=JAN).get_json()["id"]
+        forged = gmail_reply(uid(session_id, learned)).replace(
+            b"From: Jan van der Berg <jan@example.nl>", b"From: Mallory <mallory@evil.example>"
+        )
+
+        answers = [deliver(client, forged) for _ in range(3)]
+        notifier.registration_written(session_id, seated["jan"])
+
+        assert learned == seated["jan"]
+        assert [answer.get_json() for answer in answers] == [{"declined": 1, "asked": 1}] + [
+            {"declined": 1, "asked": 0}
+        ] * 2
+        assert stored(db, session_id, seated["jan"])["status"] == "confirmed"
+        assert stored(db, session_id, seated["piet"])["status"] == "waitlisted"
+        # The worst it does: one mail to Jan himself, which asks; nothing reaches the stranger.
+        assert [(r.recipients, r.message["Subject"]) for r in inbox.received] == [
+            (["jan@example.nl"], "Afgewezen in je agenda: Strategiesessie")
+        ]
 
 
 def nested(depth: int) -> bytes:
@@ -328,7 +461,7 @@ def broken_timezone(event_uid: str) -> bytes:
 
 
 class TestWhatAStrangerMails:
-    """Anyone can mail the reply address: whatever the provider posts of it gets a 200 and cancels nothing."""
+    """Anyone can mail the reply address: whatever the provider posts of it gets a 200 and does nothing."""
 
     @pytest.mark.parametrize(
         ("what", "reply"),
@@ -346,9 +479,7 @@ class TestWhatAStrangerMails:
     ) -> None:
         answer = deliver(client, reply(seated["session"], seated["jan"]))
 
-        assert answer.status_code == 200, what
-        assert answer.get_json()["cancelled"] == 0
-        assert stored(db, seated["session"], seated["jan"])["status"] == "confirmed"
+        unchanged(answer, db, seated, what)
 
     def test_a_mail_of_many_guessed_uids_has_only_its_first_few_tried(
         self, seated: dict[str, str], client: Any, db: Any
@@ -364,11 +495,11 @@ class TestWhatAStrangerMails:
 
         answer = deliver(client, mime("Content-Type: text/calendar; method=REPLY", "", calendar))
 
-        assert answer.get_json() == {"declined": inbound.MAX_DECLINES, "cancelled": 0}
-        assert stored(db, session_id, jan)["status"] == "confirmed"
+        unchanged(answer, db, seated)
+        assert answer.get_json()["declined"] == inbound.MAX_DECLINES
 
 
-def test_a_decline_of_an_invitation_to_an_internationalised_domain_cancels(
+def test_a_decline_of_an_invitation_to_an_internationalised_domain_asks(
     client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
 ) -> None:
     settings = replace(Settings.from_env(), calendar_reply_address=REPLIES)
@@ -382,8 +513,8 @@ def test_a_decline_of_an_invitation_to_an_internationalised_domain_cancels(
     answer = deliver(client, gmail_reply(str(event["UID"]), attendee=invited))
 
     assert invited == "jan@xn--bcher-kva.example"
-    assert answer.get_json() == {"declined": 1, "cancelled": 1}
-    assert stored(db, session_id, jan["id"])["status"] == "cancelled"
+    assert answer.get_json() == {"declined": 1, "asked": 1}
+    assert (asked(db, session_id, jan["id"]) or {}).get("state") == "pending"
 
 
 FIRESTORE_ID = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", fullmatch=True)

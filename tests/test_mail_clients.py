@@ -241,4 +241,6 @@ def test_a_click_anywhere_on_a_button_follows_its_link(
     page.context.close()
 
     assert missed == [0] * len(missed)
-    assert len(missed) == (1 if kind in ("confirmed", "promoted", "reminder", "changed", "confirm_address") else 0)
+    assert len(missed) == (
+        1 if kind in ("confirmed", "promoted", "reminder", "changed", "confirm_address", "declined") else 0
+    )

@@ -124,6 +124,8 @@ WORDS = [
     # The text part has a link where the HTML part has a button.
     (Template.CONFIRM_ADDRESS, "nl", VARIANTS[0], "op de link hieronder.", "knop"),
     (Template.CONFIRM_ADDRESS, "en", VARIANTS[0], "open the link below before", "button"),
+    (Template.DECLINED, "nl", VARIANTS[0], "Open dan de link hieronder.\n", "knop"),
+    (Template.DECLINED, "en", VARIANTS[0], "Then open the link below.\n", "button"),
     # English readers are told whose clock the times are on; Dutch readers in Amsterdam need not be.
     (Template.REMINDER, "en", VARIANTS[0], "When: Tuesday 10 June 2036, 16:00–18:00 (Amsterdam time)", "CEST"),
     (Template.REMINDER, "nl", VARIANTS[0], "Wanneer: dinsdag 10 juni 2036, 16:00–18:00\n", "tijd in"),
@@ -169,3 +171,25 @@ def test_the_calendar_entry_points_to_the_mail_it_came_with_not_a_confirmation_t
     assert "confirmation email" not in description
     said = "de e-mail waarmee deze afspraak kwam" if language == "nl" else "the email that brought this invitation"
     assert said in description
+
+
+@pytest.mark.parametrize(
+    ("language", "asks", "button"),
+    [
+        ("nl", "Wil je je aanmelding annuleren?", "Annuleer mijn aanmelding"),
+        ("en", "Do you want to cancel your registration?", "Cancel my registration"),
+    ],
+)
+def test_the_mail_after_a_decline_asks_with_the_cancel_link_as_its_button_and_nowhere_else(
+    language: str, asks: str, button: str
+) -> None:
+    mail = compose(Template.DECLINED, language)
+    text, html = body_of(mail, "plain"), body_of(mail, "html")
+    link = "https://signup.example.nl/cancel/s-1.r-1"
+
+    assert asks in text
+    assert f"{button}:\n{link}\n" in text
+    assert text.count(link) == 1
+    assert re.search(rf'<a href="{re.escape(link)}"[^>]*class="mail-button-link"[^>]*>{button}</a>', html)
+    assert html.count(link) == 1
+    assert mail.get_content_type() == "multipart/alternative"  # no invitation: the calendar has its own answer

@@ -54,6 +54,10 @@ def test_every_template_is_the_mail_of_some_kind() -> None:
         ("session_cancelled", "unconfirmed", None),
         ("cancellation", "cancelled", Template.CANCELLED),
         ("cancellation", "confirmed", None),
+        ("decline", "confirmed", Template.DECLINED),
+        ("decline", "waitlisted", Template.DECLINED),
+        ("decline", "cancelled", None),  # cancelled since the decline: nothing left to ask
+        ("decline", "unconfirmed", None),
         ("organiser_created", "cancelled", Template.ORGANISER_CREATED),
         ("organiser_cancelled", "cancelled", Template.ORGANISER_CANCELLED),
         ("organiser_digest", None, Template.ORGANISER_DIGEST),
@@ -88,6 +92,7 @@ def test_a_registrations_mails_go_confirm_first_and_cancellation_last() -> None:
         ("reminder_24h", True, False),
         ("session_cancelled", True, True),
         ("cancellation", True, True),
+        ("decline", True, False),  # a forged decline costs the person at most their daily cap
         ("organiser_digest", False, False),
         ("organiser_created", False, False),
     ],

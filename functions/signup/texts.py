@@ -90,6 +90,7 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "mail.map": "Kaart",
         "mail.calendar": "Zet in je Google Agenda",
         "mail.cancel": "Afmelden",
+        "mail.cancel_registration": "Annuleer mijn aanmelding",
         "mail.cannot_come": "Kun je toch niet komen?",
         "mail.questions": "Vragen? Beantwoord deze e-mail, dan komt je bericht bij:",
         "mail.calendar_details": "Je bent aangemeld voor deze sessie. Kun je toch niet komen? Meld je dan af via de "
@@ -197,6 +198,7 @@ _TEXTS: Mapping[str, Mapping[str, str]] = {
         "mail.map": "Map",
         "mail.calendar": "Add to Google Calendar",
         "mail.cancel": "Cancel your registration",
+        "mail.cancel_registration": "Cancel my registration",
         "mail.cannot_come": "Can't make it after all?",
         "mail.questions": "Questions? Reply to this email to reach:",
         "mail.calendar_details": "You are registered for this session. Can't make it after all? Please cancel through "

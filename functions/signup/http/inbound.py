@@ -1,11 +1,11 @@
-"""Calendar replies, delivered by the mail provider's inbound webhook: a decline cancels as the cancel link does.
+"""Calendar replies, delivered by the mail provider's inbound webhook: the declines in a mail.
 
 With CALENDAR_REPLY_ADDRESS set, our invitations name that address as their ORGANIZER, so that the "No" a person
 clicks in Gmail or Outlook (an iMIP REPLY, RFC 6047, sent to the ORGANIZER) comes back to us: the mail provider
 posts each mail to that address, as raw MIME, to `{PUBLIC_BASE_URL}/inbound/{secret}` (the secret is derived from
-SIGNING_KEY; `signup calendar-replies` prints the URL). A REPLY whose ATTENDEE declined is matched by its UID to
-the registration and its generation, and by the ATTENDEE to the registration's address; then it is cancelled.
-Everything else in the mail is ignored: an acceptance, another kind of mail, a UID of no registration of ours.
+SIGNING_KEY; `signup calendar-replies` prints the URL). A REPLY whose ATTENDEE declined names a registration and its
+generation by its UID; http/declines.py asks that person whether to cancel. Everything else in the mail is ignored:
+an acceptance, another kind of mail, a UID of no registration of ours.
 
 Imported only when such a post comes: `register`'s cold start does without icalendar.
 """

@@ -364,7 +364,8 @@ def _unsubscribe(exchange: _Exchange, token: str, *, confirm: bool) -> flask.Res
 
 def _inbound(exchange: _Exchange, token: str) -> flask.Response:
     """A mail to CALENDAR_REPLY_ADDRESS, posted by the mail provider (http/inbound.py): each calendar's decline in
-    it cancels its registration as the cancel link would; anything else in it is ignored. The URL is the secret."""
+    it asks its registration's person by mail whether to cancel (http/declines.py); anything else in it is ignored.
+    The URL is the secret."""
     from signup.http import declines, inbound
 
     service, request = exchange.service, exchange.request
@@ -372,9 +373,9 @@ def _inbound(exchange: _Exchange, token: str) -> flask.Response:
         raise PageNotFoundError(request.path)
     mails = inbound.read_mail(request.stream, request.content_length, request.mimetype, dict(request.mimetype_params))
     declined = inbound.declines(mails)
-    cancelled = sum(declines.cancel(each, service.sessions, service.registrar, service.clock()) for each in declined)
-    log.info("calendar reply: %d declines, %d cancelled", len(declined), cancelled)
-    return flask.jsonify(declined=len(declined), cancelled=cancelled)
+    asked = sum(declines.ask(each, service.sessions, service.registrar, service.clock()) for each in declined)
+    log.info("calendar reply: %d declines, %d asked whether to cancel", len(declined), asked)
+    return flask.jsonify(declined=len(declined), asked=asked)
 
 
 def _refuse_cross_site(exchange: _Exchange, refusal: type[CrossSiteRequestError] = CrossSiteRequestError) -> None:

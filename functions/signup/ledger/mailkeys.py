@@ -26,6 +26,7 @@ class Template(StrEnum):
     CANCELLED = "cancelled"
     CHANGED = "changed"
     SESSION_CANCELLED = "session_cancelled"
+    DECLINED = "declined"
     CONFIRM_ADDRESS = "confirm_address"
     MESSAGE = "message"
     ORGANISER_CREATED = "organiser_created"
@@ -40,6 +41,7 @@ class Look:
     calendar_method: str | None = None  # the .ics attached: REQUEST or CANCEL
     calendar_links: bool = False  # "add to your calendar"
     cancel_link: bool = True
+    cancel_button: bool = False  # the cancel link as the mail's one button, under its text
     unsubscribe: bool = False  # the organiser's messages, which people may stop (RFC 8058 one-click)
     check_in_code: bool = False  # the QR code an organiser scans at the door (with the organisers' page)
 
@@ -53,6 +55,7 @@ LOOKS: Mapping[Template, Look] = MappingProxyType(
         Template.CANCELLED: Look("CANCEL", cancel_link=False),
         Template.CHANGED: Look("REQUEST", calendar_links=True),
         Template.SESSION_CANCELLED: Look("CANCEL", cancel_link=False),
+        Template.DECLINED: Look(cancel_link=False, cancel_button=True),
         Template.CONFIRM_ADDRESS: Look(cancel_link=False),
         Template.MESSAGE: Look(unsubscribe=True),
         Template.ORGANISER_CREATED: Look(),
@@ -68,6 +71,7 @@ PROMOTION = "promotion"
 CANCELLATION = "cancellation"
 CHANGE = "change"
 SESSION_CANCELLED = "session_cancelled"
+DECLINE = "decline"
 ORGANISER_CREATED = "organiser_created"
 ORGANISER_CANCELLED = "organiser_cancelled"
 ORGANISER_DIGEST = "organiser_digest"
@@ -115,6 +119,8 @@ REGISTRY: tuple[MailKind, ...] = (
     MailKind(MESSAGE_PREFIX, dict.fromkeys(HOLDING, Template.MESSAGE), family=True),
     MailKind(CHANGE, dict.fromkeys(HOLDING, Template.CHANGED)),
     MailKind(SESSION_CANCELLED, dict.fromkeys(HOLDING, Template.SESSION_CANCELLED), after_cancelling=True),
+    # A decline in a calendar asks whether to cancel: only while the registration holds its place.
+    MailKind(DECLINE, dict.fromkeys(HOLDING, Template.DECLINED)),
     MailKind(CANCELLATION, {Status.CANCELLED: Template.CANCELLED}, order=3, after_cancelling=True),
     _to_organiser(ORGANISER_CREATED, Template.ORGANISER_CREATED),
     _to_organiser(ORGANISER_CANCELLED, Template.ORGANISER_CANCELLED),

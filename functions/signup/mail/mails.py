@@ -166,6 +166,7 @@ class Composer:
             **self._context(session, recipient, hours),
             "show_calendar": look.calendar_links and recipient.had_seat,
             "show_cancel": look.cancel_link,
+            "cancel_button": look.cancel_button,
             "unsubscribe_url": self._unsubscribe_url(ref) if look.unsubscribe and self._unsubscribe_url else None,
             "check_in_cid": code_id,
             **(self._confirming(session, recipient) if kind == Template.CONFIRM_ADDRESS else {}),

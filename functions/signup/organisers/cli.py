@@ -210,7 +210,8 @@ def parser() -> argparse.ArgumentParser:
     mailing.set_defaults(run=mail)
     replies = commands.add_parser(
         "calendar-replies",
-        help="the URL the mail provider posts mails to CALENDAR_REPLY_ADDRESS to (a decline in a calendar cancels)",
+        help="the URL the mail provider posts mails to CALENDAR_REPLY_ADDRESS to (a decline in a calendar asks the "
+        "person whether to cancel)",
     )
     replies.set_defaults(run=calendar_replies)
     sweeping = commands.add_parser("sweep", help="run notify's sweep once now (needs MAIL_FROM and SMTP_URL)")

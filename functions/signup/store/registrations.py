@@ -227,6 +227,26 @@ class Registrar:
         # Changed meanwhile (cancelled, erased, or queued by a concurrent repeat): it is read again and judged anew.
         return bool(write_unchanged(self._client, [read], plan, **options).written)
 
+    def ask_to_cancel(self, session: Session, registration_id: str, generation: int) -> bool:
+        """Queue the mail that asks whether to cancel (after a decline in a calendar, http/declines.py): once per
+        sign-up (generation), while it holds its place; on condition that the registration is as it was read.
+        False when it was asked before or no longer applies; KeptChangingError (503: the provider posts it again)
+        rather than a question lost."""
+        snapshot = self._ids.registrations(session.id).document(registration_id).get(**ON_REQUEST)
+
+        def plan(read: Read) -> tuple[dict[str, Any], None] | None:
+            assert read.data is not None
+            asked = mailkeys.DECLINE in (read.data.get(fields.EMAILS) or {})
+            holding = status_of(read.data) in mailkeys.HOLDING and bool(read.data.get(fields.EMAIL))
+            if asked or not holding or generation_of(read.data) != generation:
+                return None
+            return pending_update(mailkeys.DECLINE), None
+
+        writes = write_unchanged(self._client, [Read.of(snapshot)], plan, **ON_REQUEST)
+        if writes.gave_up:
+            raise KeptChangingError("the registration")
+        return bool(writes.written)
+
     def answer(self, session: Session, registration: Registration) -> str:
         """The status a sign-up is answered with: that of a new sign-up made at this moment, so that the answer
         never tells whether the address had signed up before. For a first sign-up that is its own status; the
