@@ -15,12 +15,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import icalendar
 import pytest
+from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.cloud import firestore
 from signup import dates
 from signup.ledger import mailkeys
 from signup.ledger.session import ANNOUNCED_REVISION, REVISION_FINGERPRINT
 from signup.ledger.writes import Read
-from signup.mail import changes, reminders
+from signup.mail import changes, reminders, revisions
 from signup.organisers import cli
 from signup.store.sessions import SessionStore
 
@@ -639,6 +640,64 @@ def test_the_fingerprint_holds_exactly_what_attendees_were_told(
     change: dict[str, Any], concerns_attendees: bool
 ) -> None:
     assert (changes.fingerprint({**BASE, **change}) != changes.fingerprint(BASE)) is concerns_attendees
+
+
+PLACE = {"name": "Grand Café Genieten", "address": "Oranje-Vrijstaatplein 2, Amsterdam"}
+TOLD = {"title": "Strategiesessie", "starts_at": SUMMER, "ends_at": SUMMER + timedelta(hours=2), "location": PLACE}
+AS_TOLD = {**TOLD, "starts_at": SUMMER.astimezone(UTC), "ends_at": (SUMMER + timedelta(hours=2)).astimezone(UTC)}
+NOTHING = {"title": "", "starts_at": None, "ends_at": None, "location": {"name": "", "address": ""}}
+
+
+@pytest.mark.parametrize(
+    ("document", "fingerprint", "facts"),
+    [
+        pytest.param(TOLD, "3ca6cd4bc819f4151cd8", AS_TOLD, id="as typed in the console"),
+        pytest.param(
+            {**TOLD, "starts_at": DatetimeWithNanoseconds(2036, 6, 10, 14, tzinfo=UTC)},  # type: ignore[no-untyped-call]
+            "3ca6cd4bc819f4151cd8",
+            AS_TOLD,
+            id="as Firestore reads it",
+        ),
+        pytest.param(
+            {**TOLD, "starts_at": datetime(2036, 6, 10, 16, 0, 0, 250, tzinfo=ZoneInfo("Europe/Amsterdam"))},
+            "8665f8b125d35baebafd",
+            {**AS_TOLD, "starts_at": SUMMER.replace(microsecond=250)},
+            id="in another zone, with microseconds",
+        ),
+        pytest.param(
+            {
+                **TOLD,
+                "title": " Strategiesessie\n",
+                "starts_at": "2036-06-10T16:00:00+02:00",
+                "ends_at": "2036-06-10T18:00:00+02:00",
+            },
+            "3ca6cd4bc819f4151cd8",
+            AS_TOLD,
+            id="times as text",
+        ),
+        pytest.param({**TOLD, "status": " Cancelled "}, "4ffa93bfd361cb629379", AS_TOLD, id="called off"),
+        pytest.param(
+            {**TOLD, "starts_at": datetime(2036, 6, 10, 16, 0), "ends_at": "2036-06-10T18:00:00"},
+            "df60a7c12fe762ed3461",
+            {**AS_TOLD, "starts_at": None, "ends_at": None},
+            id="times without a zone",
+        ),
+        pytest.param(
+            {"title": 7, "starts_at": "morgen", "ends_at": 1780000000, "location": ["Zaal 1"], "status": True},
+            "1d031fa3166157c53ac3",
+            NOTHING,
+            id="what cannot be read",
+        ),
+        pytest.param({}, "8c2d8d56c8d53b2c6986", NOTHING, id="nothing at all"),
+    ],
+)
+def test_the_fingerprint_and_the_facts_of_a_session_are_what_every_stored_revision_was_made_with(
+    document: dict[str, Any], fingerprint: str, facts: dict[str, Any]
+) -> None:
+    """Every session stores its fingerprint: another value for the same document would be a new revision, and a
+    change mail to everyone, for every session at once."""
+    assert changes.fingerprint(document) == fingerprint
+    assert revisions.facts(document) == facts
 
 
 def test_the_events_its_own_writes_cause_need_nothing_from_the_event_alone() -> None:
