@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from signup.ledger import fields, mailkeys
+from signup.ledger import fields, mailkeys, session
 
 from tests.conftest import ROOT
 
@@ -91,6 +91,64 @@ def test_the_words_looked_for_are_the_ledgers_own() -> None:
 
     assert {"status", "emails", "mail_due_at", "told_revision", "first_name", "state", "lease_until"} <= words
     assert {"confirmation", "promotion", "cancellation", "reminder_", "message_", "organiser_digest"} <= words
+
+
+# What attendees are told of a session, by the names its document holds them under (ledger/session.py).
+TOLD = {"title", "starts_at", "ends_at", "location", "name", "address"}
+
+
+def reads_of_told_fields(path: Path) -> list[str]:
+    """Where a module reads what attendees are told of a session by a name of its own: `data.get("title")`, or a
+    module constant of its own (`TITLE = "title"`) to read it with."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and node.args[0].value in TOLD
+        ):
+            found.append(f"{node.lineno} {ast.unparse(node)}")
+    for statement in tree.body:
+        if not isinstance(statement, ast.Assign):
+            continue
+        for target in statement.targets:
+            pairs = [(target, statement.value)]
+            if isinstance(target, ast.Tuple) and isinstance(statement.value, ast.Tuple):
+                pairs = list(zip(target.elts, statement.value.elts, strict=False))
+            if any(
+                isinstance(name, ast.Name) and isinstance(value, ast.Constant) and value.value in TOLD
+                for name, value in pairs
+            ):
+                found.append(f"{statement.lineno} {ast.unparse(statement)}")
+    return found
+
+
+def test_what_attendees_are_told_of_a_session_is_read_from_its_document_in_the_ledger_alone() -> None:
+    """The facts a change mail compares and the fingerprint that tells a change are read in one place: a second
+    reading beside the ledger drifts from the first (and the fingerprint is stored on every session)."""
+    found = [
+        f"{path.relative_to(SIGNUP)}:{where}"
+        for path in sorted(SIGNUP.rglob("*.py"))
+        if "ledger" not in path.relative_to(SIGNUP).parts
+        for where in reads_of_told_fields(path)
+    ]
+
+    assert found == []
+
+
+def test_the_told_fields_looked_for_are_the_sessions_own() -> None:
+    assert {
+        session.TITLE,
+        session.STARTS_AT,
+        session.ENDS_AT,
+        session.LOCATION,
+        session.PLACE_NAME,
+        session.PLACE_ADDRESS,
+    } == TOLD
 
 
 # A namedtuple's methods start with an underscore so as not to clash with its fields; they are its public API.

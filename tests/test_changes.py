@@ -18,10 +18,10 @@ import pytest
 from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.cloud import firestore
 from signup import dates
-from signup.ledger import mailkeys
+from signup.ledger import mailkeys, session
 from signup.ledger.session import ANNOUNCED_REVISION, REVISION_FINGERPRINT
 from signup.ledger.writes import Read
-from signup.mail import changes, reminders, revisions
+from signup.mail import changes, reminders
 from signup.organisers import cli
 from signup.store.sessions import SessionStore
 
@@ -452,7 +452,7 @@ def test_a_session_written_before_there_were_revisions_is_judged_by_what_it_was(
     notifier.sweep(datetime.now(UTC) + timedelta(seconds=5))
 
     assert after_capacity.get("revision", 0) == 0
-    assert after_capacity[REVISION_FINGERPRINT] == changes.fingerprint(after_capacity)
+    assert after_capacity[REVISION_FINGERPRINT] == session.fingerprint(after_capacity)
     assert session_doc(db, session_id)["revision"] == 1
     assert len(inbox.received) == 2
 
@@ -639,7 +639,7 @@ BASE = session_fields(starts_at=SUMMER, ends_at=SUMMER + timedelta(hours=2))
 def test_the_fingerprint_holds_exactly_what_attendees_were_told(
     change: dict[str, Any], concerns_attendees: bool
 ) -> None:
-    assert (changes.fingerprint({**BASE, **change}) != changes.fingerprint(BASE)) is concerns_attendees
+    assert (session.fingerprint({**BASE, **change}) != session.fingerprint(BASE)) is concerns_attendees
 
 
 PLACE = {"name": "Grand Café Genieten", "address": "Oranje-Vrijstaatplein 2, Amsterdam"}
@@ -696,12 +696,12 @@ def test_the_fingerprint_and_the_facts_of_a_session_are_what_every_stored_revisi
 ) -> None:
     """Every session stores its fingerprint: another value for the same document would be a new revision, and a
     change mail to everyone, for every session at once."""
-    assert changes.fingerprint(document) == fingerprint
-    assert revisions.facts(document) == facts
+    assert session.fingerprint(document) == fingerprint
+    assert session.facts(document) == facts
 
 
 def test_the_events_its_own_writes_cause_need_nothing_from_the_event_alone() -> None:
-    settled = {**BASE, REVISION_FINGERPRINT: changes.fingerprint(BASE), "revision": 2, ANNOUNCED_REVISION: 2}
+    settled = {**BASE, REVISION_FINGERPRINT: session.fingerprint(BASE), "revision": 2, ANNOUNCED_REVISION: 2}
 
     assert changes.settled(settled)
     assert not changes.settled({**settled, ANNOUNCED_REVISION: 1})

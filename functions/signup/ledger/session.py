@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import string
 import unicodedata
@@ -23,6 +25,9 @@ TITLE = "title"
 STARTS_AT = "starts_at"
 ENDS_AT = "ends_at"
 LOCATION = "location"
+# ... the place's, in `location`.
+PLACE_NAME = "name"
+PLACE_ADDRESS = "address"
 CAPACITY = "capacity"
 STATUS = "status"
 CANCELLATION_MESSAGE = "cancellation_message"
@@ -190,7 +195,7 @@ def normalise_origin(origin: str) -> str:
 def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
     """Read a session document; a field that cannot work names itself in the error."""
     starts_at = _timestamp(data, STARTS_AT, required=True)
-    ends_at = _timestamp(data, "ends_at", required=True)
+    ends_at = _timestamp(data, ENDS_AT, required=True)
     assert starts_at is not None
     assert ends_at is not None
     if ends_at < starts_at:
@@ -203,11 +208,11 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
     language = _text(data, "language") or DEFAULT_LANGUAGE
     if language not in LANGUAGES:
         raise MisconfiguredError(f"session {session_id}: language must be one of {', '.join(LANGUAGES)}")
-    location = data.get("location") or {}
+    location = data.get(LOCATION) or {}
     organiser = data.get("organiser") or None
     if not isinstance(location, Mapping) or (organiser is not None and not isinstance(organiser, Mapping)):
         raise MisconfiguredError(f"session {session_id}: location and organiser must be maps")
-    title = _text(data, "title")
+    title = _text(data, TITLE)
     if not title:
         raise MisconfiguredError(f"session {session_id}: title is missing")
     return Session(
@@ -216,7 +221,7 @@ def parse_session(session_id: str, data: Mapping[str, Any]) -> Session:
         starts_at=starts_at,
         ends_at=ends_at,
         timezone=zone,
-        location=Place(name=_text(location, "name"), address=_text(location, "address")),
+        location=Place(name=_text(location, PLACE_NAME), address=_text(location, PLACE_ADDRESS)),
         capacity=_capacity(session_id, data.get(CAPACITY)),
         registration_closes_at=_timestamp(data, "registration_closes_at", required=False),
         allowed_origins=frozenset(
@@ -252,6 +257,66 @@ def _co_organisers(session_id: str, data: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(found)
 
 
+def facts(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What attendees were told of a session document, as a change mail compares it (kept with each revision,
+    mail/changes.py): the title and the place's name and address stripped, the times in UTC (None if unreadable)."""
+    title, starts_at, ends_at, name, address = _told(data)
+    return {
+        TITLE: title,
+        STARTS_AT: _utc(starts_at),
+        ENDS_AT: _utc(ends_at),
+        LOCATION: {PLACE_NAME: name, PLACE_ADDRESS: address},
+    }
+
+
+def fingerprint(data: Mapping[str, Any]) -> str:
+    """A digest of what attendees were told: the facts, and whether the session takes place.
+
+    Every session stores it (`revision_fingerprint`): for the same document it must stay the same value, or every
+    session would have a new revision, and a change mail for everyone."""
+    title, starts_at, ends_at, name, address = _told(data)
+    told = [title, _stamp(starts_at), _stamp(ends_at), name, address, called_off(data)]
+    return hashlib.sha256(json.dumps(told).encode()).hexdigest()[:20]
+
+
+def called_off(data: Mapping[str, Any]) -> bool:
+    """Whether a session document says it was called off (`status`, case and spaces aside)."""
+    return _text(data, STATUS).lower() == CALLED_OFF
+
+
+def _told(data: Mapping[str, Any]) -> tuple[str, object, object, str, str]:
+    """The title, start, end, and the place's name and address, as leniently as anything may have been typed."""
+    location = data.get(LOCATION)
+    place = location if isinstance(location, Mapping) else {}
+    return (
+        _text(data, TITLE),
+        _moment(data.get(STARTS_AT)),
+        _moment(data.get(ENDS_AT)),
+        _text(place, PLACE_NAME),
+        _text(place, PLACE_ADDRESS),
+    )
+
+
+def _moment(value: object) -> object:
+    """A time as a document holds it, or as ISO text; anything else as it is."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _utc(moment: object) -> datetime | None:
+    return moment.astimezone(UTC) if isinstance(moment, datetime) and moment.tzinfo is not None else None
+
+
+def _stamp(moment: object) -> str:
+    if isinstance(moment, datetime):
+        return moment.isoformat() if moment.tzinfo is None else f"{moment.timestamp():.6f}"
+    return repr(moment)
+
+
 def _confirm_within_hours(session_id: str, value: object) -> float:
     if value is None:
         return DEFAULT_CONFIRM_WITHIN_HOURS
@@ -283,7 +348,7 @@ def _revision(session_id: str, value: object) -> int:
 
 def _cancellation(data: Mapping[str, Any]) -> str | None:
     """The organiser's message when the session is cancelled (empty when none was given); None when it is on."""
-    if _text(data, STATUS).lower() != CALLED_OFF:
+    if not called_off(data):
         return None
     return _text(data, CANCELLATION_MESSAGE)
 

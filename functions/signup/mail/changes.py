@@ -17,8 +17,6 @@ date) from the event alone, so the loop ends after one round without a read.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -44,10 +42,12 @@ from signup.ledger.session import (
     REVISION_FACTS,
     REVISION_FINGERPRINT,
     STATUS,
+    called_off,
+    facts,
+    fingerprint,
     parse_session,
 )
 from signup.ledger.writes import KeptChangingError, Read, reads, write_unchanged
-from signup.mail import revisions
 from signup.mail.events import Change
 
 log = logging.getLogger(__name__)
@@ -55,21 +55,6 @@ log = logging.getLogger(__name__)
 # Registrations read per page, and written per commit (Firestore takes at most 500 writes in one).
 PAGE = 500
 _TOLD = mailkeys.HOLDING  # who is told of a change: whoever holds a seat or a place on the waiting list
-
-
-def fingerprint(data: Mapping[str, Any]) -> str:
-    """A digest of what attendees were told: title, times, place, and whether the session takes place."""
-    location = data.get("location")
-    place = location if isinstance(location, Mapping) else {}
-    facts = [
-        _text(data.get("title")),
-        _moment(data.get("starts_at")),
-        _moment(data.get("ends_at")),
-        _text(place.get("name")),
-        _text(place.get("address")),
-        _text(data.get(STATUS)).lower() == CALLED_OFF,
-    ]
-    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:20]
 
 
 def settled(data: Mapping[str, Any]) -> bool:
@@ -180,19 +165,19 @@ class Announcer:
             stored = data.get(REVISION_FINGERPRINT)
             baseline = stored if stored is not None else fingerprint(old) if old is not None else current
             update: dict[str, Any] = {}
-            facts = revisions.facts(data)
+            told = facts(data)
             if current != baseline:
                 before = _known_before(data, old if stored is None else None)
                 update = {
                     REVISION: _number(data.get(REVISION)) + 1,
                     REVISION_FINGERPRINT: current,
                     REVISED_AT: now,
-                    REVISION_FACTS: facts,
+                    REVISION_FACTS: told,
                     REVISED_FROM: firestore.DELETE_FIELD if before is None else before,
                     **_reminders_again(ref.id, data, now),
                 }
             elif stored is None or not isinstance(data.get(REVISION_FACTS), Mapping):
-                update = {REVISION_FINGERPRINT: current, REVISION_FACTS: facts}
+                update = {REVISION_FINGERPRINT: current, REVISION_FACTS: told}
             if update:
                 transaction.update(ref, update)
             return {**data, **update}
@@ -264,7 +249,7 @@ def _known_before(data: Mapping[str, Any], old: Mapping[str, Any] | None) -> Map
     known = data.get(REVISED_FROM if untold else REVISION_FACTS)
     if isinstance(known, Mapping):
         return known
-    return revisions.facts(old) if old else None
+    return facts(old) if old else None
 
 
 def people_to_tell(client: Any, session_id: str) -> int:
@@ -283,7 +268,7 @@ def cancel_session(client: Any, session_id: str, message: str) -> bool:
         snapshot = ref.get(transaction=transaction)
         if not snapshot.exists:
             raise NotFoundError(session_id)
-        if _text((snapshot.to_dict() or {}).get(STATUS)).lower() == CALLED_OFF:
+        if called_off(snapshot.to_dict() or {}):
             return False
         update = {STATUS: CALLED_OFF, CANCELLATION_MESSAGE: message, CANCELLED_AT: firestore.SERVER_TIMESTAMP}
         transaction.update(ref, update)
@@ -304,21 +289,6 @@ def _reminders_again(session_id: str, data: Mapping[str, Any], now: datetime) ->
         for key in session.reminders_queued
         if session.starts_at - timedelta(hours=mailkeys.hours_of(key)) > now
     }
-
-
-def _text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _moment(value: object) -> str:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return repr(value)
-    if isinstance(value, datetime):
-        return value.isoformat() if value.tzinfo is None else f"{value.timestamp():.6f}"
-    return repr(value)
 
 
 def _number(value: object) -> int:

@@ -4,31 +4,15 @@ place) as they were before the revision and as they are now, each one that diffe
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
 
 from signup import dates, texts
-from signup.ledger.session import Session
+from signup.ledger.session import ENDS_AT, LOCATION, PLACE_ADDRESS, PLACE_NAME, STARTS_AT, TITLE, Session, facts
 from signup.mail import calendar
-
-TITLE, STARTS_AT, ENDS_AT, LOCATION, NAME, ADDRESS = "title", "starts_at", "ends_at", "location", "name", "address"
-
-
-def facts(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The facts of a session document that a change mail compares: kept with each revision (mail/changes.py)."""
-    location = data.get(LOCATION)
-    place = location if isinstance(location, Mapping) else {}
-    return {
-        TITLE: _text(data.get(TITLE)),
-        STARTS_AT: _moment(data.get(STARTS_AT)),
-        ENDS_AT: _moment(data.get(ENDS_AT)),
-        LOCATION: {NAME: _text(place.get(NAME)), ADDRESS: _text(place.get(ADDRESS))},
-    }
 
 
 def changes(before: object, session: Session) -> list[dict[str, str]]:
-    """Each fact that changed since `before` (a `facts` map), as `{label, before, after}`; none when `before` is
-    not known (a session revised before the facts were kept)."""
+    """Each fact that changed since `before` (the facts of a revision, ledger/session.py), as `{label, before,
+    after}`; none when `before` is not known (a session revised before the facts were kept)."""
     if not isinstance(before, Mapping):
         return []
     was = facts(before)
@@ -41,7 +25,7 @@ def changes(before: object, session: Session) -> list[dict[str, str]]:
         then = dates.span(start, end, session.zone, session.language)
         now = dates.span(session.starts_at, session.ends_at, session.zone, session.language)
         found.append(_change(labels["when"], then, dates.zoned(now, session.timezone, session.language)))
-    place_then = calendar.place_of(was[LOCATION][NAME], was[LOCATION][ADDRESS])
+    place_then = calendar.place_of(was[LOCATION][PLACE_NAME], was[LOCATION][PLACE_ADDRESS])
     if place_then != calendar.place(session):
         nowhere = labels["nowhere"]
         found.append(_change(labels["where"], place_then or nowhere, calendar.place(session) or nowhere))
@@ -54,18 +38,3 @@ def _change(label: str, before: str, after: str) -> dict[str, str]:
 
 def _quoted(title: str) -> str:
     return f"\u201c{title}\u201d"
-
-
-def _text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _moment(value: object) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    if isinstance(value, datetime) and value.tzinfo is not None:
-        return value.astimezone(UTC)
-    return None
