@@ -121,6 +121,7 @@ WORDS = [
     # A title in a sentence is a name, quoted; after a colon in a subject it stands alone.
     (Template.CONFIRMED, "nl", VARIANTS[0], "Je bent aangemeld voor “Gratis strategiesessie”.", "voor Gratis"),
     (Template.PROMOTED, "en", VARIANTS[0], "booked for “Gratis strategiesessie”.", "for Gratis"),
+    (Template.CHANGED, "nl", VARIANTS[0], "Titel: “Strategiesessie” → “Gratis strategiesessie”\n", "Titel: Strat"),
     # The text part has a link where the HTML part has a button.
     (Template.CONFIRM_ADDRESS, "nl", VARIANTS[0], "op de link hieronder.", "knop"),
     (Template.CONFIRM_ADDRESS, "en", VARIANTS[0], "open the link below before", "button"),

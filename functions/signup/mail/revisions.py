@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from signup import dates, texts
 from signup.ledger.session import ENDS_AT, LOCATION, PLACE_ADDRESS, PLACE_NAME, STARTS_AT, TITLE, Session, facts
 from signup.mail import calendar
+from signup.mail.paragraphs import plain_quoted
 
 
 def changes(before: object, session: Session) -> list[dict[str, str]]:
@@ -19,7 +20,7 @@ def changes(before: object, session: Session) -> list[dict[str, str]]:
     labels = texts.section(session.language, "mail")
     found = []
     if was[TITLE] and was[TITLE] != session.title:
-        found.append(_change(labels["title"], _quoted(was[TITLE]), _quoted(session.title)))
+        found.append(_change(labels["title"], plain_quoted(was[TITLE]), plain_quoted(session.title)))
     start, end = was[STARTS_AT], was[ENDS_AT]
     if start is not None and end is not None and (start, end) != (session.starts_at, session.ends_at):
         then = dates.span(start, end, session.zone, session.language)
@@ -34,7 +35,3 @@ def changes(before: object, session: Session) -> list[dict[str, str]]:
 
 def _change(label: str, before: str, after: str) -> dict[str, str]:
     return {"label": label, "then": before, "now": after}
-
-
-def _quoted(title: str) -> str:
-    return f"\u201c{title}\u201d"
