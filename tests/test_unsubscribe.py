@@ -230,3 +230,47 @@ class TestWhatFollows:
         by_name = {row[2]: row for row in rows[1:]}
         assert datetime.strptime(by_name["Jan"][column], "%d-%m-%Y %H:%M")
         assert by_name["Piet"][column] == ""
+
+
+@pytest.mark.parametrize(
+    ("left", "unsubscribed"),
+    [
+        (None, False),  # cleared in the console, to let Jan back in
+        ("", False),
+        (False, False),
+        (datetime(2036, 5, 1, 10, 0, tzinfo=UTC), True),  # as the link writes it
+        ("ja", True),  # typed in the console
+    ],
+    ids=["null", "empty", "false", "a moment", "text"],
+)
+def test_what_the_console_may_leave_in_unsubscribed_at_means_the_same_to_the_link_the_mail_and_the_export(
+    left: object,
+    unsubscribed: bool,
+    people: dict[str, Any],
+    body: Path,
+    client: Any,
+    db: Any,
+    notifier: Any,
+    inbox: Mailbox,
+    tmp_path: Path,
+) -> None:
+    session_id = people["session"]
+    db.collection("sessions", session_id, "registrations").document(people["jan"]).update({"unsubscribed_at": left})
+    output = tmp_path / "aanmeldingen.csv"
+
+    page = client.get(
+        f"/unsubscribe/{unsubscribe_token(session_id, people['jan'])}", headers={"Accept": "application/json"}
+    )
+    said = write(session_id, body)
+    sweep(notifier)
+    exported = cli.main(["export", session_id, "--output", str(output)], io.StringIO())
+
+    assert page.get_json()["status"] == ("unsubscribed" if unsubscribed else None)
+    assert ("left out, unsubscribed from your messages (1)" in said) is unsubscribed
+    assert [m["Subject"] for m in to(inbox, "jan@example.nl")] == (
+        [] if unsubscribed else [f"{SUBJECT} (Strategiesessie)"]
+    )
+    assert exported == 0
+    rows = list(csv.reader(io.StringIO(output.read_text(encoding="utf-8-sig")), delimiter=";"))
+    column = rows[0].index("Geen berichten sinds")
+    assert ({row[2]: row for row in rows[1:]}["Jan"][column] != "") is unsubscribed

@@ -223,6 +223,12 @@ def generation_of(data: Mapping[str, Any]) -> int:
     return _whole(data.get(fields.GENERATION))
 
 
+def unsubscribed(data: Mapping[str, Any]) -> bool:
+    """Whether the person asked for no more of the organiser's messages: `unsubscribed_at` holds a value (the link
+    writes the moment; null, empty or false, as the console may leave the field to let someone back in, is none)."""
+    return bool(data.get(fields.UNSUBSCRIBED_AT))
+
+
 def seat_document(session: Session, registration_id: str, now: datetime) -> dict[str, Any]:
     return {fields.REGISTRATION_ID: registration_id, fields.TAKEN_AT: now, fields.EXPIRES_AT: session.expires_at}
 

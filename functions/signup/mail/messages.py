@@ -22,7 +22,7 @@ from google.api_core import exceptions as google_errors
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from signup.errors import MisconfiguredError, NotFoundError
-from signup.ledger import fields, mailkeys
+from signup.ledger import fields, mailkeys, registration
 from signup.ledger.outbox import pending_update
 from signup.ledger.session import Session
 from signup.ledger.status import Status
@@ -116,7 +116,9 @@ def recipients(client: Any, session: Session, text: Message) -> Iterator[Any]:
 
 def unsubscribed(client: Any, session: Session, text: Message) -> list[Any]:
     """The registrations the message is for whose people asked for no more of the organiser's messages."""
-    return [snapshot for snapshot in _audience(client, session, text) if _unsubscribed(snapshot.to_dict() or {})]
+    return [
+        snapshot for snapshot in _audience(client, session, text) if registration.unsubscribed(snapshot.to_dict() or {})
+    ]
 
 
 def _audience(client: Any, session: Session, text: Message) -> list[Any]:
@@ -142,13 +144,9 @@ def _wants(data: dict[str, Any], text: Message) -> bool:
         data.get(fields.STATUS) in AUDIENCES[text.to]
         and _came_as_asked(data, text.to)
         and bool(data.get(fields.EMAIL))
-        and not _unsubscribed(data)
+        and not registration.unsubscribed(data)
         and text.key not in (data.get(fields.EMAILS) or {})
     )
-
-
-def _unsubscribed(data: dict[str, Any]) -> bool:
-    return data.get(fields.UNSUBSCRIBED_AT) is not None
 
 
 def _came_as_asked(data: dict[str, Any], to: str) -> bool:

@@ -20,6 +20,7 @@ from signup.errors import MisconfiguredError, NotFoundError
 from signup.ledger import fields, mailkeys
 from signup.ledger.fields import SESSIONS
 from signup.ledger.outbox import MailState, Outcome, is_due, next_due
+from signup.ledger.registration import unsubscribed
 from signup.ledger.session import CAPACITY, STARTS_AT, Session, parse_session
 from signup.ledger.status import Status
 from signup.ledger.writes import CONFLICTS, GONE
@@ -291,7 +292,7 @@ class Notifier:
         if kind is None:
             status = registration.get(fields.STATUS)
             return Outcome(MailState.SKIPPED, f"no longer applies: the registration is {status}")
-        if mailkeys.LOOKS[kind].unsubscribe and registration.get(fields.UNSUBSCRIBED_AT):
+        if mailkeys.LOOKS[kind].unsubscribe and unsubscribed(registration):
             return Outcome(MailState.SKIPPED, "the person unsubscribed from the organiser's messages")
         if capped and allowed[mailbox(address)] <= 0:
             log.warning("mail %s for id=%s over the daily cap of its address", key, claim.ref.id)

@@ -6,9 +6,11 @@ import csv
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, TextIO
 
 from signup.ledger import fields, mailkeys
+from signup.ledger.registration import unsubscribed
 from signup.ledger.session import Session
 
 # Dutch Excel splits on semicolons (the comma is its decimal separator).
@@ -123,7 +125,7 @@ def write(
             row.get(fields.STATUS, ""),
             _local(signed_up, session),
             # Who asked for no more of the organiser's messages (the link in them), and when.
-            _local(row.get(fields.UNSUBSCRIBED_AT), session),
+            _local(row.get(fields.UNSUBSCRIBED_AT), session) if unsubscribed(row) else "",
             yes if row.get(fields.CHECKED_IN_AT) else "",
         ]
         cells += [str(((row.get(fields.EMAILS) or {}).get(key) or {}).get(fields.STATE, "")) for key in mail_keys]
@@ -132,4 +134,7 @@ def write(
 
 
 def _local(moment: Any, session: Session) -> str:
-    return moment.astimezone(session.zone).strftime("%d-%m-%Y %H:%M") if moment else ""
+    """A moment in the session's zone; what else the console may have put there, as it is."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(session.zone).strftime("%d-%m-%Y %H:%M")
+    return str(moment) if moment else ""

@@ -10,7 +10,7 @@ from typing import Any
 
 from signup.errors import UnsubscribeSupersededError
 from signup.ledger import fields
-from signup.ledger.registration import generation_of
+from signup.ledger.registration import generation_of, unsubscribed
 from signup.ledger.writes import ATTEMPTS, CONFLICTS, KeptChangingError
 from signup.store.deadlines import ON_REQUEST
 from signup.tokens import RegistrationRef
@@ -23,7 +23,7 @@ class Unsubscribes:
 
     def unsubscribed(self, ref: RegistrationRef) -> bool:
         """Whether the sign-up a link names asked for no more messages; UnsubscribeSupersededError if it is gone."""
-        return fields.UNSUBSCRIBED_AT in self._read(ref)[1]
+        return unsubscribed(self._read(ref)[1])
 
     def unsubscribe(self, ref: RegistrationRef) -> bool:
         """No more of the organiser's messages for this sign-up; False when it had asked before (twice is harmless).
@@ -32,7 +32,7 @@ class Unsubscribes:
         meanwhile (a fresh one under the same id) is never marked."""
         for _ in range(ATTEMPTS):
             snapshot, data = self._read(ref)
-            if fields.UNSUBSCRIBED_AT in data:
+            if unsubscribed(data):
                 return False
             option = self._client.write_option(last_update_time=snapshot.update_time)
             try:
