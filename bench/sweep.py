@@ -44,7 +44,7 @@ def floor(port: int, messages: list[EmailMessage]) -> float:
 
 def confirmations(notifier: Any, session: Any, registrar_client: Any) -> list[EmailMessage]:
     """The same confirmations the sweep will send, composed before the floor's clock starts."""
-    from signup.mail.mails import Recipient
+    from signup.mail.compose.mails import Recipient
 
     now = datetime.now(UTC)
     registrations = registrar_client.collection("sessions").document(session.id).collection("registrations").stream()

@@ -88,7 +88,7 @@ def current_generation(session_id: str, registration_id: str, db: Any = None) ->
 def sent_today(db: Any, address: str) -> int:
     """How many mails today's cap has counted for the mailbox `address` reaches, read from its document."""
     from signup.keys import MAIL_CAPS, KeyRing
-    from signup.mail.mailcap import MAILCAPS, document_id, mailbox
+    from signup.mail.transport.mailcap import MAILCAPS, document_id, mailbox
 
     key = KeyRing.parse(SIGNING_KEY).subkey(MAIL_CAPS)
     snapshot = db.collection(MAILCAPS).document(document_id(key, mailbox(address), datetime.now(UTC))).get()

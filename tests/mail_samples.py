@@ -16,7 +16,7 @@ from typing import Any
 
 from signup.ledger.mailkeys import Template
 from signup.ledger.session import Session, parse_session
-from signup.mail.mails import Composer, Recipient
+from signup.mail.compose.mails import Composer, Recipient
 from signup.texts import LANGUAGES
 
 from tests.conftest import session_fields
@@ -87,7 +87,7 @@ def person(variant: Variant, status: str = "confirmed") -> dict[str, str]:
 
 
 def extra(kind: Template, language: str, variant: Variant) -> dict[str, Any]:
-    """What the notifier adds for the kinds that need more than the session and the person (signup.mail.mailextras)."""
+    """What the notifier adds for the kinds that need more than the session and the person (compose/mailextras.py)."""
     to_organiser = {"to_organiser": True, "show_cancel": False}
     if kind == Template.MESSAGE:
         return {"message_subject": "Het programma", "message_body": MESSAGE_BODY}

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from signup.mail.smtp import InsecureServerError, SmtpServer, SmtpTransport
+from signup.mail.transport.smtp import InsecureServerError, SmtpServer, SmtpTransport
 
 from dev import processes
 from dev.mailbox import Mailbox

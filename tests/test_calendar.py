@@ -20,8 +20,8 @@ import pytest
 from signup.errors import MisconfiguredError
 from signup.ledger.mailkeys import Template
 from signup.ledger.session import parse_session
-from signup.mail.calendar import ics
-from signup.mail.mails import Recipient
+from signup.mail.compose.calendar import ics
+from signup.mail.compose.mails import Recipient
 from signup.organisers import cli
 
 from dev.mailbox import Mailbox

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from signup.http import inbound
 from signup.keys import KeyRing
 from signup.ledger.mailkeys import Template
-from signup.mail import calendar
+from signup.mail.compose import calendar
 from signup.organisers import cli
 from signup.service import build_notifier
 from signup.settings import Settings

@@ -397,7 +397,7 @@ def test_a_cancel_calendar_is_valid_rfc5545() -> None:
     from email.headerregistry import Address
 
     from signup.ledger.session import parse_session
-    from signup.mail.calendar import ics
+    from signup.mail.compose.calendar import ics
 
     from tests.conftest import session_fields
 

@@ -13,10 +13,10 @@ FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
 MAIL_SIDE = (
     "icalendar",
     "smtplib",
-    "signup.mail.mails",
-    "signup.mail.smtp",
+    "signup.mail.compose.mails",
+    "signup.mail.transport.smtp",
     "signup.mail.notifier",
-    "signup.mail.calendar",
+    "signup.mail.compose.calendar",
     "signup.mail.changes",
     "google.events",
 )
@@ -42,7 +42,7 @@ def test_loading_the_entry_points_and_building_register_loads_no_mail_side() -> 
     assert {module for module in loaded if module.startswith("signup.organise")} == set()
 
 
-@pytest.mark.parametrize("module", ["icalendar", "signup.mail.notifier", "signup.mail.smtp"])
+@pytest.mark.parametrize("module", ["icalendar", "signup.mail.notifier", "signup.mail.transport.smtp"])
 def test_building_notify_loads_the_mail_side(module: str) -> None:
     loaded = loaded_after(
         "from signup import service, settings\n"

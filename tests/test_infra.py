@@ -28,8 +28,8 @@ from signup.http.ratelimit import RATELIMITS
 from signup.ledger.fields import AUDIT, FORM_TOKENS, REGISTRATIONS, SEATS, SESSIONS, SIGNINS
 from signup.mail import events
 from signup.mail.digest import DIGESTS
-from signup.mail.mailcap import MAILCAPS
 from signup.mail.messages import MESSAGES
+from signup.mail.transport.mailcap import MAILCAPS
 
 from tests import tf_schema
 
@@ -1064,7 +1064,8 @@ def test_personal_data_leaves_by_itself_after_the_retention_period(collection: s
 
 
 @pytest.mark.parametrize(
-    "module", ["ledger/registration.py", "http/ratelimit.py", "mail/mailcap.py", "mail/digest.py", "mail/messages.py"]
+    "module",
+    ["ledger/registration.py", "http/ratelimit.py", "mail/transport/mailcap.py", "mail/digest.py", "mail/messages.py"],
 )
 def test_the_ttl_field_is_one_the_code_writes(module: str) -> None:
     tree = ast.parse((SIGNUP / module).read_text(encoding="utf-8"))

@@ -11,8 +11,8 @@ from signup.errors import MisconfiguredError
 from signup.ledger import outbox
 from signup.ledger.mailkeys import hours_of, reminder_key
 from signup.mail import events
-from signup.mail.mails import parse_sender
-from signup.mail.smtp import SmtpServer
+from signup.mail.compose.mails import parse_sender
+from signup.mail.transport.smtp import SmtpServer
 from signup.names import full_name
 
 from tests import events as sample_events

@@ -412,7 +412,7 @@ class TestOneBadMailDoesNotStopTheRest:
         make_session: Callable[..., str],
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        from signup.mail import smtp
+        from signup.mail.transport import smtp
 
         session_id = make_session()
         ids = {name: sign_up(client, session_id, email=f"{name}@example.nl")["id"] for name in ("anna", "bert", "cor")}

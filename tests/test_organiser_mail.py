@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from signup.keys import KeyRing
-from signup.mail import messages, paragraphs
+from signup.mail import messages
+from signup.mail.compose import paragraphs
 from signup.organisers import cli
 from signup.tokens import CancelTokens
 

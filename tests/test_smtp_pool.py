@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from signup.errors import MisconfiguredError
-from signup.mail.smtp import SmtpServer, SmtpTransport
-from signup.mail.smtppool import ConnectionPool, Pacer
+from signup.mail.transport.smtp import SmtpServer, SmtpTransport
+from signup.mail.transport.smtppool import ConnectionPool, Pacer
 from signup.settings import Settings
 
 from dev import mailbox, processes

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from signup import service
-from signup.mail.smtp import InsecureServerError, SmtpServer, SmtpTransport, TransientError, is_loopback
+from signup.mail.transport.smtp import InsecureServerError, SmtpServer, SmtpTransport, TransientError, is_loopback
 from signup.settings import Settings
 
 from dev.mailbox import Mailbox

@@ -31,10 +31,10 @@ from signup.store.unsubscribes import Unsubscribes
 from signup.tokens import CancelTokens, CheckInTokens, ConfirmTokens, RegistrationRef, UnsubscribeTokens
 
 if TYPE_CHECKING:
-    from signup.mail.mails import Composer
+    from signup.mail.compose.mails import Composer
     from signup.mail.notifier import Notifier
     from signup.mail.signins import SignInMailer
-    from signup.mail.smtp import SmtpTransport
+    from signup.mail.transport.smtp import SmtpTransport
     from signup.organise.web import Service as OrganiseService
 
 T = TypeVar("T")
@@ -91,11 +91,11 @@ def build_notifier(
 ) -> Notifier:
     """Wire `notify`: Firestore, the outbox, templates and the SMTP transport (SMTP_URL's, unless one is given)."""
     from signup.mail.changes import Announcer
-    from signup.mail.mailcap import MailCap
-    from signup.mail.mails import parse_sender
+    from signup.mail.compose.mails import parse_sender
     from signup.mail.notifier import Notifier
-    from signup.mail.smtp import SmtpServer, SmtpTransport
-    from signup.mail.smtppool import ConnectionPool, Pacer
+    from signup.mail.transport.mailcap import MailCap
+    from signup.mail.transport.smtp import SmtpServer, SmtpTransport
+    from signup.mail.transport.smtppool import ConnectionPool, Pacer
     from signup.store.outbox import Outbox
 
     mail_from, smtp_url = settings.require_mail()
@@ -136,7 +136,7 @@ def build_composer(settings: Settings) -> Composer:
     """The mails as `notify` writes them (MAIL_FROM, cancel links signed with SIGNING_KEY)."""
     from email.headerregistry import Address
 
-    from signup.mail.mails import Composer, parse_sender
+    from signup.mail.compose.mails import Composer, parse_sender
 
     if not settings.mail_from:
         raise MisconfiguredError("Missing required setting MAIL_FROM")
@@ -202,10 +202,10 @@ def build_sign_in_mailer(
     clock: Callable[[], datetime] = utc_now,
 ) -> SignInMailer:
     """Wire the sender of the organisers' sign-in links: `notify`'s outbox and SMTP transport, ORGANISE_URL's links."""
-    from signup.mail.mails import parse_sender
+    from signup.mail.compose.mails import parse_sender
     from signup.mail.signins import SignInMailer
-    from signup.mail.smtp import SmtpServer, SmtpTransport
-    from signup.mail.smtppool import ConnectionPool, Pacer
+    from signup.mail.transport.smtp import SmtpServer, SmtpTransport
+    from signup.mail.transport.smtppool import ConnectionPool, Pacer
     from signup.organise.credentials import Credentials
     from signup.store.outbox import Outbox
 

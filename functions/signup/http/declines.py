@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from signup.errors import NotFoundError
-from signup.mail.mails import UnreachableAddressError, deliverable_address
+from signup.mail.compose.mails import UnreachableAddressError, deliverable_address
 from signup.store.registrations import Registrar
 from signup.store.sessions import SessionStore
 from signup.tokens import RegistrationRef
@@ -29,7 +29,7 @@ class Decline:
 
     def is_by(self, address: str) -> bool:
         """Whether the ATTENDEE who declined is this address: as typed, or as our invitation wrote it (the domain in
-        ASCII, mail/mails.py), case aside."""
+        ASCII, mail/compose/mails.py), case aside."""
         try:
             sent = deliverable_address(address, smtputf8=True).addr_spec
         except UnreachableAddressError:

@@ -28,7 +28,7 @@ from werkzeug.formparser import FormDataParser
 from signup.errors import MalformedBodyError, PayloadTooLargeError
 from signup.http.declines import Decline
 from signup.keys import INBOUND_MAIL, KeyRing, hkdf
-from signup.mail import calendar
+from signup.mail.compose import calendar
 
 log = logging.getLogger(__name__)
 

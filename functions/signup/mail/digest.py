@@ -24,7 +24,7 @@ from signup.ledger import fields, mailkeys
 from signup.ledger.fields import SESSIONS
 from signup.ledger.outbox import new_mail
 from signup.ledger.session import ORGANISER_NOTIFICATIONS, Session, parse_session
-from signup.mail import notifications
+from signup.mail.compose import notifications
 
 log = logging.getLogger(__name__)
 

@@ -25,13 +25,13 @@ from signup.ledger.session import CAPACITY, STARTS_AT, Session, parse_session
 from signup.ledger.status import Status
 from signup.ledger.writes import CONFLICTS, GONE
 from signup.mail import changes, digest
+from signup.mail.compose.mailextras import MailExtras
+from signup.mail.compose.mails import Composer, UnreachableAddressError
 from signup.mail.events import Change
-from signup.mail.mailcap import MailCap, mailbox
-from signup.mail.mailextras import MailExtras
-from signup.mail.mails import Composer, UnreachableAddressError
 from signup.mail.reminders import queue_due as queue_reminders
-from signup.mail.smtp import Connection, InsecureServerError, PermanentError, TransientError
-from signup.mail.smtppool import ConnectionPool
+from signup.mail.transport.mailcap import MailCap, mailbox
+from signup.mail.transport.smtp import Connection, InsecureServerError, PermanentError, TransientError
+from signup.mail.transport.smtppool import ConnectionPool
 from signup.store import lapsing, privacy
 from signup.store.outbox import Claim, Outbox
 from signup.store.registrations import Registrar

@@ -26,10 +26,10 @@ from signup.http.pages import TEMPLATES
 from signup.ledger import fields, mailkeys
 from signup.ledger.outbox import MailState, Outcome, is_due
 from signup.ledger.signin import SignIn
+from signup.mail.compose.mails import HEADERS_POLICY, UnreachableAddressError, deliverable_address
 from signup.mail.events import Change
-from signup.mail.mails import HEADERS_POLICY, UnreachableAddressError, deliverable_address
-from signup.mail.smtp import InsecureServerError, PermanentError, TransientError
-from signup.mail.smtppool import ConnectionPool
+from signup.mail.transport.smtp import InsecureServerError, PermanentError, TransientError
+from signup.mail.transport.smtppool import ConnectionPool
 from signup.organise.texts import LANGUAGES, catalogue
 from signup.store.outbox import Claim, Outbox
 

@@ -210,7 +210,7 @@ def _preview(exchange: Exchange, session: Session, snapshot: Any, written: messa
     from email.utils import make_msgid
 
     from signup.ledger.mailkeys import Template
-    from signup.mail.mails import Recipient, UnreachableAddressError
+    from signup.mail.compose.mails import Recipient, UnreachableAddressError
 
     recipient = Recipient.from_document(session.id, snapshot.id, snapshot.to_dict() or {})
     try:

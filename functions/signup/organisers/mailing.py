@@ -13,7 +13,7 @@ from signup.errors import MisconfiguredError
 from signup.ledger.mailkeys import Template
 from signup.ledger.session import Session
 from signup.mail import messages
-from signup.mail.mails import Composer, Recipient
+from signup.mail.compose.mails import Composer, Recipient
 from signup.organisers.asking import agreed
 from signup.service import Toolbox
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from signup.keys import MAIL_CAPS
 from signup.ledger.session import Session
-from signup.mail.mailcap import MailCap
+from signup.mail.transport.mailcap import MailCap
 from signup.organisers.check.configuration import check_configuration
 from signup.organisers.check.live import Http, check_live, timing
 from signup.organisers.check.mail_domain import check_mail_domain

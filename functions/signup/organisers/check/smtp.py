@@ -15,8 +15,8 @@ from email.message import EmailMessage
 from email.utils import localtime, make_msgid
 
 from signup.errors import MisconfiguredError
-from signup.mail.mails import parse_sender
-from signup.mail.smtp import (
+from signup.mail.compose.mails import parse_sender
+from signup.mail.transport.smtp import (
     InsecureServerError,
     PermanentError,
     SmtpServer,

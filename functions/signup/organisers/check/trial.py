@@ -13,7 +13,7 @@ from typing import Any
 from signup.ledger import fields, mailkeys
 from signup.ledger.outbox import MailState
 from signup.ledger.session import CHECK_SESSION, STARTS_AT
-from signup.mail.mailcap import MailCap
+from signup.mail.transport.mailcap import MailCap
 from signup.organisers.check.live import Answer, Http
 from signup.organisers.check.report import Result, Status
 

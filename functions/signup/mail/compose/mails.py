@@ -26,7 +26,7 @@ from signup.ledger import fields
 from signup.ledger.mailkeys import LOOKS, Template
 from signup.ledger.registration import ERASED, Registration
 from signup.ledger.session import Session
-from signup.mail import calendar, paragraphs, qr, revisions
+from signup.mail.compose import calendar, paragraphs, qr, revisions
 from signup.names import full_name
 from signup.tokens import RegistrationRef
 

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import icalendar
 
 from signup.ledger.session import Session
-from signup.mail import timezones
+from signup.mail.compose import timezones
 from signup.tokens import RegistrationRef
 
 PRODUCT_ID = "-//signup//session registration//NL"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from signup.mail.smtp import Connection, SmtpTransport
+from signup.mail.transport.smtp import Connection, SmtpTransport
 
 
 class Pacer:

@@ -11,8 +11,9 @@ from signup.errors import MisconfiguredError
 from signup.ledger import fields, mailkeys
 from signup.ledger.mailkeys import Template
 from signup.ledger.session import Session
-from signup.mail import digest, messages, notifications
-from signup.mail.mails import Recipient
+from signup.mail import digest, messages
+from signup.mail.compose import notifications
+from signup.mail.compose.mails import Recipient
 
 
 class MailExtras:

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from signup import dates, texts
 from signup.ledger.session import ENDS_AT, LOCATION, PLACE_ADDRESS, PLACE_NAME, STARTS_AT, TITLE, Session, facts
-from signup.mail import calendar
-from signup.mail.paragraphs import plain_quoted
+from signup.mail.compose import calendar
+from signup.mail.compose.paragraphs import plain_quoted
 
 
 def changes(before: object, session: Session) -> list[dict[str, str]]:
