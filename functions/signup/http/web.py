@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import flask
-from google.api_core import exceptions as google_errors
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import BaseConverter, Map, Rule
 
@@ -49,6 +48,7 @@ from signup.ledger import fields
 from signup.ledger.session import Session, normalise_origin
 from signup.ledger.status import CHECK_EMAIL, Status
 from signup.settings import Settings
+from signup.store.deadlines import NOT_NOW
 from signup.store.registrations import Registrar
 from signup.store.sessions import SessionStore
 from signup.store.unsubscribes import Unsubscribes
@@ -132,15 +132,6 @@ _ANSWERS: dict[type[SignupError], tuple[int, str, str]] = {
     TurnstileUnavailableError: (503, "page.error_title", "page.turnstile_unavailable"),
     MisconfiguredError: (503, "page.error_title", "page.misconfigured"),
 }
-# Firestore's answers that mean "not now", not "never".
-_TRANSIENT = (
-    google_errors.ServiceUnavailable,
-    google_errors.DeadlineExceeded,
-    google_errors.Aborted,
-    google_errors.ResourceExhausted,
-    google_errors.InternalServerError,
-    google_errors.RetryError,
-)
 
 
 @dataclass
@@ -195,7 +186,7 @@ def handle(request: flask.Request, service: Callable[[], Service]) -> flask.Resp
         try:
             exchange.service = service()
             response = _route(exchange)
-        except _TRANSIENT as error:
+        except NOT_NOW as error:
             log.warning("firestore unavailable: %s", type(error).__name__)
             raise UnavailableError() from error
     except SignupError as error:

@@ -6,10 +6,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from signup import dates
-from signup.http.pages import TEMPLATES
+from signup.http.pages import TEMPLATES, page_environment
 from signup.ledger.session import Session
 from signup.organise.texts import catalogue
 
@@ -24,13 +22,7 @@ ASSETS = {
 
 class Pages:
     def __init__(self, directory: Path = TEMPLATES) -> None:
-        self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(directory),
-            autoescape=jinja2.select_autoescape(["html"]),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self._env = page_environment(directory)
 
     def render(self, name: str, *, language: str, **context: Any) -> str:
         def when(session: Session) -> str:

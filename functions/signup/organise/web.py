@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 import email_validator
 import flask
-from google.api_core import exceptions as google_errors
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Map, Rule
 
@@ -51,6 +50,7 @@ from signup.organise.pages import ASSETS, Pages
 from signup.organise.texts import LANGUAGES, text
 from signup.settings import Settings
 from signup.store import overview
+from signup.store.deadlines import NOT_NOW
 from signup.store.registrations import Registrar
 from signup.store.sessions import SessionStore
 from signup.store.signins import SignIns
@@ -113,14 +113,6 @@ _ANSWERS: dict[type[SignupError], tuple[int, str]] = {
     UnavailableError: (503, "error.unavailable"),
     MisconfiguredError: (503, "error.misconfigured"),
 }
-_TRANSIENT = (
-    google_errors.ServiceUnavailable,
-    google_errors.DeadlineExceeded,
-    google_errors.Aborted,
-    google_errors.ResourceExhausted,
-    google_errors.InternalServerError,
-    google_errors.RetryError,
-)
 
 
 @dataclass
@@ -216,7 +208,7 @@ def handle(request: flask.Request, service: Callable[[], Service]) -> flask.Resp
         try:
             exchange.service = service()
             response = _route(exchange)
-        except _TRANSIENT as error:
+        except NOT_NOW as error:
             log.warning("firestore unavailable: %s", type(error).__name__)
             raise UnavailableError() from error
     except SignupError as error:

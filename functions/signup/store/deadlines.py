@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.api_core import exceptions as google_errors
 from google.api_core.retry import Retry
 
 # Pass as **ON_REQUEST to every Firestore call in a request's path.
@@ -16,3 +17,13 @@ ON_REQUEST: dict[str, Any] = {
     "retry": Retry(initial=0.1, maximum=0.5, multiplier=2.0, timeout=3.0),
     "timeout": 2.0,
 }
+
+# Firestore's answers that mean "not now", not "never": a page answers them 503 with Retry-After.
+NOT_NOW = (
+    google_errors.ServiceUnavailable,
+    google_errors.DeadlineExceeded,
+    google_errors.Aborted,
+    google_errors.ResourceExhausted,
+    google_errors.InternalServerError,
+    google_errors.RetryError,
+)
