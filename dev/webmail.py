@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 from email.message import EmailMessage
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,9 @@ _PAGES = jinja2.Environment(
 )
 
 
+_CID = re.compile(r'src="cid:([^"]+)"')
+
+
 def _read(path: Path) -> EmailMessage:
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert isinstance(message, EmailMessage)
@@ -32,6 +36,15 @@ def _summary(path: Path) -> dict[str, Any]:
 
 
 def serve(directory: Path, port: int) -> None:
+    server = make_server(directory, port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+def make_server(directory: Path, port: int) -> ThreadingHTTPServer:
+    """The mailbox's pages for the mails in `directory`, on 127.0.0.1:`port` (not yet serving)."""
     directory.mkdir(parents=True, exist_ok=True)
 
     def mails() -> list[Path]:
@@ -54,7 +67,14 @@ def serve(directory: Path, port: int) -> None:
             message = _read(path)
             if parts[1:] == ["html"]:
                 html = message.get_body(("html",))
-                return self._send(html.get_content() if html else "", "text/html")
+                # A mail's inline images (the check-in code) are named by Content-ID, which a browser cannot follow.
+                page = _CID.sub(f'src="/{parts[0]}/cid/\\1"', html.get_content()) if html else ""
+                return self._send(page, "text/html")
+            if len(parts) == 3 and parts[1] == "cid":
+                for part in message.walk():
+                    if str(part.get("Content-ID", "")).strip("<>") == parts[2] and isinstance(part, EmailMessage):
+                        return self._send(part.get_content(), part.get_content_type())
+                return self._send("not found", "text/plain", HTTPStatus.NOT_FOUND)
             if parts[1:] == ["raw"]:
                 return self._send(path.read_text(errors="replace"), "text/plain")
             if len(parts) == 3 and parts[1] == "attachment":
@@ -81,8 +101,4 @@ def serve(directory: Path, port: int) -> None:
             self.end_headers()
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    return ThreadingHTTPServer(("127.0.0.1", port), Handler)
