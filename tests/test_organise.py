@@ -862,3 +862,31 @@ def test_a_code_scanned_before_signing_in_is_where_the_sign_in_goes_on_to_and_no
     assert used.headers["Location"] == (f"http://localhost{code}" if scanned else "http://localhost/")
     if scanned:
         assert "Jan van der Berg" in page.get(code).text
+
+
+def test_a_registrations_page_says_what_became_of_each_of_its_mails(
+    db: Any, client: Any, page: Any, make_session: Callable[..., str]
+) -> None:
+    session_id = make_session()
+    jan = sign_up(client, session_id)["id"]
+    sent_at = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+    retry_at = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    db.collection("sessions", session_id, "registrations").document(jan).update(
+        {
+            "emails.confirmation": {"state": "sent", "sent_at": sent_at},
+            "emails.reminder_24h": {"state": "pending", "attempts": 2, "next_attempt_at": retry_at},
+            "emails.change": {"state": "failed", "last_error": "550 5.1.1 mailbox <jan@example.nl> unknown"},
+            "emails.unheard_of": {"state": "odd"},
+        }
+    )
+    sign_in(page, db, ANNA)
+
+    html = " ".join(page.get(f"/sessions/{session_id}/registrations/{jan}").text.split())
+
+    mails = html[html.index("<h2>E-mails</h2>") :]
+    assert "<strong>Bevestiging</strong>: verstuurd dinsdag 1 december 2026, 10:30" in mails
+    assert "<strong>Herinnering (24 uur vooraf)</strong>: nog niet verstuurd (poging 2); nieuwe poging dinsdag" in mails
+    assert "<strong>Wijziging van de sessie</strong>: niet verstuurd: de mailserver weigerde het" in mails
+    assert "Reden: 550 5.1.1 mailbox &lt;jan@example.nl&gt; unknown" in mails
+    assert "<strong>E-mail unheard_of</strong>: onbekend" in mails
+    assert mails.index("Bevestiging") < mails.index("Herinnering")  # in the order they go: the confirmation first

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import flask
 
 from signup.errors import NotFoundError
-from signup.ledger import fields
+from signup.ledger import fields, mailkeys
+from signup.ledger.outbox import MailState
 from signup.ledger.registration import Registration
 from signup.ledger.session import Session
 from signup.ledger.status import Status
@@ -86,6 +87,47 @@ class Row:
         if status == "absent":
             return self.can_check_in and not self.present
         return not status or self.status == status
+
+
+@dataclass(frozen=True)
+class MailLine:
+    """One of a registration's mails as its page shows it: which, how it went, when, and the mail server's words."""
+
+    kind: str  # the word for it: a key of the texts (`mail.confirmation`), or `mail.other` with `key` shown
+    key: str
+    hours: str  # a reminder's hours before the start, as written
+    state: str
+    attempts: int
+    at: datetime | None  # when it went, or when it is tried again
+    error: str
+
+
+def mail_lines(registration: Registration) -> list[MailLine]:
+    """A registration's mails in the order they go, so that an organiser sees what became of each (what they read
+    in the console's `emails` map before)."""
+    lines = []
+    for key in sorted(registration.emails, key=mailkeys.order):
+        mail = registration.emails[key]
+        found = mailkeys.kind(key)
+        state = str(mail.get(fields.STATE) or "")
+        sent_at, retry_at = mail.get(fields.SENT_AT), mail.get(fields.NEXT_ATTEMPT_AT)
+        at = sent_at if state == MailState.SENT else retry_at
+        attempts = mail.get(fields.ATTEMPTS)
+        lines.append(
+            MailLine(
+                kind=f"mail.{found.key.rstrip('_')}" if found is not None else "mail.other",
+                key=key,
+                hours=f"{mailkeys.hours_of(key):g}" if mailkeys.is_reminder(key) else "",
+                state=state if state in _MAIL_STATES else "other",
+                attempts=attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0,
+                at=at if isinstance(at, datetime) else None,
+                error=str(mail.get(fields.LAST_ERROR) or ""),
+            )
+        )
+    return lines
+
+
+_MAIL_STATES = frozenset(state.value for state in MailState)
 
 
 def rows_of(registrations: Iterable[Registration]) -> list[Row]:
@@ -190,6 +232,7 @@ def registration_page(
         "organise/registration.html",
         session=session,
         row=row,
+        mails=mail_lines(found),
         done=done if done and done.replace("-", "_").isidentifier() else None,
     )
 
