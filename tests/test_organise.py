@@ -323,6 +323,24 @@ def test_the_export_is_the_formula_safe_csv_for_dutch_excel_with_who_was_present
     ) == ["check-in", "export"]
 
 
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_an_export_link_on_another_site_leads_to_the_session_not_to_a_download_nor_an_audit_entry(
+    db: Any, client: Any, page: Any, make_session: Callable[..., str], site: str
+) -> None:
+    session_id = make_session()
+    sign_up(client, session_id)
+    sign_in(page, db, ANNA)
+
+    followed = page.get(f"/sessions/{session_id}/export.csv", headers={"Sec-Fetch-Site": site})
+    peeked = page.head(f"/sessions/{session_id}/export.csv", headers={"Sec-Fetch-Site": "same-origin"})
+
+    assert followed.status_code == 303
+    assert followed.headers["Location"].endswith(f"/sessions/{session_id}")
+    assert b"example.nl" not in followed.data
+    assert peeked.status_code == 200
+    assert audit_of(db, session_id) == []
+
+
 # --- Refusals -----------------------------------------------------------------------------------------------------
 
 PAGES = ["", "/export.csv", "/attendance", "/audit", "/edit", "/call-off", "/message"]

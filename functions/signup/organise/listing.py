@@ -237,14 +237,16 @@ def registration_page(
     )
 
 
-def export(exchange: Exchange, session: Session) -> flask.Response:
-    """The registrations as CSV for Dutch Excel (the same file as `signup export`); who downloaded it is recorded."""
+def export(exchange: Exchange, session: Session, *, recorded: bool = True) -> flask.Response:
+    """The registrations as CSV for Dutch Excel (the same file as `signup export`); who downloaded it is recorded
+    (not for a HEAD, which downloads nothing)."""
     service = exchange.service
     out = io.StringIO()
     out.write("\ufeff")  # UTF-8 with a byte-order mark: what Dutch Excel needs to read it right
     rows = [data for _, data in overview.registration_documents(service.client, session.id)]
     csv_export.write(out, session, rows)
-    audit.record(service.client, session, exchange.organiser, "export")
+    if recorded:
+        audit.record(service.client, session, exchange.organiser, "export")
     response = flask.Response(out.getvalue().encode("utf-8"), mimetype="text/csv")
     response.headers["Content-Type"] = "text/csv; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="aanmeldingen-{session.id}.csv"'

@@ -287,7 +287,11 @@ def _route(exchange: Exchange) -> flask.Response:
     if endpoint == "session":
         return listing.session_page(exchange, session)
     if endpoint == "export":
-        return listing.export(exchange, session)
+        if (request.headers.get("Sec-Fetch-Site") or "").strip().lower() in ("cross-site", "same-site"):
+            # Another site's link, followed with the cookie (SameSite=Lax): the session's page, where the organiser
+            # downloads it if they mean to; no file and no entry in the trail on another site's behalf.
+            return exchange.redirect(f"/sessions/{session.id}")
+        return listing.export(exchange, session, recorded=request.method == "GET")
     if endpoint == "attendance":
         return listing.attendance(exchange, session)
     if endpoint == "trail":
