@@ -6,6 +6,7 @@ import csv
 import io
 import re
 import shutil
+import stat
 import subprocess
 import tomllib
 from collections.abc import Callable, Iterator
@@ -284,7 +285,7 @@ def test_list_shows_a_session_that_was_called_off_as_such(client: Any, example: 
     assert "19" not in line.split()  # no seats left to give
 
 
-def test_an_export_to_a_file_says_how_many_and_git_keeps_such_files_out_of_the_repository(
+def test_an_export_to_a_file_says_how_many_is_its_owners_alone_and_git_keeps_such_files_out_of_the_repository(
     client: Any, example: str, tmp_path: Path
 ) -> None:
     sign_up(client, example, "Persoon", "", "Een", "p1@example.nl")
@@ -298,6 +299,7 @@ def test_an_export_to_a_file_says_how_many_and_git_keeps_such_files_out_of_the_r
     ]
 
     assert said == (0, f"wrote 1 registration to {output}\n")
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
     assert ignored == [0, 0]
 
 

@@ -4,6 +4,7 @@ credentials. It goes through the same code as the functions."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -79,11 +80,16 @@ def export_registrations(tools: Toolbox, options: argparse.Namespace, out: TextI
         raise MisconfiguredError(f"{session.id} is a session of `signup check`, removed when the check ends")
     rows = [data for _, data in overview.registration_documents(tools.client, session.id)]
     if options.output:
-        with open(options.output, "w", encoding="utf-8-sig", newline="") as file:
+        with open(options.output, "w", encoding="utf-8-sig", newline="", opener=_private) as file:
             count = export.write(file, session, rows, delimiter=options.delimiter)
         print(f"wrote {count} registration{'' if count == 1 else 's'} to {options.output}", file=out)
     else:
         export.write(out, session, rows, delimiter=options.delimiter)
+
+
+def _private(path: str, flags: int) -> int:
+    """Opens a new export readable by its owner only: it holds names and addresses, whatever the umask."""
+    return os.open(path, flags, 0o600)
 
 
 def cancel(tools: Toolbox, options: argparse.Namespace, out: TextIO) -> None:
