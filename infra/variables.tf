@@ -102,7 +102,7 @@ variable "mail_from" {
 }
 
 variable "calendar_reply_address" {
-  description = "CALENDAR_REPLY_ADDRESS: where calendars send a reply to an invitation (its ORGANIZER); the mail provider posts what arrives there to register's inbound URL (`signup calendar-replies` prints it), and a decline asks the person by mail whether to cancel. Set it before the invitations it is to cover go out: it changes their ORGANIZER. Empty: the organiser."
+  description = "CALENDAR_REPLY_ADDRESS: where calendars send a reply to an invitation (its ORGANIZER); the mail provider posts what arrives there to register's inbound URL (`signup calendar-replies` prints it), and a decline asks the person by mail whether to cancel. It applies to new calendar entries: one already sent keeps its ORGANIZER. Empty: the organiser."
   type        = string
   default     = ""
 

@@ -23,6 +23,7 @@ from signup.http import inbound
 from signup.keys import KeyRing
 from signup.ledger.mailkeys import Template
 from signup.mail.compose import calendar
+from signup.mail.events import Change
 from signup.organisers import cli
 from signup.service import build_notifier
 from signup.settings import Settings
@@ -33,6 +34,7 @@ from tests.conftest import PUBLIC_BASE_URL, SIGNING_KEY, current_generation
 from tests.mail_samples import compose
 from tests.support import JAN, SUMMER, calendar_of, cancel, parts, sign_up, token_in
 from tests.test_calendar import read_with_icaljs
+from tests.test_changes import edit
 
 REPLIES = "antwoord@example.nl"
 SECRET = inbound.url_secret(KeyRing.parse(SIGNING_KEY))
@@ -515,6 +517,89 @@ def test_a_decline_of_an_invitation_to_an_internationalised_domain_asks(
     assert invited == "jan@xn--bcher-kva.example"
     assert answer.get_json() == {"declined": 1, "asked": 1}
     assert (asked(db, session_id, jan["id"]) or {}).get("state") == "pending"
+
+
+def organizer_of(message: Any) -> tuple[str, str, str, int]:
+    """The ORGANIZER an invitation names, whether it asks for a reply, its UID and SEQUENCE."""
+    [event] = calendar_of(message).walk("VEVENT")
+    return (
+        str(event["ORGANIZER"]),
+        str(event["ATTENDEE"].params["RSVP"]),
+        str(event["UID"]),
+        int(str(event["SEQUENCE"])),
+    )
+
+
+def mails_to(inbox: Mailbox, address: str) -> list[Any]:
+    return [r.message for r in inbox.received if r.recipients == [address]]
+
+
+# Within the sweep's horizon, where it catches up with changes whose event was lost.
+SOON = datetime.now(UTC).replace(hour=14, minute=0, second=0, microsecond=0) + timedelta(days=10)
+
+
+class TestAnEntrysOrganizer:
+    """RFC 6638 has CalDAV servers refuse an update that changes an entry's ORGANIZER, and Gmail and Outlook may file
+    it as an entry of its own: an entry keeps the ORGANIZER it was first sent with."""
+
+    def test_stays_the_organiser_when_calendar_replies_are_turned_on_after_the_invitation_went(
+        self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        without = build_notifier(Settings.from_env(), client=db)
+        session_id = make_session(starts_at=SOON, ends_at=SOON + timedelta(hours=2))
+        without.session_written(session_id, Change())  # its creation: what attendees will be told is noted
+        jan = sign_up(client, session_id)
+        without.registration_written(session_id, jan["id"])
+        [invitation] = mails_to(inbox, "jan@example.nl")
+        with_replies = build_notifier(replace(Settings.from_env(), calendar_reply_address=REPLIES), client=db)
+
+        moved = SOON + timedelta(days=1)
+        edit(db, None, session_id, {"starts_at": moved, "ends_at": moved + timedelta(hours=2)})
+        with_replies.sweep(datetime.now(UTC) + timedelta(seconds=5))
+        piet = sign_up(client, session_id, first_name="Piet", infix="", last_name="Jansen", email="piet@example.nl")
+        with_replies.registration_written(session_id, piet["id"])
+
+        [_, change] = mails_to(inbox, "jan@example.nl")
+        [piets] = mails_to(inbox, "piet@example.nl")
+        first, update = organizer_of(invitation), organizer_of(change)
+        assert first[:3] == ("mailto:anna@example.nl", "FALSE", update[2])
+        assert update == ("mailto:anna@example.nl", "FALSE", first[2], 2)  # no reply asked: it would reach Anna
+        assert organizer_of(piets)[:2] == (f"mailto:{REPLIES}", "TRUE")  # a new entry gets what is set now
+        assert stored(db, session_id, jan["id"])["calendar_organizer"] == "anna@example.nl"
+        assert stored(db, session_id, piet["id"])["calendar_organizer"] == REPLIES
+
+    def test_stays_our_reply_address_when_the_organiser_changes_and_the_setting_is_turned_off(
+        self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        with_replies = build_notifier(replace(Settings.from_env(), calendar_reply_address=REPLIES), client=db)
+        session_id = make_session(starts_at=SOON, ends_at=SOON + timedelta(hours=2))
+        with_replies.session_written(session_id, Change())
+        jan = sign_up(client, session_id)
+        with_replies.registration_written(session_id, jan["id"])
+
+        edit(db, None, session_id, {"organiser.email": "bert@example.nl", "location.name": "Zaal 2"})
+        build_notifier(Settings.from_env(), client=db).sweep(datetime.now(UTC) + timedelta(seconds=5))
+
+        [invitation, change] = mails_to(inbox, "jan@example.nl")
+        assert organizer_of(invitation)[0] == organizer_of(change)[0] == f"mailto:{REPLIES}"
+        assert str(change["Reply-To"]) == "Anna de Vries <bert@example.nl>"  # a written reply goes where it is now
+
+    def test_of_a_sign_up_made_again_after_cancelling_is_what_is_set_now(
+        self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session(starts_at=SOON, ends_at=SOON + timedelta(hours=2))
+        jan = sign_up(client, session_id)
+        build_notifier(Settings.from_env(), client=db).registration_written(session_id, jan["id"])
+        cancel(client, session_id, jan["id"])
+        again = sign_up(client, session_id)
+        with_replies = build_notifier(replace(Settings.from_env(), calendar_reply_address=REPLIES), client=db)
+
+        with_replies.sweep(datetime.now(UTC) + timedelta(seconds=5))
+
+        *_, new = mails_to(inbox, "jan@example.nl")
+        assert again["id"] == jan["id"]
+        assert organizer_of(new)[:2] == (f"mailto:{REPLIES}", "TRUE")  # a new UID: a new entry
+        assert stored(db, session_id, jan["id"])["calendar_organizer"] == REPLIES
 
 
 FIRESTORE_ID = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", fullmatch=True)

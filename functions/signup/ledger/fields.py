@@ -47,6 +47,8 @@ TOLD_REVISION = "told_revision"
 UNSUBSCRIBED_AT = "unsubscribed_at"
 # ... when an organiser checked them in at the door (absent: not, or not yet).
 CHECKED_IN_AT = "checked_in_at"
+# ... the ORGANIZER address their calendar entry was first sent with, which its updates keep (mail/compose/calendar.py).
+CALENDAR_ORGANIZER = "calendar_organizer"
 
 # One mail, under `emails.<key>`.
 STATE = "state"

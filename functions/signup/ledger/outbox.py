@@ -55,6 +55,8 @@ class Outcome:
 
     state: MailState
     error: str | None = None
+    # The ORGANIZER of the calendar entry a sent mail carried (None: it carried none).
+    organizer: str | None = None
 
 
 def new_mail() -> dict[str, Any]:
@@ -180,6 +182,15 @@ def record_update(emails: Mapping[str, Mail], keys: Collection[str], now: dateti
         # Summed per session by `signup sessions list`: the map's keys vary, so no query could count its states.
         fields.MAILS_FAILED: sum(1 for mail in emails.values() if mail.get(fields.STATE) == MailState.FAILED),
     }
+
+
+def kept_organizer(registration: Mapping[str, Any], outcomes: Mapping[str, Outcome]) -> dict[str, Any]:
+    """The write that keeps the ORGANIZER of the first calendar entry sent to the registration, which later mails
+    name again (nothing where it is kept already, or no entry went)."""
+    if registration.get(fields.CALENDAR_ORGANIZER):
+        return {}
+    sent = [o.organizer for o in outcomes.values() if o.state == MailState.SENT and o.organizer]
+    return {fields.CALENDAR_ORGANIZER: sent[0]} if sent else {}
 
 
 def erased(emails: Mapping[str, Mail]) -> dict[str, dict[str, Any]]:

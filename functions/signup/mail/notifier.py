@@ -50,6 +50,16 @@ TOLD_OF_A_PLACE = frozenset({mailkeys.CONFIRMATION, mailkeys.PROMOTION})
 SWEEP_SECONDS = 240
 
 
+@dataclass(frozen=True)
+class _Composed:
+    """A mail ready to go: its key, the message, the envelope recipient, the ORGANIZER of the entry it carries."""
+
+    key: str
+    message: EmailMessage
+    to: str
+    organizer: str | None
+
+
 @dataclass
 class Report:
     """What one run did, for the log and for tests."""
@@ -264,13 +274,13 @@ class Notifier:
         """Compose a registration's claimed mails and queue them to go in order over one connection; what cannot
         be sent gets its outcome at once."""
         ready: dict[str, Outcome] = {}
-        messages: list[tuple[str, EmailMessage, str]] = []
+        messages: list[_Composed] = []
         for key in claim.keys:
             made = self._compose(claim, key, now, sessions, allowed)
             if isinstance(made, Outcome):
                 ready[key] = made
             else:
-                messages.append((key, *made))
+                messages.append(made)
         if not messages:
             done: Future[dict[str, Outcome]] = Future()
             done.set_result(ready)
@@ -279,7 +289,7 @@ class Notifier:
 
     def _compose(
         self, claim: Claim, key: str, now: datetime, sessions: dict[str, Session], allowed: Counter[str]
-    ) -> tuple[EmailMessage, str] | Outcome:
+    ) -> _Composed | Outcome:
         """One claimed mail and its envelope recipient, or the outcome of a mail that cannot be sent."""
         registration = claim.registration
         session_id = claim.ref.parent.parent.id
@@ -315,6 +325,11 @@ class Notifier:
             recipient, extra = self._extras.addressing(kind, key, session, claim.ref.id, registration)
             to = self._composer.address(recipient)
             hours = mailkeys.hours_of(key) if kind == mailkeys.Template.REMINDER else None
+            # The entry keeps the ORGANIZER it was first sent with, whatever the settings or the organiser now.
+            organizer = None
+            if self._composer.carries_calendar(kind, recipient):
+                kept = registration.get(fields.CALENDAR_ORGANIZER)
+                organizer = self._composer.calendar_organizer(session, str(kept) if kept else None)
             message = self._composer.compose(
                 kind,
                 session,
@@ -323,8 +338,9 @@ class Notifier:
                 now=now,
                 hours=hours,
                 extra=extra,
+                organizer=organizer,
             )
-            return message, to.addr_spec
+            return _Composed(key, message, to.addr_spec, organizer)
         except NotFoundError:
             return Outcome(MailState.SKIPPED, "the session no longer exists")
         except UnreachableAddressError as error:
@@ -337,35 +353,32 @@ class Notifier:
             log.error("mail %s for id=%s cannot be composed, will retry: %s", key, claim.ref.id, type(error).__name__)
             return Outcome(MailState.PENDING, f"{type(error).__name__}: {error}")
 
-    def _send(
-        self, claim: Claim, messages: list[tuple[str, EmailMessage, str]], ready: dict[str, Outcome]
-    ) -> dict[str, Outcome]:
+    def _send(self, claim: Claim, messages: list[_Composed], ready: dict[str, Outcome]) -> dict[str, Outcome]:
         """Hand a registration's mails to the SMTP server in order, over one of the instance's connections."""
         outcomes = dict(ready)
         try:
             with self._transport.connection() as connection:
-                for key, message, recipient in messages:
+                for made in messages:
                     self._transport.pace()
-                    outcomes[key] = self._send_one(connection, message, recipient, claim, key)
+                    outcomes[made.key] = self._send_one(connection, made, claim)
         except Exception as error:
             # An error nobody foresaw must not leave the whole chunk unrecorded: its sent mails would go again once
             # their claims ran out. What was not settled waits for a retry, with the cause (type only in the log:
             # the message may quote an address).
             log.error("mail for id=%s not sent, will retry: %s", claim.ref.id, type(error).__name__)
-            for key, _, _ in messages:
-                outcomes.setdefault(key, Outcome(MailState.PENDING, f"{type(error).__name__}: {error}"))
+            for made in messages:
+                outcomes.setdefault(made.key, Outcome(MailState.PENDING, f"{type(error).__name__}: {error}"))
         return outcomes
 
-    def _send_one(
-        self, connection: Connection, message: EmailMessage, recipient: str, claim: Claim, key: str
-    ) -> Outcome:
+    def _send_one(self, connection: Connection, made: _Composed, claim: Claim) -> Outcome:
         # Send only while the claim surely holds, a whole SMTP exchange before its end: after that another
         # sender may have taken the mail, and it must not go twice. (Only a stalled or saturated mail server, or
         # a long wait for a connection or for the pace, gets here.)
+        key = made.key
         if self._clock() + self._transport.timeout_margin >= claim.mail(key)[fields.LEASE_UNTIL]:
             return Outcome(MailState.PENDING, "not sent before its claim ran out")
         try:
-            connection.send(message, self._composer.sender.addr_spec, recipient)
+            connection.send(made.message, self._composer.sender.addr_spec, made.to)
         except InsecureServerError as error:
             # The operator's to fix, not the person's: the mail waits (pending, with the cause) and goes once fixed.
             log.error("mail %s for id=%s not sent, the mail server needs attention: %s", key, claim.ref.id, error)
@@ -376,7 +389,7 @@ class Notifier:
         except PermanentError as error:
             log.warning("mail %s for id=%s refused for good", key, claim.ref.id)
             return Outcome(MailState.FAILED, str(error))
-        return Outcome(MailState.SENT)
+        return Outcome(MailState.SENT, organizer=made.organizer)
 
     def _mend_due(self, snapshot: Any, now: datetime) -> None:
         """A registration found with nothing due but an old `mail_due_at`: move it to the truth."""

@@ -16,6 +16,7 @@ from google.cloud import firestore
 from signup.ledger import fields
 from signup.ledger.outbox import (
     Outcome,
+    kept_organizer,
     outcome_mails,
     plan_claim,
     record_update,
@@ -66,8 +67,9 @@ class Outbox:
             keys = [key for key in results if still_ours(emails.get(key), claim.mail(key))]
             if not keys:
                 return None
-            emails.update(outcome_mails(claim.registration[fields.EMAILS], {k: results[k] for k in keys}, now))
-            return record_update(emails, keys, now), None
+            recorded = {k: results[k] for k in keys}
+            emails.update(outcome_mails(claim.registration[fields.EMAILS], recorded, now))
+            return {**record_update(emails, keys, now), **kept_organizer(read.data, recorded)}, None
 
         claimed = [Read(claim.ref, claim.registration, claim.written_at) for claim, _ in outcomes]
         for read in write_unchanged(self._client, claimed, plan).gave_up:

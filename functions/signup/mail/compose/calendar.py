@@ -69,10 +69,14 @@ def ics(
     sender: Address,
     stamp: datetime,
     replies: Address | None = None,
+    organizer: str | None = None,
     cancel: bool = False,
     description: str = "",
 ) -> bytes:
-    """A REQUEST for the session, or the CANCEL of that same entry, in the session's own time zone."""
+    """A REQUEST for the session, or the CANCEL of that same entry, in the session's own time zone.
+
+    `organizer` is the ORGANIZER the entry was first sent with, where it was (see `organizer_address`)."""
+    organizer = organizer or organizer_address(session, sender, replies)
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODUCT_ID)
     calendar.add("version", "2.0")
@@ -90,32 +94,45 @@ def ics(
         event.add("location", place(session))
     if description:
         event.add("description", description)
-    event.add("organizer", _organizer(session, sender, replies))
+    event.add("organizer", _organizer(session, sender, organizer))
     guest = icalendar.vCalAddress(f"mailto:{attendee.addr_spec}")
     if attendee.display_name:
         guest.params["cn"] = icalendar.vText(attendee.display_name)
     guest.params["role"] = icalendar.vText("REQ-PARTICIPANT")
     guest.params["partstat"] = icalendar.vText("DECLINED" if cancel else "ACCEPTED")
     # A reply reaches us only where calendar replies come back to us (docs/calendars.md: a decline).
-    guest.params["rsvp"] = icalendar.vText("TRUE" if replies is not None and not cancel else "FALSE")
+    ours = replies is not None and organizer.lower() == replies.addr_spec.lower()
+    guest.params["rsvp"] = icalendar.vText("TRUE" if ours and not cancel else "FALSE")
     event.add("attendee", guest)
     calendar.add_component(event)
     return bytes(calendar.to_ical())
 
 
-def _organizer(session: Session, sender: Address, replies: Address | None) -> icalendar.vCalAddress:
-    """Who the invitation is from, and where a calendar sends its reply (RFC 5546: to the ORGANIZER).
+def organizer_address(session: Session, sender: Address, replies: Address | None) -> str:
+    """Where a new entry's calendar sends its reply (RFC 5546: to the ORGANIZER).
 
-    With calendar replies set up, our own reply address, named for the organiser, so that a decline comes back to
-    us and cancels; else the organiser, or our sender. Mail from MAIL_FROM on another address's behalf says so with
-    SENT-BY (RFC 6047 2.3), or receivers may refuse updates and cancellations that do not come from the ORGANIZER."""
-    name = session.organiser.name if session.organiser else ""
+    With calendar replies set up, our own reply address, so that a decline comes back to us; else the organiser, or
+    our sender. An entry keeps the ORGANIZER it was first sent with (mail/notifier.py): RFC 6638 has CalDAV servers
+    refuse an update that changes it, and clients may file such an update as an entry of its own."""
     if replies is not None:
-        address, name = replies.addr_spec, name or sender.display_name or replies.addr_spec
-    elif session.organiser and session.organiser.email:
-        address, name = session.organiser.email, name or session.organiser.email
+        return replies.addr_spec
+    if session.organiser and session.organiser.email:
+        return session.organiser.email
+    return sender.addr_spec
+
+
+def _organizer(session: Session, sender: Address, address: str) -> icalendar.vCalAddress:
+    """The ORGANIZER at `address`, named for the organiser (our sender: for the mail's sender).
+
+    Mail from MAIL_FROM on another address's behalf says so with SENT-BY (RFC 6047 2.3), or receivers may refuse
+    updates and cancellations that do not come from the ORGANIZER."""
+    name = session.organiser.name if session.organiser else ""
+    if session.organiser and session.organiser.email and address.lower() == session.organiser.email.lower():
+        name = name or address
+    elif address.lower() == sender.addr_spec.lower():
+        name = sender.display_name or address
     else:
-        address, name = sender.addr_spec, sender.display_name or sender.addr_spec
+        name = name or sender.display_name or address
     organizer = icalendar.vCalAddress(f"mailto:{address}")
     organizer.params["cn"] = icalendar.vText(name)
     if address.lower() != sender.addr_spec.lower():

@@ -141,6 +141,17 @@ class Composer:
     def sender(self) -> Address:
         return self._sender
 
+    @staticmethod
+    def carries_calendar(kind: Template, recipient: Recipient) -> bool:
+        """Whether a mail of `kind` to `recipient` carries a calendar entry (a REQUEST or its CANCEL)."""
+        # Only who holds a seat has the session in their calendar (a new confirmation or promotion always does).
+        return LOOKS[kind].calendar_method is not None and recipient.had_seat
+
+    def calendar_organizer(self, session: Session, kept: str | None = None) -> str:
+        """The ORGANIZER of a registration's calendar entry: the one it was first sent with (`kept`), else the one a
+        new entry gets now."""
+        return kept or calendar.organizer_address(session, self._sender, self._calendar_replies)
+
     def address(self, recipient: Recipient) -> Address:
         """Where the mail goes, as the envelope and the To header carry it (see `deliverable_address`)."""
         return deliverable_address(recipient.email, smtputf8=self._smtputf8, display_name=recipient.name)
@@ -155,8 +166,10 @@ class Composer:
         now: datetime,
         hours: float | None = None,
         extra: Mapping[str, Any] | None = None,
+        organizer: str | None = None,
     ) -> EmailMessage:
-        """One mail of `kind`; `extra` adds to (or overrides) what the templates read."""
+        """One mail of `kind`; `extra` adds to (or overrides) what the templates read, `organizer` is the ORGANIZER
+        of the registration's calendar entry where it has one (see `calendar_organizer`)."""
         look = LOOKS[kind]
         ref = RegistrationRef(recipient.session_id, recipient.registration_id, recipient.generation)
         extra = extra or {}
@@ -208,14 +221,14 @@ class Composer:
         parts: list[Message] = body
         content_type = "multipart/alternative"
         method = look.calendar_method
-        # Only who holds a seat has the session in their calendar (a new confirmation or promotion always does).
-        if method and recipient.had_seat:
+        if method and self.carries_calendar(kind, recipient):
             ics = calendar.ics(
                 session,
                 uid=calendar.uid(session.id, recipient.registration_id, recipient.generation, self._sender.domain),
                 attendee=to,
                 sender=self._sender,
                 replies=self._calendar_replies,
+                organizer=self.calendar_organizer(session, organizer),
                 stamp=now,
                 cancel=method == "CANCEL",
                 description=context["calendar_details"] if method == "REQUEST" else "",
