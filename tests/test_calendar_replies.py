@@ -13,15 +13,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
 
+import icalendar
 import pytest
+from google.cloud import firestore
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from signup.http import inbound
 from signup.keys import KeyRing
 from signup.ledger.mailkeys import Template
+from signup.ledger.session import parse_session
 from signup.mail.compose import calendar
 from signup.mail.events import Change
 from signup.organisers import cli
@@ -30,7 +34,7 @@ from signup.settings import Settings
 from signup.tokens import RegistrationRef
 
 from dev.mailbox import Mailbox
-from tests.conftest import PUBLIC_BASE_URL, SIGNING_KEY, current_generation
+from tests.conftest import PUBLIC_BASE_URL, SIGNING_KEY, current_generation, session_fields
 from tests.mail_samples import compose
 from tests.support import JAN, SUMMER, calendar_of, cancel, parts, sign_up, token_in
 from tests.test_calendar import read_with_icaljs
@@ -238,6 +242,33 @@ class TestTheInvitation:
 
         [read] = read_with_icaljs(tmp_path, [calendar])
         assert (read["organizer"], read["rsvp"]) == ("mailto:anna@example.nl", "FALSE")
+
+
+@pytest.mark.parametrize(
+    ("replies", "organizer"),
+    [
+        (None, ("mailto:anna@example.nl", "Anna de Vries", "mailto:sessies@example.nl")),
+        (REPLIES, (f"mailto:{REPLIES}", "Anna de Vries", "mailto:sessies@example.nl")),
+        ("sessies@example.nl", ("mailto:sessies@example.nl", "Anna de Vries", None)),  # replies to our own sender
+    ],
+)
+def test_the_organizer_is_named_for_the_organiser_whichever_address_takes_the_replies(
+    replies: str | None, organizer: tuple[str, str, str | None]
+) -> None:
+    session = parse_session("s1", session_fields())
+    made = calendar.ics(
+        session,
+        uid="r1.1.s1@example.nl",
+        attendee=Address("Jan van der Berg", addr_spec="jan@example.nl"),
+        sender=Address("Sessies", addr_spec="sessies@example.nl"),
+        stamp=SUMMER,
+        replies=Address(addr_spec=replies) if replies else None,
+    )
+
+    [event] = icalendar.Calendar.from_ical(made).walk("VEVENT")
+    named = event["ORGANIZER"]
+    assert (str(named), str(named.params["CN"]), named.params.get("SENT-BY")) == organizer
+    assert str(event["ATTENDEE"].params["RSVP"]) == ("TRUE" if replies else "FALSE")
 
 
 def asked(db: Any, session_id: str, registration_id: str) -> dict[str, Any] | None:
@@ -583,6 +614,49 @@ class TestAnEntrysOrganizer:
         [invitation, change] = mails_to(inbox, "jan@example.nl")
         assert organizer_of(invitation)[0] == organizer_of(change)[0] == f"mailto:{REPLIES}"
         assert str(change["Reply-To"]) == "Anna de Vries <bert@example.nl>"  # a written reply goes where it is now
+
+    def test_stays_the_organiser_in_the_cancellation_when_calendar_replies_were_turned_on_since(
+        self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session(starts_at=SOON, ends_at=SOON + timedelta(hours=2))
+        jan = sign_up(client, session_id)
+        build_notifier(Settings.from_env(), client=db).registration_written(session_id, jan["id"])
+
+        cancel(client, session_id, jan["id"])
+        build_notifier(replace(Settings.from_env(), calendar_reply_address=REPLIES), client=db).registration_written(
+            session_id, jan["id"]
+        )
+
+        [invitation, cancellation] = mails_to(inbox, "jan@example.nl")
+        [event] = calendar_of(cancellation).walk("VEVENT")
+        assert str(calendar_of(cancellation)["METHOD"]) == "CANCEL"
+        assert organizer_of(invitation)[0] == str(event["ORGANIZER"]) == "mailto:anna@example.nl"
+
+    @pytest.mark.parametrize(
+        "recorded",
+        [firestore.DELETE_FIELD, "anna@example.nl\r\nX-Evil: 1", {"typed": "in"}],
+        ids=["sent-by-0.1.0", "broken-line", "not-text"],
+    )
+    def test_of_an_entry_with_no_readable_record_is_the_organiser_it_was_sent_with_and_is_recorded_again(
+        self, recorded: Any, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
+    ) -> None:
+        without = build_notifier(Settings.from_env(), client=db)
+        session_id = make_session(starts_at=SOON, ends_at=SOON + timedelta(hours=2))
+        without.session_written(session_id, Change())
+        jan = sign_up(client, session_id)
+        without.registration_written(session_id, jan["id"])
+        ref = db.collection("sessions", session_id, "registrations").document(jan["id"])
+        ref.update({"calendar_organizer": recorded})  # as 0.1.0 left it, or as someone typed it in the console
+
+        edit(db, None, session_id, {"location.name": "Zaal 2"})
+        build_notifier(replace(Settings.from_env(), calendar_reply_address=REPLIES), client=db).sweep(
+            datetime.now(UTC) + timedelta(seconds=5)
+        )
+
+        [_, change] = mails_to(inbox, "jan@example.nl")
+        assert organizer_of(change)[:2] == ("mailto:anna@example.nl", "FALSE")
+        assert stored(db, session_id, jan["id"])["calendar_organizer"] == "anna@example.nl"
+        assert stored(db, session_id, jan["id"])["emails"]["change"]["state"] == "sent"
 
     def test_of_a_sign_up_made_again_after_cancelling_is_what_is_set_now(
         self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]

@@ -156,3 +156,77 @@ def test_the_registration_is_next_due_at_its_earliest_mail() -> None:
 
     assert outbox.next_due(emails, NOW) == NOW + timedelta(minutes=1)
     assert outbox.next_due({"confirmation": {"state": "sent"}}, NOW) is None
+
+
+SEATED = NOW - timedelta(days=2)
+SENT = {"state": "sent", "sent_at": SEATED + timedelta(seconds=3)}
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"),
+    [
+        ("anna@example.nl", "anna@example.nl"),
+        (" mailto:antwoord@example.nl ", "antwoord@example.nl"),
+        ("MAILTO:antwoord@example.nl", "antwoord@example.nl"),
+        (None, None),
+        ("", None),
+        ({"a": 1}, None),
+        (12, None),
+        ("anna", None),
+        ("anna@example.nl\r\nX-Evil: 1", None),
+        ("anna @example.nl", None),
+    ],
+)
+def test_the_recorded_organizer_is_read_where_it_is_an_address(stored: Any, read: str | None) -> None:
+    assert outbox.organizer_of({"calendar_organizer": stored}) == read
+
+
+@pytest.mark.parametrize(
+    ("registration", "unrecorded"),
+    [
+        ({"confirmed_at": SEATED, "emails": {"confirmation": SENT}}, True),
+        ({"confirmed_at": SEATED, "emails": {"promotion": SENT}}, True),
+        ({"confirmed_at": SEATED, "emails": {"confirmation": SENT}, "calendar_organizer": "a@example.nl"}, False),
+        ({"confirmed_at": SEATED, "emails": {"confirmation": {**SENT, "sent_at": SEATED - timedelta(days=1)}}}, False),
+        ({"confirmed_at": SEATED, "emails": {"confirmation": {"state": "pending"}}}, False),
+        ({"confirmed_at": None, "emails": {"confirmation": SENT}}, False),
+        ({"confirmed_at": "gisteren", "emails": {"confirmation": SENT}}, False),
+        ({"confirmed_at": SEATED, "emails": {"reminder_24h": SENT}}, False),
+    ],
+    ids=[
+        "confirmed",
+        "promoted",
+        "recorded",
+        "told-of-the-waiting-list-only",
+        "not-sent",
+        "never-seated",
+        "typed-in-time",
+        "reminder-only",
+    ],
+)
+def test_an_entry_sent_before_organizers_were_recorded_is_known_by_its_invitation_sent_with_a_seat(
+    registration: dict[str, Any], unrecorded: bool
+) -> None:
+    assert outbox.invited_unrecorded(registration) is unrecorded
+
+
+@pytest.mark.parametrize(
+    ("registration", "outcomes", "written"),
+    [
+        ({}, [outbox.Outcome(outbox.MailState.SENT, organizer="a@example.nl")], {"calendar_organizer": "a@example.nl"}),
+        ({}, [outbox.Outcome(outbox.MailState.SENT)], {}),
+        ({}, [outbox.Outcome(outbox.MailState.PENDING, "421", organizer="a@example.nl")], {}),
+        ({}, [outbox.Outcome(outbox.MailState.FAILED, "550", organizer="a@example.nl")], {}),
+        ({"calendar_organizer": "b@example.nl"}, [outbox.Outcome(outbox.MailState.SENT, organizer="a@example.nl")], {}),
+        (
+            {"calendar_organizer": {"typed": "in"}},
+            [outbox.Outcome(outbox.MailState.SENT, organizer="a@example.nl")],
+            {"calendar_organizer": "a@example.nl"},
+        ),
+    ],
+    ids=["sent", "no-entry", "pending", "failed", "kept-already", "unreadable-replaced"],
+)
+def test_the_organizer_of_the_first_entry_that_went_is_kept(
+    registration: dict[str, Any], outcomes: list[outbox.Outcome], written: dict[str, Any]
+) -> None:
+    assert outbox.kept_organizer(registration, outcomes) == written

@@ -599,3 +599,38 @@ class TestLeases:
         box.record([(claim, {"confirmation": outbox.Outcome(outbox.MailState.SENT)})], now)
 
         assert mail_state(db, session_id, answer["id"])["state"] == "pending"
+
+    def test_the_organizer_of_an_entry_that_went_is_kept_though_its_mail_was_queued_again_meanwhile(
+        self, client: Any, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
+        box = Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl")
+        now = datetime.now(UTC)
+        [claim] = box.claim([ref.get()], now, leased_at=now)
+
+        ref.update(outbox.pending_update("confirmation"))  # queued again while the first, with its entry, went
+        box.record([(claim, {"confirmation": outbox.Outcome(outbox.MailState.SENT, organizer="anna@example.nl")})], now)
+
+        stored = ref.get().to_dict()
+        assert stored["emails"]["confirmation"]["state"] == "pending"
+        assert stored["calendar_organizer"] == "anna@example.nl"
+
+    def test_nor_is_it_kept_for_a_sign_up_made_again_meanwhile_whose_entry_is_another(
+        self, client: Any, db: Any, make_session: Callable[..., str]
+    ) -> None:
+        session_id = make_session()
+        answer = sign_up(client, session_id)
+        ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
+        box = Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl")
+        now = datetime.now(UTC)
+        [claim] = box.claim([ref.get()], now, leased_at=now)
+        cancel(client, session_id, answer["id"])
+        assert sign_up(client, session_id)["id"] == answer["id"]
+
+        box.record([(claim, {"confirmation": outbox.Outcome(outbox.MailState.SENT, organizer="anna@example.nl")})], now)
+
+        stored = ref.get().to_dict()
+        assert stored["emails"]["confirmation"]["state"] == "pending"
+        assert "calendar_organizer" not in stored

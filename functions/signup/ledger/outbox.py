@@ -13,7 +13,7 @@ lease is a running sender's hold, so it runs and ends by the clock alone: a tick
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -184,12 +184,41 @@ def record_update(emails: Mapping[str, Mail], keys: Collection[str], now: dateti
     }
 
 
-def kept_organizer(registration: Mapping[str, Any], outcomes: Mapping[str, Outcome]) -> dict[str, Any]:
+def organizer_of(registration: Mapping[str, Any]) -> str | None:
+    """The ORGANIZER address recorded for the registration's calendar entry; None where none is, or where what the
+    console holds is no address (then the next entry sent records one anew)."""
+    value = registration.get(fields.CALENDAR_ORGANIZER)
+    if not isinstance(value, str):
+        return None
+    address = value.strip()
+    if address[:7].lower() == "mailto:":
+        address = address[7:]
+    if "@" not in address or any(c.isspace() or not c.isprintable() for c in address):
+        return None
+    return address
+
+
+def invited_unrecorded(registration: Mapping[str, Any]) -> bool:
+    """Whether the registration's calendar entry went out with no ORGANIZER recorded, as 0.1.0 sent them: its
+    confirmation or promotion was sent once it held a seat."""
+    seated = registration.get(fields.CONFIRMED_AT)
+    if not isinstance(seated, datetime) or organizer_of(registration):
+        return False
+    emails = registration.get(fields.EMAILS) or {}
+    for key in (mailkeys.CONFIRMATION, mailkeys.PROMOTION):
+        mail = emails.get(key) or {}
+        sent_at = mail.get(fields.SENT_AT)
+        if mail.get(fields.STATE) == MailState.SENT and isinstance(sent_at, datetime) and sent_at >= seated:
+            return True
+    return False
+
+
+def kept_organizer(registration: Mapping[str, Any], outcomes: Iterable[Outcome]) -> dict[str, Any]:
     """The write that keeps the ORGANIZER of the first calendar entry sent to the registration, which later mails
     name again (nothing where it is kept already, or no entry went)."""
-    if registration.get(fields.CALENDAR_ORGANIZER):
+    if organizer_of(registration):
         return {}
-    sent = [o.organizer for o in outcomes.values() if o.state == MailState.SENT and o.organizer]
+    sent = [o.organizer for o in outcomes if o.state == MailState.SENT and o.organizer]
     return {fields.CALENDAR_ORGANIZER: sent[0]} if sent else {}
 
 

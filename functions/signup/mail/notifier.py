@@ -328,8 +328,7 @@ class Notifier:
             # The entry keeps the ORGANIZER it was first sent with, whatever the settings or the organiser now.
             organizer = None
             if self._composer.carries_calendar(kind, recipient):
-                kept = registration.get(fields.CALENDAR_ORGANIZER)
-                organizer = self._composer.calendar_organizer(session, str(kept) if kept else None)
+                organizer = self._composer.calendar_organizer(session, registration)
             message = self._composer.compose(
                 kind,
                 session,

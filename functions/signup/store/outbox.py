@@ -22,6 +22,7 @@ from signup.ledger.outbox import (
     record_update,
     still_ours,
 )
+from signup.ledger.registration import generation_of
 from signup.ledger.writes import Plan, Read, write_unchanged
 
 
@@ -65,11 +66,14 @@ class Outbox:
             claim, results = by_path[read.reference.path]
             emails = dict(read.data.get(fields.EMAILS) or {})
             keys = [key for key in results if still_ours(emails.get(key), claim.mail(key))]
+            # An entry that went is kept even where its mail was queued anew meanwhile; never for a sign-up made
+            # again since, whose entry is another.
+            same = generation_of(read.data) == generation_of(claim.registration)
+            organizer = kept_organizer(read.data, results.values()) if same else {}
             if not keys:
-                return None
-            recorded = {k: results[k] for k in keys}
-            emails.update(outcome_mails(claim.registration[fields.EMAILS], recorded, now))
-            return {**record_update(emails, keys, now), **kept_organizer(read.data, recorded)}, None
+                return (organizer, None) if organizer else None
+            emails.update(outcome_mails(claim.registration[fields.EMAILS], {k: results[k] for k in keys}, now))
+            return {**record_update(emails, keys, now), **organizer}, None
 
         claimed = [Read(claim.ref, claim.registration, claim.written_at) for claim, _ in outcomes]
         for read in write_unchanged(self._client, claimed, plan).gave_up:

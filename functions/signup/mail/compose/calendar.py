@@ -94,14 +94,14 @@ def ics(
         event.add("location", place(session))
     if description:
         event.add("description", description)
-    event.add("organizer", _organizer(session, sender, organizer))
+    event.add("organizer", _organizer(session, sender, organizer, replies))
     guest = icalendar.vCalAddress(f"mailto:{attendee.addr_spec}")
     if attendee.display_name:
         guest.params["cn"] = icalendar.vText(attendee.display_name)
     guest.params["role"] = icalendar.vText("REQ-PARTICIPANT")
     guest.params["partstat"] = icalendar.vText("DECLINED" if cancel else "ACCEPTED")
     # A reply reaches us only where calendar replies come back to us (docs/calendars.md: a decline).
-    ours = replies is not None and organizer.lower() == replies.addr_spec.lower()
+    ours = replies is not None and _same(organizer, replies.addr_spec)
     guest.params["rsvp"] = icalendar.vText("TRUE" if ours and not cancel else "FALSE")
     event.add("attendee", guest)
     calendar.add_component(event)
@@ -121,23 +121,27 @@ def organizer_address(session: Session, sender: Address, replies: Address | None
     return sender.addr_spec
 
 
-def _organizer(session: Session, sender: Address, address: str) -> icalendar.vCalAddress:
-    """The ORGANIZER at `address`, named for the organiser (our sender: for the mail's sender).
+def _organizer(session: Session, sender: Address, address: str, replies: Address | None) -> icalendar.vCalAddress:
+    """The ORGANIZER at `address`, named for the organiser (MAIL_FROM standing for itself: for our sender).
 
     Mail from MAIL_FROM on another address's behalf says so with SENT-BY (RFC 6047 2.3), or receivers may refuse
     updates and cancellations that do not come from the ORGANIZER."""
-    name = session.organiser.name if session.organiser else ""
-    if session.organiser and session.organiser.email and address.lower() == session.organiser.email.lower():
-        name = name or address
-    elif address.lower() == sender.addr_spec.lower():
+    name, own_address = (session.organiser.name, session.organiser.email) if session.organiser else ("", "")
+    own = bool(own_address) and _same(address, own_address)
+    ours = replies is not None and _same(address, replies.addr_spec)
+    if _same(address, sender.addr_spec) and not own and not ours:
         name = sender.display_name or address
     else:
-        name = name or sender.display_name or address
+        name = name or (address if own else sender.display_name) or address
     organizer = icalendar.vCalAddress(f"mailto:{address}")
     organizer.params["cn"] = icalendar.vText(name)
-    if address.lower() != sender.addr_spec.lower():
+    if not _same(address, sender.addr_spec):
         organizer.params["sent-by"] = icalendar.vText(f"mailto:{sender.addr_spec}")
     return organizer
+
+
+def _same(one: str, other: str) -> bool:
+    return one.lower() == other.lower()
 
 
 def google_calendar_link(session: Session, details: str = "") -> str:

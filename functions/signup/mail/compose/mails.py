@@ -22,7 +22,7 @@ import jinja2
 
 from signup import dates, texts
 from signup.http.pages import TEMPLATES
-from signup.ledger import fields
+from signup.ledger import fields, outbox
 from signup.ledger.mailkeys import LOOKS, Template
 from signup.ledger.registration import ERASED, Registration
 from signup.ledger.session import Session
@@ -147,10 +147,16 @@ class Composer:
         # Only who holds a seat has the session in their calendar (a new confirmation or promotion always does).
         return LOOKS[kind].calendar_method is not None and recipient.had_seat
 
-    def calendar_organizer(self, session: Session, kept: str | None = None) -> str:
-        """The ORGANIZER of a registration's calendar entry: the one it was first sent with (`kept`), else the one a
-        new entry gets now."""
-        return kept or calendar.organizer_address(session, self._sender, self._calendar_replies)
+    def calendar_organizer(self, session: Session, registration: Mapping[str, Any]) -> str:
+        """The ORGANIZER of a registration's calendar entry: the one it was first sent with, else the one a new entry
+        gets now."""
+        kept = outbox.organizer_of(registration)
+        if kept:
+            return kept
+        if outbox.invited_unrecorded(registration):
+            # Sent by 0.1.0, which named the organiser (or MAIL_FROM), whatever CALENDAR_REPLY_ADDRESS says now.
+            return calendar.organizer_address(session, self._sender, None)
+        return calendar.organizer_address(session, self._sender, self._calendar_replies)
 
     def address(self, recipient: Recipient) -> Address:
         """Where the mail goes, as the envelope and the To header carry it (see `deliverable_address`)."""
@@ -169,7 +175,7 @@ class Composer:
         organizer: str | None = None,
     ) -> EmailMessage:
         """One mail of `kind`; `extra` adds to (or overrides) what the templates read, `organizer` is the ORGANIZER
-        of the registration's calendar entry where it has one (see `calendar_organizer`)."""
+        of the registration's calendar entry (see `calendar_organizer`; None: the one a new entry gets)."""
         look = LOOKS[kind]
         ref = RegistrationRef(recipient.session_id, recipient.registration_id, recipient.generation)
         extra = extra or {}
@@ -228,7 +234,7 @@ class Composer:
                 attendee=to,
                 sender=self._sender,
                 replies=self._calendar_replies,
-                organizer=self.calendar_organizer(session, organizer),
+                organizer=organizer,
                 stamp=now,
                 cancel=method == "CANCEL",
                 description=context["calendar_details"] if method == "REQUEST" else "",
