@@ -19,7 +19,7 @@ import pytest
 from markupsafe import Markup
 from playwright.sync_api import ViewportSize
 
-from tests.conftest import ROOT, Stack, cancel_token
+from tests.conftest import ROOT, Stack, cancel_token, current_generation, unsubscribe_token
 
 NODE_MODULES = ROOT / "node_modules"
 AXE = NODE_MODULES / "axe-core" / "axe.min.js"
@@ -51,10 +51,11 @@ def tool(path: Path) -> Path:
 
 @dataclass(frozen=True)
 class Audit:
-    """The stack with a session in each state, and a registration to cancel."""
+    """The stack with a session in each state, and a registration to cancel (and to unsubscribe)."""
 
     stack: Stack
     cancel_url: str
+    unsubscribe_url: str
 
     def own(self, session_id: str, rest: str = "") -> str:
         return f"{self.stack.register_url}/sessions/{session_id}{rest}"
@@ -74,8 +75,13 @@ def prepare(stack: Stack) -> Audit:
         timeout=30,
     )
     assert answer.status_code == 201, answer.text
-    token = cancel_token(OPEN, answer.json()["id"], db=stack.db)
-    return Audit(stack, f"{stack.register_url}/cancel/{token}")
+    kees = answer.json()["id"]
+    unsubscribe = unsubscribe_token(OPEN, kees, current_generation(OPEN, kees, db=stack.db))
+    return Audit(
+        stack,
+        f"{stack.register_url}/cancel/{cancel_token(OPEN, kees, db=stack.db)}",
+        f"{stack.register_url}/unsubscribe/{unsubscribe}",
+    )
 
 
 def nu_checker(files: list[Path], *, warnings: bool = True) -> dict[str, list[str]]:

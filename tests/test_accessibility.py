@@ -71,7 +71,8 @@ def sign_up(email: str) -> Callable[[Page], None]:
     return act
 
 
-def cancel(page: Page) -> None:
+def press_its_button(page: Page) -> None:
+    """Press the page's one button (cancel, or unsubscribe)."""
     page.locator("form button[type=submit]").click()
 
 
@@ -107,8 +108,10 @@ STATES = [
     State("own page closed session", lambda a: a.own(CLOSED), NOTICE),
     State("thank-you page", lambda a: a.own(OPEN, "/thanks?status=confirmed"), NOTICE),
     State("waiting list page", lambda a: a.own(FULL, "/thanks?status=waitlisted"), NOTICE),
+    State("unsubscribe page", lambda a: a.unsubscribe_url, "form button"),
+    State("unsubscribed page", lambda a: a.unsubscribe_url, NOTICE, press_its_button),
     State("cancel page", lambda a: a.cancel_url, "form button"),
-    State("cancelled page", lambda a: a.cancel_url, NOTICE, cancel),
+    State("cancelled page", lambda a: a.cancel_url, NOTICE, press_its_button),
     State("session not found", lambda a: a.own("no-such-session"), NOTICE),
     State("page not found", lambda a: f"{a.stack.register_url}/nergens", NOTICE),
     State("error page of a session", lambda a: a.own(OPEN, "/registrations"), NOTICE),

@@ -35,6 +35,8 @@ PAGES: dict[str, tuple[int, Callable[[Audit], httpx.Response]]] = {
     ),
     "thank-you page": (200, lambda a: get(a.own(OPEN, "/thanks?status=confirmed"))),
     "waiting list page": (200, lambda a: get(a.own(FULL, "/thanks?status=waitlisted"))),
+    "unsubscribe page": (200, lambda a: get(a.unsubscribe_url)),
+    "unsubscribed page": (200, lambda a: post(a.unsubscribe_url)),
     "cancel page": (200, lambda a: get(a.cancel_url)),
     "cancelled page": (200, lambda a: post(a.cancel_url)),
     "session not found": (404, lambda a: get(a.own("no-such-session"))),

@@ -1,4 +1,5 @@
-"""Everyone can use the organisers' page: axe-core finds nothing on any page, in any state, on a desktop or a phone.
+"""Everyone can use the organisers' page: axe-core finds nothing on any page, in any state, on a desktop or a phone;
+and what the server sends in each state is valid HTML to the Nu Html Checker and html-validate.
 
 One served stack for the module; an organiser (in ORGANISERS) signed in once, whose cookie each signed-in case gets.
 The page's Content-Security-Policy allows only its own scripts: the browser is told to let axe in regardless.
@@ -7,17 +8,19 @@ The page's Content-Security-Policy allows only its own scripts: the browser is t
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Response, expect
 
-from tests.audit import DESKTOP, PHONE
+from tests.audit import DESKTOP, PHONE, html_validate, nu_checker
 from tests.conftest import Stack
 from tests.organising import BEHEER, link_token
 from tests.test_accessibility import axe
@@ -205,3 +208,32 @@ def test_the_page_works_by_keyboard_alone(site: Site, browser: Browser) -> None:
 
     expect(page.get_by_text("Zoë Aalders is ingecheckt.")).to_be_visible()
     context.close()
+
+
+def served(site: Site, browser: Browser, state: State) -> str:
+    """The HTML the server sent for the page a state shows (after any redirect), as it came."""
+    context = browser.new_context(viewport=DESKTOP, locale=state.locale)
+    if state.signed_in:
+        context.add_cookies(signed_in(site))  # type: ignore[arg-type]
+    page = context.new_page()
+    documents: list[Response] = []
+    page.on("response", lambda answer: documents.append(answer) if answer.request.is_navigation_request() else None)
+    page.goto(site.url(state.path(site)))
+    state.act(page)
+    expect(page.locator(state.shows).first).to_be_attached()
+    [*_, shown] = [answer for answer in documents if not 300 <= answer.status < 400]
+    html = shown.text()
+    context.close()
+    return html
+
+
+def test_what_the_server_sends_in_every_state_is_valid_html(site: Site, browser: Browser, tmp_path: Path) -> None:
+    files = []
+    for state in STATES:
+        file = tmp_path / f"{re.sub(r'[^a-z]+', '-', state.name)}.html"
+        file.write_text(served(site, browser, state), encoding="utf-8")
+        files.append(file)
+
+    clean: dict[str, list[str]] = {file.name: [] for file in files}
+    assert nu_checker(files) == clean
+    assert html_validate(files) == clean
