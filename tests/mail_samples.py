@@ -16,13 +16,18 @@ from typing import Any
 
 from signup.ledger.mailkeys import Template
 from signup.ledger.session import Session, parse_session
+from signup.ledger.signin import SignIn
 from signup.mail.compose.mails import Composer, Recipient
+from signup.mail.signins import SignInComposer
 from signup.texts import LANGUAGES
 
 from tests.conftest import session_fields
 
 KINDS = tuple(Template)
 MAILS = [(kind, language) for kind in KINDS for language in LANGUAGES]
+# The organisers' sign-in mail (mail/signins.py), beside the kinds of mail to attendees and organisers.
+SIGN_IN = "sign_in"
+ALL_MAILS: list[tuple[str, str]] = [*MAILS, *((SIGN_IN, language) for language in LANGUAGES)]
 TO_ORGANISER = frozenset({Template.ORGANISER_CREATED, Template.ORGANISER_CANCELLED, Template.ORGANISER_DIGEST})
 SENDER = Address("Strategiesessies", "sessies", "example.nl")
 NOW = datetime(2036, 5, 1, 10, 0, tzinfo=UTC)
@@ -141,6 +146,22 @@ def compose(
     parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed
+
+
+def sign_in_mail(language: str) -> EmailMessage:
+    """An organiser's sign-in mail, as it goes over the wire, parsed back."""
+    sign_in = SignIn("0a1b2c", "anna@example.nl", language, NOW + timedelta(minutes=15), NOW + timedelta(days=1))
+    message = SignInComposer(SENDER, lambda sign_in_id: f"https://beheer.example.nl/sign-in/{sign_in_id}.x").compose(
+        sign_in, Address(addr_spec="anna@example.nl"), message_id="<20360501100000.5e1d@example.nl>", now=NOW
+    )
+    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def any_mail(kind: str, language: str) -> EmailMessage:
+    """A mail of any kind in `ALL_MAILS`."""
+    return sign_in_mail(language) if kind == SIGN_IN else compose(Template(kind), language)
 
 
 def every_mail() -> Iterator[tuple[Template, str, Variant, EmailMessage]]:

@@ -12,7 +12,7 @@ from signup.http.pages import TEMPLATES
 from signup.ledger.mailkeys import Template
 from signup.texts import section
 
-from tests.mail_samples import MAILS, TO_ORGANISER, VARIANTS, Variant, body_of, compose, composer
+from tests.mail_samples import MAILS, TO_ORGANISER, VARIANTS, Variant, body_of, compose, composer, sign_in_mail
 from tests.support import calendar_of
 
 _TAG = re.compile(r"{%.*?%}|{{.*?}}|{#.*?#}", re.DOTALL)
@@ -194,3 +194,22 @@ def test_the_mail_after_a_decline_asks_with_the_cancel_link_as_its_button_and_no
     assert re.search(rf'<a href="{re.escape(link)}"[^>]*class="mail-button-link"[^>]*>{button}</a>', html)
     assert html.count(link) == 1
     assert mail.get_content_type() == "multipart/alternative"  # no invitation: the calendar has its own answer
+
+
+@pytest.mark.parametrize(
+    ("language", "text_says", "html_says", "button"),
+    [
+        ("nl", "Open de link hieronder om in te loggen.", "Klik op de knop hieronder om in te loggen.", "knop"),
+        ("en", "Open the link below to sign in.", "Click the button below to sign in.", "button"),
+    ],
+)
+def test_the_sign_in_mail_speaks_of_a_button_only_where_it_has_one(
+    language: str, text_says: str, html_says: str, button: str
+) -> None:
+    mail = sign_in_mail(language)
+    text, html = body_of(mail, "plain"), body_of(mail, "html")
+
+    assert text_says in text
+    assert button not in text
+    assert html_says in html
+    assert 'class="mail-button-link"' in html

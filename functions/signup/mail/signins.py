@@ -26,7 +26,12 @@ from signup.http.pages import TEMPLATES
 from signup.ledger import fields, mailkeys
 from signup.ledger.outbox import MailState, Outcome, is_due
 from signup.ledger.signin import SignIn
-from signup.mail.compose.mails import HEADERS_POLICY, UnreachableAddressError, deliverable_address
+from signup.mail.compose.mails import (
+    HEADERS_POLICY,
+    UnreachableAddressError,
+    deliverable_address,
+    without_mime_version,
+)
 from signup.mail.events import Change
 from signup.mail.transport.smtp import InsecureServerError, PermanentError, TransientError
 from signup.mail.transport.smtppool import ConnectionPool
@@ -56,15 +61,9 @@ class SignInMailer:
         self._outbox = outbox
         self._transport = transport
         self._sender = sender
-        self._link = link
         self._clock = clock
         self._smtputf8 = smtputf8
-        environment: dict[str, Any] = {
-            "loader": jinja2.FileSystemLoader(TEMPLATES),
-            "undefined": jinja2.StrictUndefined,
-        }
-        self._html = jinja2.Environment(autoescape=True, **environment)
-        self._text = jinja2.Environment(autoescape=False, keep_trailing_newline=True, **environment)  # noqa: S701
+        self._composer = SignInComposer(sender, link)
 
     def sign_in_written(self, sign_in_id: str, change: Change | None = None) -> int:
         """Send the sign-in's link if its mail is due; how many mails went. Our own writes (the claim, the outcome,
@@ -108,7 +107,7 @@ class SignInMailer:
             return Outcome(MailState.PENDING, "not sent before its claim ran out")
         try:
             to = deliverable_address(sign_in.email, smtputf8=self._smtputf8)
-            message = self.compose(sign_in, to, message_id=claim.mail(key)[fields.MESSAGE_ID], now=now)
+            message = self._composer.compose(sign_in, to, message_id=claim.mail(key)[fields.MESSAGE_ID], now=now)
             with self._transport.connection() as connection:
                 self._transport.pace()
                 connection.send(message, self._sender.addr_spec, to.addr_spec)
@@ -122,6 +121,20 @@ class SignInMailer:
         except OSError as error:
             return Outcome(MailState.PENDING, f"{type(error).__name__}: {error}")
         return Outcome(MailState.SENT)
+
+
+class SignInComposer:
+    """Builds the mail with an organiser's sign-in link, from `templates/organise/mail/`."""
+
+    def __init__(self, sender: Address, link: Callable[[str], str]) -> None:
+        self._sender = sender
+        self._link = link
+        environment: dict[str, Any] = {
+            "loader": jinja2.FileSystemLoader(TEMPLATES),
+            "undefined": jinja2.StrictUndefined,
+        }
+        self._html = jinja2.Environment(autoescape=True, **environment)
+        self._text = jinja2.Environment(autoescape=False, keep_trailing_newline=True, **environment)  # noqa: S701
 
     def compose(self, sign_in: SignIn, to: Address, *, message_id: str, now: datetime) -> EmailMessage:
         language = sign_in.language if sign_in.language in LANGUAGES else LANGUAGES[0]
@@ -146,5 +159,6 @@ class SignInMailer:
         alternative = MIMEMultipart(
             "alternative", _subparts=[MIMEText(text, "plain", "utf-8"), MIMEText(html, "html", "utf-8")]
         )
+        without_mime_version(alternative)
         message.set_payload(alternative.get_payload())
         return message

@@ -248,7 +248,7 @@ class Composer:
             ]
             content_type = "multipart/mixed"
         for part in parts:
-            _without_mime_version(part)
+            without_mime_version(part)
         message["Content-Type"] = self._header("Content-Type", content_type)
         message.set_payload(list(parts))
         return message
@@ -319,7 +319,7 @@ def _calendar_file(ics: bytes, filename: str) -> Message:
     return part
 
 
-def _without_mime_version(part: Message) -> None:
+def without_mime_version(part: Message) -> None:
     """email.mime gives every part a MIME-Version of its own; RFC 2045 wants it once, in the message's header."""
     for each in part.walk():
         del each["MIME-Version"]
