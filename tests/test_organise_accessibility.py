@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, Page, Response, expect
 from tests.audit import DESKTOP, PHONE, html_validate, nu_checker
 from tests.conftest import Stack
 from tests.organising import BEHEER, link_token
-from tests.test_accessibility import axe
+from tests.test_accessibility import WCAG_NON_TEXT_CONTRAST, axe, contrast
 
 SESSION, PAST, CALLED_OFF, ENGLISH, OTHERS = "toegankelijk", "voorbij", "afgelast", "english", "van-een-ander"
 
@@ -237,3 +237,48 @@ def test_what_the_server_sends_in_every_state_is_valid_html(site: Site, browser:
     clean: dict[str, list[str]] = {file.name: [] for file in files}
     assert nu_checker(files) == clean
     assert html_validate(files) == clean
+
+
+# Every control an organiser types in or picks from, with the colours around its border.
+CONTROL_COLOURS = """() => [...document.querySelectorAll('main input:not([type=hidden]), main textarea, main select')]
+  .map(control => {
+    let page = 'rgb(255, 255, 255)';
+    for (let node = control.parentElement; node; node = node.parentElement) {
+      const background = getComputedStyle(node).backgroundColor;
+      if (background !== 'rgba(0, 0, 0, 0)') { page = background; break; }
+    }
+    const style = getComputedStyle(control);
+    return {name: control.name, border: style.borderTopColor, field: style.backgroundColor, page: page};
+  })"""
+
+
+@pytest.mark.parametrize(
+    ("state", "names"),
+    [
+        ("sign-in", ["email"]),
+        ("session", ["q", "sort", "status"]),
+        ("edit", None),
+        ("call off", ["message"]),
+        ("message", None),
+    ],
+)
+def test_each_control_border_stands_out_three_to_one_against_the_control_and_the_page(
+    site: Site, browser: Browser, state: str, names: list[str] | None
+) -> None:
+    [shown] = [each for each in STATES if each.name == state]
+    context = browser.new_context(viewport=DESKTOP, locale=shown.locale)
+    if shown.signed_in:
+        context.add_cookies(signed_in(site))  # type: ignore[arg-type]
+    page = context.new_page()
+    page.goto(site.url(shown.path(site)))
+    expect(page.locator(shown.shows).first).to_be_attached()
+
+    controls = page.evaluate(CONTROL_COLOURS)
+    context.close()
+
+    assert controls, "no control on the page"
+    if names is not None:
+        assert [c["name"] for c in controls] == names
+    for control in controls:
+        against = contrast(control["border"], control["field"]), contrast(control["border"], control["page"])
+        assert min(against) >= WCAG_NON_TEXT_CONTRAST, (control, against)
