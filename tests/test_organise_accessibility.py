@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from google.cloud import firestore
 from playwright.sync_api import Browser, Page, Response, expect
 
 from tests.audit import DESKTOP, PHONE, html_validate, nu_checker
@@ -228,6 +229,9 @@ def served(site: Site, browser: Browser, state: State) -> str:
 
 
 def test_what_the_server_sends_in_every_state_is_valid_html(site: Site, browser: Browser, tmp_path: Path) -> None:
+    # Nobody checked in yet, whatever the tests before did: each state is reached as it is named.
+    for registration in site.stack.db.collection("sessions", SESSION, "registrations").stream():
+        registration.reference.update({"checked_in_at": firestore.DELETE_FIELD})
     files = []
     for state in STATES:
         file = tmp_path / f"{re.sub(r'[^a-z]+', '-', state.name)}.html"
