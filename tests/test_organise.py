@@ -882,6 +882,48 @@ def test_a_code_scanned_before_signing_in_is_where_the_sign_in_goes_on_to_and_no
         assert "Jan van der Berg" in page.get(code).text
 
 
+@pytest.mark.parametrize(
+    ("opened", "goes_on"),
+    [
+        ("/sessions/{s}", True),
+        ("/sessions/{s}/attendance", True),
+        ("/sessions/{s}/registrations/{r}", True),
+        ("/sessions/{s}/export.csv", False),  # a download is asked for again, not started by a sign-in
+        ("/sessions/{s}/registrations/GEEN_ID", False),  # no id of ours: not a page to go on to
+    ],
+)
+def test_a_page_opened_before_signing_in_is_where_the_sign_in_goes_on_to(
+    db: Any, client: Any, page: Any, make_session: Callable[..., str], opened: str, goes_on: bool
+) -> None:
+    session_id = make_session()
+    path = opened.format(s=session_id, r=sign_up(client, session_id)["id"])
+
+    sent_on = page.get(path)
+    form = page.get(sent_on.headers["Location"].removeprefix("http://localhost")).text
+    page.post("/sign-in", data={"email": ANNA, "next": path}, headers=SAME_SITE)
+    [sign_in_id] = sign_in_ids(db, ANNA)
+    used = page.post(f"/sign-in/{link_token(sign_in_id)}", headers=SAME_SITE)
+
+    assert sent_on.status_code == 303
+    assert sent_on.headers["Location"] == (f"http://localhost/?next={path}" if goes_on else "http://localhost/")
+    assert ("Log eerst in: daarna kom je op de pagina die je opende." in form) == goes_on
+    assert used.headers["Location"] == (f"http://localhost{path}" if goes_on else "http://localhost/")
+
+
+def test_signing_out_says_so_on_the_sign_in_page(db: Any, page: Any, make_session: Callable[..., str]) -> None:
+    make_session()
+    sign_in(page, db, ANNA)
+    form = page.get("/").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token is not None
+
+    out = page.post("/sign-out", data={"csrf_token": token.group(1)}, headers=SAME_SITE)
+    shown = page.get(out.headers["Location"].removeprefix("http://localhost")).text
+
+    assert "Je bent uitgelogd." in shown
+    assert "Je bent uitgelogd." not in page.get("/").text
+
+
 def test_a_registrations_page_says_what_became_of_each_of_its_mails(
     db: Any, client: Any, page: Any, make_session: Callable[..., str]
 ) -> None:

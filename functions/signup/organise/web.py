@@ -65,7 +65,10 @@ SIGN_IN_ANSWER_SECONDS = 0.3
 LANGUAGE_COOKIE = "signup-organise-language"
 # Where a sign-in may go on to (`?next=`): a scanned check-in code's page.
 NEXT = "next"
-_NEXT_PATH = re.compile(r"/check-in/[A-Za-z0-9_.-]{1,512}")
+_NEXT_PATH = re.compile(
+    r"/check-in/[A-Za-z0-9_.-]{1,512}"
+    r"|/sessions/[A-Za-z0-9][A-Za-z0-9_-]{0,127}(/(attendance|audit|edit|call-off|message|registrations/[a-z0-9-]{1,64}))?"
+)
 # What a registration's id can be: a keyed hash in base32 (store/ids.py), or an erased one's `erased-` and hex.
 _REGISTRATION_ID = re.compile(r"[a-z0-9-]{1,64}")
 
@@ -233,7 +236,7 @@ def _secure_headers(response: flask.Response) -> None:
     # Our own origin in a same-origin post's Origin header; nothing of our URLs (a link's token) to other sites.
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
@@ -265,15 +268,20 @@ def _route(exchange: Exchange) -> flask.Response:
     if endpoint == "home":
         if exchange.sign_in:
             return listing.sessions_page(exchange)
-        return exchange.render("organise/sign_in.html", next_path=_next_path(request.args.get(NEXT)))
+        return exchange.render(
+            "organise/sign_in.html",
+            next_path=_next_path(request.args.get(NEXT)),
+            signed_out=request.args.get("signed_out") == "1",
+        )
     if endpoint == "request_link":
         return _request_link(exchange)
     if endpoint == "link":
         return _link(exchange, arguments["token"], use=posted)
     if exchange.sign_in is None:
         if not posted:
-            # A check-in code scanned before signing in: the sign-in goes on to it (a path, nothing personal).
-            return exchange.redirect(f"/?{NEXT}={request.path}" if endpoint == "check_in" else "/")
+            # A check-in code scanned, or a page bookmarked, before signing in: the sign-in goes on to it (a path of
+            # ours, nothing personal in it).
+            return exchange.redirect(f"/?{NEXT}={request.path}" if _next_path(request.path) else "/")
         raise NotSignedInError()
     if posted and not service.credentials.csrf_holds(exchange.sign_in.id, exchange.first(credentials.CSRF_FIELD)):
         raise CsrfError()
@@ -384,7 +392,8 @@ def _request_link(exchange: Exchange) -> flask.Response:
 
 
 def _next_path(asked: str | None) -> str | None:
-    """Where to go on to after signing in: a check-in code's page of ours, or nowhere (never another site)."""
+    """Where to go on to after signing in: a check-in code's page or a session's page of ours, or nowhere (never
+    another site)."""
     return asked if asked and _NEXT_PATH.fullmatch(asked) else None
 
 
