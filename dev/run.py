@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 from collections import Counter
 from collections.abc import Mapping
@@ -163,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     started: list[subprocess.Popen[bytes]] = []
     firestore: emulator.Emulator | None = None
     forwarder: triggers.Forwarder | None = None
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # `kill` stops it as Ctrl-C does. The handler only raises: one that took a lock (an Event's set) deadlocked
+    # when a second TERM came while the first was in it, as a kill of make's process group sends one to each.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         print(f"Starting the Firestore emulator on 127.0.0.1:{ports.firestore} (data in {data / 'firestore'}) …")
         firestore = emulator.start(
@@ -237,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("Press Ctrl-C to stop everything.", flush=True)
         seconds = 0
-        while not stopping.wait(1):
+        while True:
+            time.sleep(1)
             seconds += 1
             if seconds % TICK_SECONDS == 0:
                 threading.Thread(target=tick, args=(f"http://127.0.0.1:{ports.notify}",), daemon=True).start()
@@ -256,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 1
     finally:
+        # A second Ctrl-C or TERM must not cut the stopping short and leave servers behind.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("\nStopping …")
         if firestore is not None and firestore.process.poll() is None:
             try:
@@ -268,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             forwarder.shutdown()
             forwarder.server_close()
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ the environment, a busy port is named before anything starts, and `make dev-chec
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,9 +119,10 @@ def free_ports() -> dict[str, str]:
     return {run.variable(name): str(processes.free_port()) for name, _ in run.Ports().items()}
 
 
-@pytest.fixture
-def make_dev(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """`make dev` as a newcomer starts it, on ports of the environment's choosing; stopped with Ctrl-C's signal."""
+@contextlib.contextmanager
+def dev_running(tmp_path: Path, *stopped_by: signal.Signals) -> Iterator[dict[str, str]]:
+    """`make dev` as a newcomer starts it, on ports of the environment's choosing; stopped by the signals given,
+    sent to its process group, after which nothing of it may still listen."""
     env = {**os.environ, **free_ports(), "DEV_DATA": str(tmp_path / "data")}
     for name in ("FIRESTORE_EMULATOR_HOST", "SMTP_URL", "PUBLIC_BASE_URL", "GOOGLE_CLOUD_PROJECT"):
         env.pop(name, None)  # the test run's own, not the newcomer's
@@ -128,7 +131,9 @@ def make_dev(tmp_path: Path) -> Iterator[dict[str, str]]:
     try:
         processes.wait_until(lambda: "Press Ctrl-C" in log.read_text(), process, "make dev", timeout=90)
         yield env
-        os.killpg(process.pid, signal.SIGINT)
+        for each in stopped_by:
+            os.killpg(process.pid, each)
+            time.sleep(0.0005)
         process.wait(timeout=60)
         assert process.returncode == 0, log.read_text()
     finally:
@@ -136,6 +141,20 @@ def make_dev(tmp_path: Path) -> Iterator[dict[str, str]]:
     assert "Stopping" in log.read_text()
     for name, port in run.Ports.from_env(env).items():
         assert not _listening(port), f"{name} still listens on {port} after make dev stopped"
+
+
+@pytest.fixture
+def make_dev(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """`make dev`, stopped with Ctrl-C's signal."""
+    with dev_running(tmp_path, signal.SIGINT) as env:
+        yield env
+
+
+def test_a_kill_of_make_devs_process_group_stops_it_whole_however_many_times_the_signal_comes(tmp_path: Path) -> None:
+    # `kill -- -PGID` of `make dev` reaches make and dev.run alike, and an impatient user sends it again: a burst,
+    # so that one arrives while dev.run is still handling another.
+    with dev_running(tmp_path, *[signal.SIGTERM] * 20):
+        pass
 
 
 def _listening(port: int) -> bool:
