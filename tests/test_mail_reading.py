@@ -200,7 +200,12 @@ def test_the_mail_after_a_decline_asks_with_the_cancel_link_as_its_button_and_no
     ("language", "text_says", "html_says", "button"),
     [
         ("nl", "Open de link hieronder om in te loggen.", "Klik op de knop hieronder om in te loggen.", "knop"),
-        ("en", "Open the link below to sign in.", "Click the button below to sign in.", "button"),
+        (
+            "en",
+            "Open the link below to sign in. The link works once, until Thursday 1 May 2036, 12:15 (Amsterdam time).",
+            "Click the button below to sign in.",
+            "button",
+        ),
     ],
 )
 def test_the_sign_in_mail_speaks_of_a_button_only_where_it_has_one(

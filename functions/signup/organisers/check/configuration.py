@@ -61,7 +61,8 @@ def _protections(settings: Settings) -> Result:
     (on if settings.check_deliverability else off).append("the DNS check of addresses")
     (on if settings.turnstile_secret_key else off).append("Cloudflare Turnstile (no TURNSTILE_SECRET_KEY)")
     details = {"on": on, "off": off, "trusted_proxy_hops": settings.trusted_proxy_hops}
-    summary = f"protections on: {'; '.join(on)}" + (f"; off: {', '.join(off)}" if off else "")
+    # What is off leads: it is what a warning is about.
+    summary = "protections: " + (f"off: {', '.join(off)}; " if off else "") + f"on: {'; '.join(on)}"
     if not settings.check_deliverability:
         fix = "Set EMAIL_CHECK_DELIVERABILITY=true: addresses whose domain takes no mail are then refused at the form."
         return Result(PROTECTIONS, Status.WARN, summary, fix, details=details)
