@@ -494,6 +494,8 @@ def test_a_confirmed_registration_is_checked_in_with_one_tap_and_the_audit_trail
     assert entry["at"] is not None
     assert entry["expires_at"] > datetime.now(UTC)
     assert post(page, f"/sessions/{session_id}/registrations/{kees}/check-in").status_code == 409
+    trail = page.get(f"/sessions/{session_id}/audit").text  # the entry keeps the id; the page names the person
+    assert re.search(rf'<a href="[^"]*/registrations/{jan}">Jan van der Berg</a>', trail)
 
 
 def test_a_check_in_is_undone_and_twice_is_harmless(
@@ -531,6 +533,10 @@ def test_an_organiser_changes_the_start_time_and_the_session_and_its_trail_say_s
     [entry] = audit_of(db, session_id)
     assert entry["done"] == "edit"
     assert set(entry["changed"]) == {"starts_at"}
+    trail = page.get(f"/sessions/{session_id}/audit").text  # in words and in Amsterdam's time, as typed
+    assert "sessie gewijzigd" in trail
+    assert "Begin: dinsdag 10 juni 2036, 16:00 → dinsdag 10 juni 2036, 15:30" in trail
+    assert "starts_at" not in trail
 
 
 @pytest.mark.parametrize(

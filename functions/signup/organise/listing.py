@@ -261,9 +261,15 @@ def attendance(exchange: Exchange, session: Session) -> flask.Response:
 
 
 def audit_page(exchange: Exchange, session: Session) -> flask.Response:
-    return exchange.render(
-        "organise/audit.html", session=session, entries=audit.entries(exchange.service.client, session.id)
-    )
+    """The trail, as an organiser reads it: who was concerned by name (the entry keeps the id only)."""
+    client = exchange.service.client
+    entries = audit.entries(client, session.id)
+    concerned = {entry.registration_id for entry in entries if entry.registration_id}
+    names: dict[str, str] = {}
+    if concerned:
+        registrations = [r for r in overview.registrations(client, session.id) if r.id in concerned]
+        names = {row.registration.id: row.name for row in rows_of(registrations)}
+    return exchange.render("organise/audit.html", session=session, entries=entries, names=names)
 
 
 def _choice(exchange: Exchange, name: str, choices: tuple[str, ...]) -> str:

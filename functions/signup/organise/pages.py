@@ -31,6 +31,12 @@ class Pages:
         def moment(at: datetime | None, session: Session) -> str:
             return dates.moment(at, session.zone, language) if isinstance(at, datetime) else ""
 
+        def readable(value: object, session: Session) -> str:
+            """A value as the trail keeps it, as a person reads it: a moment in the session's time, none as a dash."""
+            if isinstance(value, datetime):
+                return moment(value, session)
+            return "–" if value is None or value == "" else str(value)
+
         return self._env.get_template(name).render(
-            t=catalogue(language), language=language, when=when, moment=moment, **context
+            t=catalogue(language), language=language, when=when, moment=moment, readable=readable, **context
         )
