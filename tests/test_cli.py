@@ -18,9 +18,9 @@ import pytest
 from signup.errors import MisconfiguredError
 from signup.http import formtokens
 from signup.ledger.session import parse_session
-from signup.organisers import cli, organiser
+from signup.organisers import cli, export, organiser
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, session_fields
 from tests.support import Clock, register, token_on
 
 Registrations = Callable[[str], list[dict[str, Any]]]
@@ -329,16 +329,52 @@ def test_export_is_csv_that_dutch_excel_opens_sorted_the_dutch_way_with_formulas
         "Status",
         "Aangemeld op",
     ]
-    assert "Mail: confirmation" in rows[0]
+    assert "Mail: Bevestiging" in rows[0]  # in the session's language, as the organisers' page says it
     assert [row[0] for row in rows[1:]] == ["Aalders", "Berg", "Hoff", "Ösch", "de Vries"]
     by_name = {row[2]: row for row in rows[1:]}
     assert by_name["Jan"][3] == '\'=HYPERLINK("x")'
     assert by_name["Émile"][3] == "'+31 20 123"
     assert by_name["Kees"][3] == "'@home"
     assert by_name["Bram"][3] == "'-minus"
-    assert by_name["Jan"][5] == "confirmed"
+    assert by_name["Jan"][5] == "aangemeld"
     assert datetime.strptime(by_name["Jan"][6], "%d-%m-%Y %H:%M")
-    assert by_name["Jan"][rows[0].index("Mail: confirmation")] == "pending"
+    assert by_name["Jan"][rows[0].index("Mail: Bevestiging")] == "in de wachtrij"
+
+
+@pytest.mark.parametrize(
+    ("language", "header", "cells"),
+    [
+        (
+            "nl",
+            ["Status", "Aanwezig", "Mail: Bevestiging", "Mail: Herinnering (24 uur vooraf)", "Mail: x_9"],
+            ["aangemeld", "ja", "verstuurd", "niet verstuurd", "odd"],
+        ),
+        (
+            "en",
+            ["Status", "Present", "Mail: Confirmation", "Mail: Reminder (24 hours before)", "Mail: x_9"],
+            ["confirmed", "yes", "sent", "not sent", "odd"],
+        ),
+    ],
+)
+def test_an_export_says_status_and_mails_in_the_sessions_language_and_what_it_has_no_word_for_as_stored(
+    language: str, header: list[str], cells: list[str]
+) -> None:
+    session = parse_session("s1", session_fields(language=language))
+    stored = {
+        "first_name": "Jan",
+        "last_name": "Berg",
+        "status": "confirmed",
+        "checked_in_at": datetime(2036, 6, 10, 14, 5, tzinfo=UTC),
+        "emails": {"confirmation": {"state": "sent"}, "reminder_24h": {"state": "failed"}, "x_9": {"state": "odd"}},
+    }
+    out = io.StringIO()
+
+    export.write(out, session, [stored])
+
+    [head, row] = list(csv.reader(io.StringIO(out.getvalue()), delimiter=";"))
+    shown = [head.index(name) for name in header]
+    assert [head[i] for i in shown] == header
+    assert [row[i] for i in shown] == cells
 
 
 # Formulas hidden behind a separator other than the file's own: each is inert only if no reader can start a cell

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from signup.ledger import fields, mailkeys
 from signup.ledger.registration import unsubscribed
 from signup.ledger.session import Session
+from signup.organise.texts import catalogue
 
 # Dutch Excel splits on semicolons (the comma is its decimal separator).
 DELIMITER = ";"
@@ -72,6 +73,17 @@ _HEADERS = {
     ),
 }
 _MAIL = {"nl": "Mail", "en": "Mail"}
+# A mail's state in a cell: a word, where the organisers' page says more (when, how often).
+_STATES = {
+    "nl": {
+        "pending": "in de wachtrij",
+        "sending": "wordt verstuurd",
+        "sent": "verstuurd",
+        "failed": "niet verstuurd",
+        "skipped": "overgeslagen",
+    },
+    "en": {"pending": "queued", "sending": "being sent", "sent": "sent", "failed": "not sent", "skipped": "skipped"},
+}
 # Whether an organiser checked the person in at the door (the organisers' page).
 _PRESENT = {"nl": ("Aanwezig", "ja"), "en": ("Present", "yes")}
 # A formula sign where some reader starts a cell: at the start, or after a separator, past spaces and quotes.
@@ -115,22 +127,38 @@ def write(
     language = session.language if session.language in _HEADERS else "nl"
     writer = csv.writer(out, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     present, yes = _PRESENT[language]
-    writer.writerow([*_HEADERS[language], present, *(f"{_MAIL[language]}: {key}" for key in mail_keys)])
+    words = catalogue(language)
+    writer.writerow([*_HEADERS[language], present, *(f"{_MAIL[language]}: {_kind(words, key)}" for key in mail_keys)])
     for row in rows:
         # An unconfirmed or lapsed sign-up has no `created_at` (it never took effect): its time is when it was sent.
         signed_up = row.get(fields.CREATED_AT) or row.get(fields.REQUESTED_AT)
         cells = [
             *(row.get(name, "") for name in (fields.LAST_NAME, fields.INFIX, fields.FIRST_NAME, fields.ORGANISATION)),
             row.get(fields.EMAIL, ""),
-            row.get(fields.STATUS, ""),
+            _word(words, "status.", str(row.get(fields.STATUS) or "")),
             _local(signed_up, session),
             # Who asked for no more of the organiser's messages (the link in them), and when.
             _local(row.get(fields.UNSUBSCRIBED_AT), session) if unsubscribed(row) else "",
             yes if row.get(fields.CHECKED_IN_AT) else "",
         ]
-        cells += [str(((row.get(fields.EMAILS) or {}).get(key) or {}).get(fields.STATE, "")) for key in mail_keys]
+        states = [str(((row.get(fields.EMAILS) or {}).get(key) or {}).get(fields.STATE) or "") for key in mail_keys]
+        cells += [_STATES[language].get(state, state) for state in states]
         writer.writerow([defuse(str(cell)) for cell in cells])
     return len(rows)
+
+
+def _word(words: Mapping[str, str], prefix: str, value: str) -> str:
+    """A stored value in the export's language (as the organisers' page says it); one we have no word for, as is."""
+    return words.get(prefix + value, value)
+
+
+def _kind(words: Mapping[str, str], key: str) -> str:
+    """A mail's column, named as the organisers' page names it ("Herinnering (24 uur vooraf)")."""
+    found = mailkeys.kind(key)
+    if found is None:
+        return key
+    hours = f"{mailkeys.hours_of(key):g}" if mailkeys.is_reminder(key) else ""
+    return _word(words, "mail.", found.key.rstrip("_")).format(hours=hours, key=key)
 
 
 def _local(moment: Any, session: Session) -> str:
