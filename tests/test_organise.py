@@ -959,3 +959,19 @@ def test_a_registrations_page_says_what_became_of_each_of_its_mails(
     assert "Reden: 550 5.1.1 mailbox &lt;jan@example.nl&gt; unknown" in mails
     assert "<strong>E-mail unheard_of</strong>: onbekend" in mails
     assert mails.index("Bevestiging") < mails.index("Herinnering")  # in the order they go: the confirmation first
+
+
+def test_the_cancel_button_says_what_cancelling_does_for_a_seat_and_for_a_place_on_the_waiting_list(
+    db: Any, client: Any, page: Any, make_session: Callable[..., str]
+) -> None:
+    session_id = make_session(capacity=1)
+    jan = sign_up(client, session_id)["id"]
+    kees = sign_up(client, session_id, first_name="Kees", email="kees@example.nl")["id"]  # waitlisted
+    sign_in(page, db, ANNA)
+
+    seated = page.get(f"/sessions/{session_id}/registrations/{jan}").text
+    waiting = page.get(f"/sessions/{session_id}/registrations/{kees}").text
+
+    assert "gaat de plek naar de eerste op de wachtlijst" in seated
+    assert "gaat de plek naar" not in waiting  # Kees holds no seat to give on
+    assert "Na het annuleren krijgt de deelnemer een bevestiging van de annulering per e-mail." in waiting
