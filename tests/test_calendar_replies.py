@@ -569,6 +569,20 @@ def mails_to(inbox: Mailbox, address: str) -> list[Any]:
 SOON = datetime.now(UTC).replace(hour=14, minute=0, second=0, microsecond=0) + timedelta(days=10)
 
 
+def notify_with(db: Any, reply_address: str | None) -> Any:
+    """`notify` as deployed with CALENDAR_REPLY_ADDRESS set to `reply_address` (None: unset)."""
+    return build_notifier(replace(Settings.from_env(), calendar_reply_address=reply_address), client=db)
+
+
+def jan_invited(client: Any, make_session: Callable[..., str], notifier: Any) -> tuple[str, str]:
+    """A session within the sweep's horizon, and Jan signed up and invited by `notifier`: their ids."""
+    session_id = make_session(starts_at=SOON, ends_at=SOON + timedelta(hours=2))
+    notifier.session_written(session_id, Change())  # its creation: what attendees will be told is noted
+    jan: str = sign_up(client, session_id)["id"]
+    notifier.registration_written(session_id, jan)
+    return session_id, jan
+
+
 class TestAnEntrysOrganizer:
     """RFC 6638 has CalDAV servers refuse an update that changes an entry's ORGANIZER, and Gmail and Outlook may file
     it as an entry of its own: an entry keeps the ORGANIZER it was first sent with."""
@@ -576,13 +590,9 @@ class TestAnEntrysOrganizer:
     def test_stays_the_organiser_when_calendar_replies_are_turned_on_after_the_invitation_went(
         self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
     ) -> None:
-        without = build_notifier(Settings.from_env(), client=db)
-        session_id = make_session(starts_at=SOON, ends_at=SOON + timedelta(hours=2))
-        without.session_written(session_id, Change())  # its creation: what attendees will be told is noted
-        jan = sign_up(client, session_id)
-        without.registration_written(session_id, jan["id"])
+        session_id, jan = jan_invited(client, make_session, notify_with(db, None))
         [invitation] = mails_to(inbox, "jan@example.nl")
-        with_replies = build_notifier(replace(Settings.from_env(), calendar_reply_address=REPLIES), client=db)
+        with_replies = notify_with(db, REPLIES)
 
         moved = SOON + timedelta(days=1)
         edit(db, None, session_id, {"starts_at": moved, "ends_at": moved + timedelta(hours=2)})
@@ -596,20 +606,16 @@ class TestAnEntrysOrganizer:
         assert first[:3] == ("mailto:anna@example.nl", "FALSE", update[2])
         assert update == ("mailto:anna@example.nl", "FALSE", first[2], 2)  # no reply asked: it would reach Anna
         assert organizer_of(piets)[:2] == (f"mailto:{REPLIES}", "TRUE")  # a new entry gets what is set now
-        assert stored(db, session_id, jan["id"])["calendar_organizer"] == "anna@example.nl"
+        assert stored(db, session_id, jan)["calendar_organizer"] == "anna@example.nl"
         assert stored(db, session_id, piet["id"])["calendar_organizer"] == REPLIES
 
     def test_stays_our_reply_address_when_the_organiser_changes_and_the_setting_is_turned_off(
         self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
     ) -> None:
-        with_replies = build_notifier(replace(Settings.from_env(), calendar_reply_address=REPLIES), client=db)
-        session_id = make_session(starts_at=SOON, ends_at=SOON + timedelta(hours=2))
-        with_replies.session_written(session_id, Change())
-        jan = sign_up(client, session_id)
-        with_replies.registration_written(session_id, jan["id"])
+        session_id, _ = jan_invited(client, make_session, notify_with(db, REPLIES))
 
         edit(db, None, session_id, {"organiser.email": "bert@example.nl", "location.name": "Zaal 2"})
-        build_notifier(Settings.from_env(), client=db).sweep(datetime.now(UTC) + timedelta(seconds=5))
+        notify_with(db, None).sweep(datetime.now(UTC) + timedelta(seconds=5))
 
         [invitation, change] = mails_to(inbox, "jan@example.nl")
         assert organizer_of(invitation)[0] == organizer_of(change)[0] == f"mailto:{REPLIES}"
@@ -618,14 +624,10 @@ class TestAnEntrysOrganizer:
     def test_stays_the_organiser_in_the_cancellation_when_calendar_replies_were_turned_on_since(
         self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
     ) -> None:
-        session_id = make_session(starts_at=SOON, ends_at=SOON + timedelta(hours=2))
-        jan = sign_up(client, session_id)
-        build_notifier(Settings.from_env(), client=db).registration_written(session_id, jan["id"])
+        session_id, jan = jan_invited(client, make_session, notify_with(db, None))
 
-        cancel(client, session_id, jan["id"])
-        build_notifier(replace(Settings.from_env(), calendar_reply_address=REPLIES), client=db).registration_written(
-            session_id, jan["id"]
-        )
+        cancel(client, session_id, jan)
+        notify_with(db, REPLIES).registration_written(session_id, jan)
 
         [invitation, cancellation] = mails_to(inbox, "jan@example.nl")
         [event] = calendar_of(cancellation).walk("VEVENT")
@@ -640,40 +642,31 @@ class TestAnEntrysOrganizer:
     def test_of_an_entry_with_no_readable_record_is_the_organiser_it_was_sent_with_and_is_recorded_again(
         self, recorded: Any, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
     ) -> None:
-        without = build_notifier(Settings.from_env(), client=db)
-        session_id = make_session(starts_at=SOON, ends_at=SOON + timedelta(hours=2))
-        without.session_written(session_id, Change())
-        jan = sign_up(client, session_id)
-        without.registration_written(session_id, jan["id"])
-        ref = db.collection("sessions", session_id, "registrations").document(jan["id"])
+        session_id, jan = jan_invited(client, make_session, notify_with(db, None))
+        ref = db.collection("sessions", session_id, "registrations").document(jan)
         ref.update({"calendar_organizer": recorded})  # as 0.1.0 left it, or as someone typed it in the console
 
         edit(db, None, session_id, {"location.name": "Zaal 2"})
-        build_notifier(replace(Settings.from_env(), calendar_reply_address=REPLIES), client=db).sweep(
-            datetime.now(UTC) + timedelta(seconds=5)
-        )
+        notify_with(db, REPLIES).sweep(datetime.now(UTC) + timedelta(seconds=5))
 
         [_, change] = mails_to(inbox, "jan@example.nl")
         assert organizer_of(change)[:2] == ("mailto:anna@example.nl", "FALSE")
-        assert stored(db, session_id, jan["id"])["calendar_organizer"] == "anna@example.nl"
-        assert stored(db, session_id, jan["id"])["emails"]["change"]["state"] == "sent"
+        assert stored(db, session_id, jan)["calendar_organizer"] == "anna@example.nl"
+        assert stored(db, session_id, jan)["emails"]["change"]["state"] == "sent"
 
     def test_of_a_sign_up_made_again_after_cancelling_is_what_is_set_now(
         self, client: Any, db: Any, inbox: Mailbox, make_session: Callable[..., str]
     ) -> None:
-        session_id = make_session(starts_at=SOON, ends_at=SOON + timedelta(hours=2))
-        jan = sign_up(client, session_id)
-        build_notifier(Settings.from_env(), client=db).registration_written(session_id, jan["id"])
-        cancel(client, session_id, jan["id"])
+        session_id, jan = jan_invited(client, make_session, notify_with(db, None))
+        cancel(client, session_id, jan)
         again = sign_up(client, session_id)
-        with_replies = build_notifier(replace(Settings.from_env(), calendar_reply_address=REPLIES), client=db)
 
-        with_replies.sweep(datetime.now(UTC) + timedelta(seconds=5))
+        notify_with(db, REPLIES).sweep(datetime.now(UTC) + timedelta(seconds=5))
 
         *_, new = mails_to(inbox, "jan@example.nl")
-        assert again["id"] == jan["id"]
+        assert again["id"] == jan
         assert organizer_of(new)[:2] == (f"mailto:{REPLIES}", "TRUE")  # a new UID: a new entry
-        assert stored(db, session_id, jan["id"])["calendar_organizer"] == REPLIES
+        assert stored(db, session_id, jan)["calendar_organizer"] == REPLIES
 
 
 FIRESTORE_ID = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}", fullmatch=True)

@@ -13,7 +13,7 @@ from signup.ledger import outbox
 from signup.ledger.writes import ATTEMPTS
 from signup.service import build_notifier
 from signup.settings import Settings
-from signup.store.outbox import Outbox
+from signup.store.outbox import Claim, Outbox
 
 from dev.mailbox import Mailbox
 from tests import events
@@ -588,27 +588,17 @@ class TestLeases:
     def test_a_mail_queued_again_while_the_old_one_was_sending_is_not_overwritten_by_its_outcome(
         self, client: Any, db: Any, make_session: Callable[..., str]
     ) -> None:
-        session_id = make_session()
-        answer = sign_up(client, session_id)
-        ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
-        box = Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl")
-        now = datetime.now(UTC)
-        [claim] = box.claim([ref.get()], now, leased_at=now)
+        ref, box, claim, now = claimed_sign_up(client, db, make_session)
 
         ref.update(outbox.pending_update("confirmation"))  # `signup resend`, while the first is still on its way
         box.record([(claim, {"confirmation": outbox.Outcome(outbox.MailState.SENT)})], now)
 
-        assert mail_state(db, session_id, answer["id"])["state"] == "pending"
+        assert mail_state(db, ref.parent.parent.id, ref.id)["state"] == "pending"
 
     def test_the_organizer_of_an_entry_that_went_is_kept_though_its_mail_was_queued_again_meanwhile(
         self, client: Any, db: Any, make_session: Callable[..., str]
     ) -> None:
-        session_id = make_session()
-        answer = sign_up(client, session_id)
-        ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
-        box = Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl")
-        now = datetime.now(UTC)
-        [claim] = box.claim([ref.get()], now, leased_at=now)
+        ref, box, claim, now = claimed_sign_up(client, db, make_session)
 
         ref.update(outbox.pending_update("confirmation"))  # queued again while the first, with its entry, went
         box.record([(claim, {"confirmation": outbox.Outcome(outbox.MailState.SENT, organizer="anna@example.nl")})], now)
@@ -620,17 +610,24 @@ class TestLeases:
     def test_nor_is_it_kept_for_a_sign_up_made_again_meanwhile_whose_entry_is_another(
         self, client: Any, db: Any, make_session: Callable[..., str]
     ) -> None:
-        session_id = make_session()
-        answer = sign_up(client, session_id)
-        ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
-        box = Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl")
-        now = datetime.now(UTC)
-        [claim] = box.claim([ref.get()], now, leased_at=now)
-        cancel(client, session_id, answer["id"])
-        assert sign_up(client, session_id)["id"] == answer["id"]
+        ref, box, claim, now = claimed_sign_up(client, db, make_session)
+        cancel(client, ref.parent.parent.id, ref.id)
+        assert sign_up(client, ref.parent.parent.id)["id"] == ref.id
 
         box.record([(claim, {"confirmation": outbox.Outcome(outbox.MailState.SENT, organizer="anna@example.nl")})], now)
 
         stored = ref.get().to_dict()
         assert stored["emails"]["confirmation"]["state"] == "pending"
         assert "calendar_organizer" not in stored
+
+
+def claimed_sign_up(client: Any, db: Any, make_session: Callable[..., str]) -> tuple[Any, Outbox, Claim, datetime]:
+    """A sign-up whose confirmation an instance has claimed and is sending: the registration, the outbox that
+    claimed it, the claim, and when."""
+    session_id = make_session()
+    answer = sign_up(client, session_id)
+    ref = db.collection("sessions").document(session_id).collection("registrations").document(answer["id"])
+    box = Outbox(db, lease=timedelta(minutes=2), message_domain="example.nl")
+    now = datetime.now(UTC)
+    [claim] = box.claim([ref.get()], now, leased_at=now)
+    return ref, box, claim, now
