@@ -442,9 +442,9 @@ class TestTheConsole:
         assert counts["seats_left"] == "4"
         rows = list(csv.reader(io.StringIO(output.read_text(encoding="utf-8-sig")), delimiter=";"))
         status = {row[2]: (row[5], row[6]) for row in rows[1:]}
-        assert {name: state for name, (state, _) in status.items()} == {
-            "Ann": "confirmed",
-            "Bob": "unconfirmed",
-            "Cor": "expired",
+        assert {name: state for name, (state, _) in status.items()} == {  # in the session's language
+            "Ann": "aangemeld",
+            "Bob": "nog niet bevestigd",
+            "Cor": "verlopen",
         }
         assert all(re.fullmatch(r"\d\d-\d\d-\d{4} \d\d:\d\d", when) for _, when in status.values())
