@@ -346,12 +346,12 @@ def test_export_is_csv_that_dutch_excel_opens_sorted_the_dutch_way_with_formulas
     [
         (
             "nl",
-            ["Status", "Aanwezig", "Mail: Bevestiging", "Mail: Herinnering (24 uur vooraf)", "Mail: x_9"],
+            ["Status", "Aanwezig", "Mail: Bevestiging", "Mail: Herinnering (24 uur vooraf)", "Mail: E-mail x_9"],
             ["aangemeld", "ja", "verstuurd", "niet verstuurd", "odd"],
         ),
         (
             "en",
-            ["Status", "Present", "Mail: Confirmation", "Mail: Reminder (24 hours before)", "Mail: x_9"],
+            ["Status", "Present", "Mail: Confirmation", "Mail: Reminder (24 hours before)", "Mail: Email x_9"],
             ["confirmed", "yes", "sent", "not sent", "odd"],
         ),
     ],

@@ -19,6 +19,7 @@ from signup.ledger.registration import Registration
 from signup.ledger.session import Session
 from signup.ledger.status import Status
 from signup.names import full_name
+from signup.organise.texts import mail_kind
 from signup.organisers import export as csv_export
 from signup.store import audit, overview
 
@@ -108,16 +109,16 @@ def mail_lines(registration: Registration) -> list[MailLine]:
     lines = []
     for key in sorted(registration.emails, key=mailkeys.order):
         mail = registration.emails[key]
-        found = mailkeys.kind(key)
+        kind, hours = mail_kind(key)
         state = str(mail.get(fields.STATE) or "")
         sent_at, retry_at = mail.get(fields.SENT_AT), mail.get(fields.NEXT_ATTEMPT_AT)
         at = sent_at if state == MailState.SENT else retry_at
         attempts = mail.get(fields.ATTEMPTS)
         lines.append(
             MailLine(
-                kind=f"mail.{found.key.rstrip('_')}" if found is not None else "mail.other",
+                kind=kind,
                 key=key,
-                hours=f"{mailkeys.hours_of(key):g}" if mailkeys.is_reminder(key) else "",
+                hours=hours,
                 state=state if state in _MAIL_STATES else "other",
                 attempts=attempts if isinstance(attempts, int) and not isinstance(attempts, bool) else 0,
                 at=at if isinstance(at, datetime) else None,

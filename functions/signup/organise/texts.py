@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from signup.ledger import mailkeys
+
 LANGUAGES = ("nl", "en")
 
 _TEXTS: Mapping[str, Mapping[str, str]] = {
@@ -461,3 +463,11 @@ def text(language: str, key: str, **values: object) -> str:
 
 def catalogue(language: str) -> Mapping[str, str]:
     return _TEXTS.get(language, _TEXTS[LANGUAGES[0]])
+
+
+def mail_kind(key: str) -> tuple[str, str]:
+    """How a mail is named, from its key in `emails`: the text of its kind (`mail.other` for a key we do not know,
+    which shows the key) and, for a reminder, its hours before the start ("" for the others)."""
+    found = mailkeys.kind(key)
+    hours = f"{mailkeys.hours_of(key):g}" if mailkeys.is_reminder(key) else ""
+    return (f"mail.{found.key.rstrip('_')}" if found is not None else "mail.other"), hours

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 from signup.ledger import fields, mailkeys
 from signup.ledger.registration import unsubscribed
 from signup.ledger.session import Session
-from signup.organise.texts import catalogue
+from signup.organise.texts import catalogue, mail_kind
 
 # Dutch Excel splits on semicolons (the comma is its decimal separator).
 DELIMITER = ";"
@@ -154,11 +154,8 @@ def _word(words: Mapping[str, str], prefix: str, value: str) -> str:
 
 def _kind(words: Mapping[str, str], key: str) -> str:
     """A mail's column, named as the organisers' page names it ("Herinnering (24 uur vooraf)")."""
-    found = mailkeys.kind(key)
-    if found is None:
-        return key
-    hours = f"{mailkeys.hours_of(key):g}" if mailkeys.is_reminder(key) else ""
-    return _word(words, "mail.", found.key.rstrip("_")).format(hours=hours, key=key)
+    kind, hours = mail_kind(key)
+    return words[kind].format(hours=hours, key=key)
 
 
 def _local(moment: Any, session: Session) -> str:
