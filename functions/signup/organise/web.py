@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 # may organise.
 SIGN_IN_ANSWER_SECONDS = 0.3
 LANGUAGE_COOKIE = "signup-organise-language"
-# Where a sign-in may go on to (`?next=`): a scanned check-in code's page.
+# Where a sign-in may go on to (`?next=`): a scanned check-in code's page, or a session's page opened before.
 NEXT = "next"
 _NEXT_PATH = re.compile(
     r"/check-in/[A-Za-z0-9_.-]{1,512}"
